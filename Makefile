@@ -1,0 +1,53 @@
+# exportgate — one-command entry points. `make run` and `make test` set up everything themselves.
+SHELL := /bin/bash
+BUILD ?= build
+JOBS ?= $(shell nproc)
+CMAKE_FLAGS ?=
+DEB_PACKAGES := g++ cmake ninja-build pkg-config libcpp-httplib-dev libssl-dev libyaml-cpp-dev \
+  nlohmann-json3-dev prometheus-cpp-dev libgtest-dev libbenchmark-dev openssl curl clang-format
+
+.PHONY: all deps build run test unit e2e bench format format-check clean
+
+all: build
+
+# Installs the Debian packages the build needs, only when some are missing.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  SUDO=$$( [ $$(id -u) -eq 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+$(BUILD)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD) -G Ninja $(CMAKE_FLAGS)
+
+build: deps $(BUILD)/build.ninja
+	cmake --build $(BUILD) -j $(JOBS)
+
+# The webhook on its embedded default (diffusion-2025, self-signed TLS, 127.0.0.1:8443).
+run: build
+	@scripts/run-demo.sh $(BUILD)/exportgate
+
+# Every test: unit and integration (ctest), then end to end against a real control plane.
+test: unit e2e
+
+unit: build
+	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
+
+e2e: build
+	tests/e2e/run.sh
+
+bench: deps
+	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DEXPORTGATE_BUILD_BENCH=ON -DEXPORTGATE_BUILD_TESTS=OFF
+	cmake --build $(BUILD)-bench -j $(JOBS)
+	bench/run.sh $(BUILD)-bench
+
+format:
+	clang-format -i $$(git ls-files '*.cpp' '*.hpp')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-bench

@@ -1,0 +1,205 @@
+// The rule's formulas (TPP, performance density, the Oct 2023 3A090 thresholds), catalog
+// validation and lookups, and the catalog compiled into the binary.
+#include "policy/catalog.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <map>
+#include <set>
+
+#include "policy/catalog_yaml.hpp"
+#include "policy/embedded.hpp"
+#include "policy/errors.hpp"
+
+namespace exportgate::policy {
+namespace {
+
+// Thresholds of 3A090 as amended Oct 17 2023 (88 FR 73458); see docs/catalog.md.
+constexpr double kTppA = 4800;      // .a on TPP alone
+constexpr double kTppDense = 1600;  // .a with PD >= 5.92; .b with 3.2 <= PD < 5.92
+constexpr double kTppB = 2400;      // .b band 2400 <= TPP < 4800 with 1.6 <= PD < 5.92
+constexpr double kPdA = 5.92;
+constexpr double kPdB = 3.2;
+constexpr double kPdLow = 1.6;
+
+// "value >= threshold", tolerating the rounding of a product or quotient of decimal inputs
+// (e.g. 1307.4 x 16): a value within one part in 1e9 of a threshold has reached it.
+bool at_least(double value, double threshold) {
+  return value >= threshold * (1 - 1e-9);
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool contains(const std::vector<std::string>& list, std::string_view s) {
+  return std::find(list.begin(), list.end(), s) != list.end();
+}
+
+Diagnostic problem(std::string message) {
+  Diagnostic d;
+  d.message = std::move(message);
+  return d;
+}
+
+}  // namespace
+
+std::string_view to_string(ExportClass c) {
+  switch (c) {
+    case ExportClass::k3A090a:
+      return "3A090.a";
+    case ExportClass::k3A090b:
+      return "3A090.b";
+    case ExportClass::kNotControlled:
+      break;
+  }
+  return "not controlled";
+}
+
+double total_processing_performance(double dense_tops, int bit_length) {
+  // dense_tops already is 2 x MacTOPS, so TPP = 2 x MacTOPS x bit length = dense_tops x bits.
+  return dense_tops * bit_length;
+}
+
+std::optional<double> performance_density(double tpp, double die_area_mm2) {
+  if (die_area_mm2 <= 0) return std::nullopt;
+  return tpp / die_area_mm2;
+}
+
+ExportClass classify(double tpp, std::optional<double> pd, bool datacenter) {
+  if (at_least(tpp, kTppA)) return ExportClass::k3A090a;
+  // Parts not designed or marketed for data centres are controlled only at TPP >= 4800.
+  if (!datacenter || !pd) return ExportClass::kNotControlled;
+  const double d = *pd;
+  if (at_least(tpp, kTppDense) && at_least(d, kPdA)) return ExportClass::k3A090a;
+  const bool below_a_density = !at_least(d, kPdA);
+  if (at_least(tpp, kTppB) && at_least(d, kPdLow) && below_a_density) return ExportClass::k3A090b;
+  if (at_least(tpp, kTppDense) && at_least(d, kPdB) && below_a_density) {
+    return ExportClass::k3A090b;
+  }
+  return ExportClass::kNotControlled;
+}
+
+void Catalog::finalize() {
+  std::vector<Diagnostic> problems;
+  std::set<std::string> ids;
+  std::set<std::string> whole_resources;
+  for (auto& m : models) {
+    const std::string who = "model \"" + m.id + "\"";
+    if (m.id.empty()) problems.push_back(problem("a model has an empty id"));
+    if (!ids.insert(m.id).second)
+      problems.push_back(problem("duplicate model id \"" + m.id + "\""));
+    if (!(m.dense_tops > 0))
+      problems.push_back(problem(who + ": denseTops must be greater than 0"));
+    if (m.bit_length <= 0) problems.push_back(problem(who + ": bitLength must be greater than 0"));
+    if (!(m.die_area_mm2 >= 0)) {
+      problems.push_back(problem(who + ": dieAreaMm2 must be 0 (unknown) or more"));
+    }
+    for (const auto& r : m.resources) whole_resources.insert(r);
+    m.tpp = total_processing_performance(m.dense_tops, m.bit_length);
+    m.pd = performance_density(m.tpp, m.die_area_mm2);
+    m.export_class = classify(m.tpp, m.pd, m.datacenter);
+  }
+  std::set<std::string> partition_resources;
+  for (const auto& p : partitions) {
+    const std::string who = "partition \"" + p.resource + "\"";
+    if (!partition_resources.insert(p.resource).second) {
+      problems.push_back(problem("duplicate " + who));
+    }
+    if (whole_resources.count(p.resource)) {
+      problems.push_back(problem(who + " is also a whole-device resource of a model"));
+    }
+    if (!(p.fraction > 0 && p.fraction <= 1)) {
+      problems.push_back(problem(who + ": fraction must be greater than 0 and at most 1"));
+    }
+    if (p.parent_models.empty()) problems.push_back(problem(who + " has no parent models"));
+    for (const auto& parent : p.parent_models) {
+      if (!ids.count(parent)) {
+        problems.push_back(problem(who + ": unknown parent model \"" + parent + "\""));
+      }
+    }
+  }
+  if (!problems.empty()) throw PolicyError(std::move(problems));
+}
+
+const AcceleratorModel* Catalog::find_model(std::string_view id) const {
+  for (const auto& m : models) {
+    if (m.id == id) return &m;
+  }
+  return nullptr;
+}
+
+std::vector<const AcceleratorModel*> Catalog::models_for_label(std::string_view key,
+                                                               std::string_view value) const {
+  std::vector<const AcceleratorModel*> out;
+  for (const auto& m : models) {
+    for (const auto& l : m.node_labels) {
+      if (l.key == key && iequals(l.value, value)) {
+        out.push_back(&m);
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<const AcceleratorModel*> Catalog::models_for_resource(std::string_view resource) const {
+  std::vector<const AcceleratorModel*> out;
+  const PartitionProfile* partition = find_partition(resource);
+  // A resource matching only a prefix (an unknown MIG profile): every parent of a known
+  // partition under that prefix can serve it.
+  std::vector<const PartitionProfile*> prefixed;
+  if (!partition) {
+    for (const auto& prefix : accelerator_resource_prefixes) {
+      if (!resource.starts_with(prefix)) continue;
+      for (const auto& p : partitions) {
+        if (std::string_view(p.resource).starts_with(prefix)) prefixed.push_back(&p);
+      }
+    }
+  }
+  for (const auto& m : models) {
+    bool serves = contains(m.resources, resource);
+    if (!serves && partition) serves = contains(partition->parent_models, m.id);
+    for (const auto* p : prefixed) {
+      if (serves) break;
+      serves = contains(p->parent_models, m.id);
+    }
+    if (serves) out.push_back(&m);
+  }
+  return out;
+}
+
+const PartitionProfile* Catalog::find_partition(std::string_view resource) const {
+  for (const auto& p : partitions) {
+    if (p.resource == resource) return &p;
+  }
+  return nullptr;
+}
+
+bool Catalog::is_accelerator_resource(std::string_view resource) const {
+  if (find_partition(resource)) return true;
+  for (const auto& m : models) {
+    if (contains(m.resources, resource)) return true;
+  }
+  for (const auto& prefix : accelerator_resource_prefixes) {
+    if (resource.starts_with(prefix)) return true;
+  }
+  return false;
+}
+
+const Catalog& builtin_catalog() {
+  // Parsed once; the embedded file is checked by the unit tests, so a failure here is a build bug
+  // and surfaces as PolicyError rather than an empty catalog.
+  static const Catalog catalog = [] {
+    auto text = embedded_file("catalog");
+    if (!text)
+      throw PolicyError({problem("the embedded catalog (policy/presets/catalog.yaml) is missing")});
+    return parse_catalog_yaml(*text, "policy/presets/catalog.yaml");
+  }();
+  return catalog;
+}
+
+}  // namespace exportgate::policy

@@ -1,0 +1,92 @@
+// The accelerator catalog: models with their datasheet inputs, and the extended resources and
+// node labels that identify them. TPP, performance density and the 3A090 class are computed from
+// the inputs with the rule's formulas, never typed in per chip.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace exportgate::policy {
+
+enum class ExportClass { kNotControlled, k3A090b, k3A090a };
+
+// "3A090.a", "3A090.b", "not controlled"
+std::string_view to_string(ExportClass c);
+// True for 3A090.a and 3A090.b.
+inline bool is_controlled(ExportClass c) {
+  return c != ExportClass::kNotControlled;
+}
+
+// TPP = 2 x MacTOPS x bit length. `dense_tops` is the datasheet dense (no sparsity) figure,
+// which BIS equates with 2 x MacTOPS.
+double total_processing_performance(double dense_tops, int bit_length);
+// PD = TPP / applicable die area (mm^2); nullopt when the area is unknown (<= 0).
+std::optional<double> performance_density(double tpp, double die_area_mm2);
+// The Oct 2023 3A090 thresholds (TPP >= 4800, or TPP >= 1600 and PD >= 5.92 -> .a; the .b bands).
+// Without a known PD only the TPP-only tests apply. Non-datacenter parts are controlled only at
+// TPP >= 4800.
+ExportClass classify(double tpp, std::optional<double> pd, bool datacenter);
+
+struct NodeLabel {
+  std::string key;    // "nvidia.com/gpu.product"
+  std::string value;  // "NVIDIA-H100-80GB-HBM3"
+};
+
+struct AcceleratorModel {
+  std::string id;                      // stable id used in policies and annotations: "h100-sxm"
+  std::string vendor;                  // "NVIDIA"
+  std::string display_name;            // "NVIDIA H100 SXM"
+  double dense_tops = 0;               // dense TOPS/TFLOPS at `bit_length` (= 2 x MacTOPS)
+  int bit_length = 0;                  // bit length of the operation that gives the highest TPP
+  double die_area_mm2 = 0;             // applicable die area; 0 = unknown
+  bool datacenter = true;              // designed or marketed for data centres
+  std::vector<std::string> resources;  // whole-device extended resources: "nvidia.com/gpu"
+  std::vector<NodeLabel> node_labels;  // node label values that identify this model
+  std::string source;                  // where the inputs come from, with uncertainty marks
+
+  // Derived, filled by Catalog::finalize().
+  double tpp = 0;
+  std::optional<double> pd;
+  ExportClass export_class = ExportClass::kNotControlled;
+};
+
+// A partition of a device, e.g. a MIG slice. It counts as `fraction` of its parent device.
+struct PartitionProfile {
+  std::string resource;                    // "nvidia.com/mig-1g.10gb"
+  std::vector<std::string> parent_models;  // model ids that offer this profile
+  double fraction = 1.0;                   // share of the parent's compute, e.g. 1/7
+};
+
+class Catalog {
+ public:
+  std::vector<AcceleratorModel> models;
+  std::vector<PartitionProfile> partitions;
+  // Extended-resource prefixes that denote accelerators even when no model serves them
+  // (e.g. "nvidia.com/mig-"); a pod asking for them is charged as the most capable candidate.
+  std::vector<std::string> accelerator_resource_prefixes;
+
+  // Computes tpp/pd/class of every model and validates the catalog (unique ids, denseTops > 0,
+  // bitLength > 0, partitions: known parents, 0 < fraction <= 1). Throws PolicyError listing
+  // every problem. Call after editing. Lookups scan the (small) vectors, so a copy stays valid.
+  void finalize();
+
+  const AcceleratorModel* find_model(std::string_view id) const;
+  // Models whose node_labels contain (key, value); value match is case-insensitive.
+  std::vector<const AcceleratorModel*> models_for_label(std::string_view key,
+                                                        std::string_view value) const;
+  // Models that can serve `resource` (whole devices or as the parent of a partition). For a
+  // resource known only by an accelerator prefix (an unlisted MIG profile): the parents of every
+  // partition under that prefix. Catalog order.
+  std::vector<const AcceleratorModel*> models_for_resource(std::string_view resource) const;
+  const PartitionProfile* find_partition(std::string_view resource) const;
+  // True when `resource` names an accelerator (a model's resource, a partition, or a prefix).
+  bool is_accelerator_resource(std::string_view resource) const;
+};
+
+// The catalog compiled into the binary (policy/presets/catalog.yaml), finalized.
+const Catalog& builtin_catalog();
+
+}  // namespace exportgate::policy

@@ -1,0 +1,270 @@
+// The decision: demand + tenant + usage + policy -> allow / warn / deny, with one-line reasons
+// that name what was asked, where, the limit, the usage and the rule. Allocation-free on the
+// common allow paths; strings are built only when there is something to say.
+#include "policy/evaluate.hpp"
+
+#include <cmath>
+
+#include "policy/policy_numbers.hpp"
+#include "policy/tier.hpp"
+
+namespace exportgate::policy {
+
+std::string_view to_string(Verdict v) {
+  switch (v) {
+    case Verdict::kAllow:
+      return "allow";
+    case Verdict::kWarn:
+      return "warn";
+    case Verdict::kDeny:
+      return "deny";
+  }
+  return "deny";
+}
+
+namespace {
+
+// Linear scan with string_view comparison: a handful of tiers, and no temporary std::string.
+const TierLimits* find_tier(const Policy& policy, std::string_view tier) {
+  if (tier.empty()) return nullptr;
+  for (const auto& [name, limits] : policy.tiers) {
+    if (name == tier) return &limits;
+  }
+  return nullptr;
+}
+
+// "exportgate: denied 8 x NVIDIA H100 SXM (nvidia.com/gpu, pinned) = 126,656 TPP (3A090.a)
+//  for tenant "t3" in CN (Tier 3)"
+std::string what_and_where(const WorkloadDemand& demand, const TenantContext& tenant) {
+  std::string s = "exportgate: denied ";
+  s += demand.describe_accelerators();
+  s += " = ";
+  s += format_thousands(demand.controlled_tpp);
+  s += " TPP (";
+  s += to_string(demand.max_class);
+  s += ')';
+  // Approximations made while counting (e.g. a DaemonSet charged as one pod) stay visible.
+  for (const auto& note : demand.notes) {
+    s += " (";
+    s += note;
+    s += ')';
+  }
+  s += " for tenant \"";
+  s += tenant.tenant;
+  s += '"';
+  if (!tenant.jurisdiction.empty()) {
+    s += " in ";
+    s += tenant.jurisdiction;
+    s += " (";
+    s += tier_display(tenant.tier);
+    s += ')';
+  }
+  return s;
+}
+
+std::string cite(std::string_view rule) {
+  if (rule.empty()) return {};
+  std::string s = " [";
+  s += rule;
+  s += ']';
+  return s;
+}
+
+// "tenant cap 26,900,000 TPP, in use 26,000,000 + requested 126,656 exceeds it"
+std::string cap_text(std::string_view cap_name, double cap, double in_use, double requested) {
+  std::string s(cap_name);
+  s += ' ';
+  s += format_thousands(cap);
+  s += " TPP, in use ";
+  s += format_thousands(in_use);
+  s += " + requested ";
+  s += format_thousands(requested);
+  s += " exceeds it";
+  return s;
+}
+
+// "exportgate: tenant "acme" in SG (Tier 2) will use 24,500,000 of its tenant cap of
+//  26,900,000 TPP (91%) [rule]"
+std::string near_cap_text(const TenantContext& tenant, bool whole_jurisdiction,
+                          std::string_view cap_name, double cap, double after,
+                          std::string_view rule) {
+  std::string s = "exportgate: ";
+  if (whole_jurisdiction) {
+    s += "jurisdiction ";
+  } else {
+    s += "tenant \"";
+    s += tenant.tenant;
+    s += "\" in ";
+  }
+  s += tenant.jurisdiction;
+  s += " (";
+  s += tier_display(tenant.tier);
+  s += ") will use ";
+  s += format_thousands(after);
+  s += " of its ";
+  s += cap_name;
+  s += " of ";
+  s += format_thousands(cap);
+  s += " TPP (";
+  s += std::to_string(static_cast<int>(std::floor(after / cap * 100.0)));
+  s += "%)";
+  s += cite(rule);
+  return s;
+}
+
+void deny(Decision& d, std::string code, std::string reason, std::string_view rule) {
+  if (d.code.empty()) {
+    d.code = std::move(code);
+    d.rule = std::string(rule);
+  }
+  d.would_deny = true;
+  d.reasons.push_back(std::move(reason));
+}
+
+// Applies the policy mode to a decision whose reasons/warnings are filled as for enforce.
+void apply_mode(Decision& d, Mode mode) {
+  if (d.would_deny) {
+    switch (mode) {
+      case Mode::kEnforce:
+        d.verdict = Verdict::kDeny;
+        return;
+      case Mode::kWarn:
+        // Admitted, and the user sees exactly what enforce mode would have said.
+        d.verdict = Verdict::kWarn;
+        d.warnings.insert(d.warnings.begin(), d.reasons.begin(), d.reasons.end());
+        return;
+      case Mode::kAudit:
+        d.verdict = Verdict::kAllow;
+        d.warnings.clear();
+        return;
+    }
+  }
+  if (mode == Mode::kAudit) d.warnings.clear();
+  d.verdict = d.warnings.empty() ? Verdict::kAllow : Verdict::kWarn;
+}
+
+}  // namespace
+
+Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
+                  const UsageSnapshot& usage, const Policy& policy) {
+  Decision d;
+  // Fast path: nothing controlled to limit (CPU-only pods, exempt namespaces, kinds with no pods,
+  // accelerators below the 3A090 thresholds).
+  if (!demand.recognized || tenant.exempt || !demand.has_accelerators() ||
+      !(demand.controlled_tpp > 0)) {
+    return d;
+  }
+  const double requested = demand.controlled_tpp;
+  d.requested_tpp = requested;
+
+  const TierLimits* limits = find_tier(policy, tenant.tier);
+  if (!limits) {
+    // Unknown jurisdiction (or a tier the policy does not define): never treated as any tier.
+    if (policy.unknown_jurisdiction == ControlledAction::kAllow) return d;
+    std::string reason = what_and_where(demand, tenant);
+    if (!tenant.jurisdiction.empty()) {
+      reason += ": jurisdiction " + tenant.jurisdiction + " has no tier in policy \"" +
+                policy.name + "\"";
+      if (!tenant.tier.empty()) reason += " (tier \"" + tenant.tier + "\" is not defined)";
+      reason += "; an admin must list it under spec.jurisdictions or set spec.defaultTier";
+    } else {
+      reason += ": jurisdiction unknown";
+      if (!tenant.jurisdiction_error.empty()) reason += " (" + tenant.jurisdiction_error + ")";
+      const std::string& ns = demand.namespace_.empty() ? tenant.tenant : demand.namespace_;
+      reason += "; an admin must label namespace \"" + ns + "\" with " +
+                std::string(kJurisdictionLabel) +
+                "=<ISO 3166-1 code> or list the tenant in the policy";
+    }
+    reason += cite(policy.unknown_jurisdiction_rule);
+    deny(d, "unknown-jurisdiction", std::move(reason), policy.unknown_jurisdiction_rule);
+    apply_mode(d, policy.mode);
+    return d;
+  }
+
+  const bool licensed = tenant.authorization == Authorization::kLicensed;
+  const bool veu =
+      tenant.authorization == Authorization::kValidatedEndUser && tenant.tenant_cap_tpp;
+
+  if (limits->controlled == ControlledAction::kDeny && !licensed) {
+    std::string reason = what_and_where(demand, tenant);
+    if (limits->licence_required) {
+      reason += ": controlled accelerators require an export licence for " + tenant.jurisdiction +
+                " (none recorded for this tenant; list it in the policy with authorization: "
+                "licensed and the licence number)";
+      reason += cite(limits->rule);
+      deny(d, "licence-required", std::move(reason), limits->rule);
+    } else {
+      reason += ": controlled accelerators are prohibited for " + tier_display(tenant.tier) +
+                " jurisdictions";
+      reason += cite(limits->rule);
+      deny(d, "tier-prohibited", std::move(reason), limits->rule);
+    }
+    apply_mode(d, policy.mode);
+    return d;
+  }
+
+  // Caps. A licence authorises beyond the tier caps; a validated end user's own cap replaces
+  // them; a tenant's own cap (set by the admin) replaces the tier's tenant cap.
+  std::optional<double> tenant_cap;
+  std::optional<double> jurisdiction_cap;
+  if (tenant.tenant_cap_tpp) {
+    tenant_cap = tenant.tenant_cap_tpp;
+  } else if (limits->controlled == ControlledAction::kCap && !licensed) {
+    tenant_cap = limits->tenant_cap_tpp;
+  }
+  if (limits->controlled == ControlledAction::kCap && !licensed && !veu) {
+    auto it = policy.jurisdiction_caps.find(tenant.jurisdiction);
+    jurisdiction_cap = it != policy.jurisdiction_caps.end() ? std::optional<double>(it->second)
+                                                            : limits->jurisdiction_cap_tpp;
+  }
+  d.tenant_cap_tpp = tenant_cap;
+  d.jurisdiction_cap_tpp = jurisdiction_cap;
+  if (licensed && !tenant.licence.empty()) {
+    d.rule = "licence " + tenant.licence;
+    if (!limits->rule.empty()) d.rule += "; " + limits->rule;
+  }
+  if (!tenant_cap && !jurisdiction_cap) return d;  // plain allow
+
+  std::string_view tenant_cap_name = veu ? "validated end user cap" : "tenant cap";
+  std::string veu_rule;
+  std::string_view tenant_rule = limits->rule;
+  if (veu || (tenant.tenant_cap_tpp && limits->controlled != ControlledAction::kCap)) {
+    veu_rule = veu ? "validated end user authorisation" : "tenant cap set by policy";
+    if (!tenant.licence.empty()) veu_rule += " " + tenant.licence;
+    if (!limits->rule.empty()) veu_rule += "; " + limits->rule;
+    tenant_rule = veu_rule;
+  }
+  const double ratio = policy.near_cap_warning_ratio;
+  if (tenant_cap) {
+    const double after = usage.tenant_tpp + requested;
+    if (after > *tenant_cap) {
+      deny(d, "tenant-cap",
+           what_and_where(demand, tenant) + ": " +
+               cap_text(tenant_cap_name, *tenant_cap, usage.tenant_tpp, requested) +
+               cite(tenant_rule),
+           tenant_rule);
+    } else if (after >= ratio * *tenant_cap) {
+      d.warnings.push_back(
+          near_cap_text(tenant, false, tenant_cap_name, *tenant_cap, after, tenant_rule));
+    }
+  }
+  if (jurisdiction_cap) {
+    const double after = usage.jurisdiction_tpp + requested;
+    if (after > *jurisdiction_cap) {
+      deny(d, "jurisdiction-cap",
+           what_and_where(demand, tenant) + ": " +
+               cap_text("jurisdiction cap for " + tenant.jurisdiction, *jurisdiction_cap,
+                        usage.jurisdiction_tpp, requested) +
+               cite(limits->rule),
+           limits->rule);
+    } else if (after >= ratio * *jurisdiction_cap) {
+      d.warnings.push_back(
+          near_cap_text(tenant, true, "jurisdiction cap", *jurisdiction_cap, after, limits->rule));
+    }
+  }
+  if (d.would_deny) d.warnings.clear();  // the denial says it all
+  apply_mode(d, policy.mode);
+  return d;
+}
+
+}  // namespace exportgate::policy

@@ -1,0 +1,94 @@
+// The policy model: what a loaded Policy file (a preset plus overrides) means, as plain data.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "policy/catalog.hpp"
+#include "policy/tier.hpp"
+
+namespace exportgate::policy {
+
+enum class Mode { kEnforce, kWarn, kAudit };
+std::string_view to_string(Mode m);
+
+// What a tier does with controlled (3A090) accelerators.
+enum class ControlledAction { kAllow, kCap, kDeny };
+std::string_view to_string(ControlledAction a);
+
+struct TierLimits {
+  ControlledAction controlled = ControlledAction::kAllow;
+  std::optional<double> tenant_cap_tpp;        // per tenant, TPP in use (e.g. LPP 26,900,000)
+  std::optional<double> jurisdiction_cap_tpp;  // per jurisdiction (e.g. country cap 790,000,000)
+  std::string rule;  // citation shown on every decision this tier causes
+  // With kDeny: the rule requires a licence (controls-2023) rather than presuming denial (Tier 3);
+  // only the wording and the decision code ("licence-required" vs "tier-prohibited") differ.
+  bool licence_required = false;
+};
+
+// How a tenant is authorised beyond its tier.
+enum class Authorization { kNone, kValidatedEndUser, kLicensed };
+std::string_view to_string(Authorization a);
+
+struct Tenant {
+  std::string name;
+  std::string jurisdiction;             // ISO alpha-2, upper case
+  std::vector<std::string> namespaces;  // exact names or globs with a trailing '*'
+  Authorization authorization = Authorization::kNone;
+  std::optional<double> cap_tpp;  // own cap; for a validated end user replaces the tier's caps
+  std::string licence;            // licence / authorisation reference shown in decisions
+};
+
+// Where to find pod templates and replica counts in a custom resource.
+// Paths are dotted with `[*]` for every array element, e.g.
+// "spec.replicatedJobs[*].template.spec.template"; replica paths are evaluated relative to the
+// object root and multiplied along the same array index; a missing replica field counts as 1.
+struct PodTemplatePath {
+  std::string template_path;
+  std::vector<std::string> replica_paths;
+};
+struct WorkloadKind {
+  std::string group;  // "jobset.x-k8s.io"
+  std::string kind;   // "JobSet"
+  std::vector<PodTemplatePath> pod_templates;
+};
+
+struct Admins {
+  std::vector<std::string> users;
+  std::vector<std::string> groups;
+};
+
+struct Policy {
+  std::string name;          // metadata.name
+  std::string preset;        // preset it started from ("" = none)
+  std::string hash;          // sha256-like digest of the effective policy, for logs and metrics
+  Mode mode = Mode::kEnforce;
+  bool workload_early_check = true;  // check Deployments/Jobs... not only their Pods
+  double near_cap_warning_ratio = 0.9;
+
+  // Tier of every jurisdiction code; codes not listed take default_tier. An unassigned ISO
+  // code is never looked up here: it is "unknown".
+  std::map<std::string, TierName> jurisdiction_tiers;
+  TierName default_tier;                      // "" = none (unlisted codes are unknown)
+  std::map<TierName, TierLimits> tiers;       // limits by tier name
+  std::map<std::string, double> jurisdiction_caps;  // per-code override of jurisdiction_cap_tpp
+  // What happens to controlled accelerators for a tenant without a (known) jurisdiction.
+  ControlledAction unknown_jurisdiction = ControlledAction::kDeny;
+  std::string unknown_jurisdiction_rule;
+
+  Catalog catalog;
+  std::vector<Tenant> tenants;
+  std::vector<std::string> exempt_namespaces;  // never evaluated (globs with trailing '*')
+  Admins admins;
+  std::vector<WorkloadKind> workload_kinds;    // custom resources with pod templates
+
+  // Tier name for a code; "" when unknown.
+  TierName tier_of(std::string_view jurisdiction) const;
+  const TierLimits* limits_of(std::string_view tier) const;
+  std::optional<double> jurisdiction_cap(std::string_view jurisdiction) const;
+};
+
+}  // namespace exportgate::policy

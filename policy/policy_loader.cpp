@@ -1,0 +1,628 @@
+// Loads Policy files: parses the YAML, starts from the named preset, merges the overrides
+// (maps by key, lists appended, scalars replaced) and validates the result, collecting every
+// problem with file:line:column.
+#include "policy/policy_loader.hpp"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include "policy/catalog_yaml.hpp"
+#include "policy/embedded.hpp"
+#include "policy/errors.hpp"
+#include "policy/jurisdictions.hpp"
+#include "policy/policy_hash.hpp"
+#include "policy/policy_yaml_reader.hpp"
+#include "policy/tenancy.hpp"
+#include "policy/workload_kinds_yaml.hpp"
+
+namespace exportgate::policy {
+
+namespace {
+
+constexpr std::string_view kApiVersion = "exportgate.io/v1alpha1";
+constexpr std::string_view kKind = "Policy";
+constexpr std::string_view kPresetNames[] = {"diffusion-2025", "controls-2023"};
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+// Tier names are identifiers used in files and metrics: lower case, digits, '-'.
+bool valid_tier_name(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+// A namespace pattern: a DNS-1123 label, optionally ending in '*' (prefix match).
+bool valid_namespace_pattern(std::string_view p) {
+  if (!p.empty() && p.back() == '*') p.remove_suffix(1);
+  if (p.size() > 63) return false;
+  return std::all_of(p.begin(), p.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+  });
+}
+
+// Two namespace patterns can match the same namespace.
+bool patterns_overlap(std::string_view a, std::string_view b) {
+  const bool ga = !a.empty() && a.back() == '*';
+  const bool gb = !b.empty() && b.back() == '*';
+  if (ga && gb) {
+    a.remove_suffix(1);
+    b.remove_suffix(1);
+    return a.starts_with(b) || b.starts_with(a);
+  }
+  if (ga) return namespace_matches(a, b);
+  if (gb) return namespace_matches(b, a);
+  return a == b;
+}
+
+// Where a tier name was referenced, to check it once all tiers are known.
+struct TierReference {
+  std::string tier;
+  YAML::Mark mark;
+  std::string path;
+};
+
+// A tenant namespace pattern and where it was written, for overlap checks.
+struct NamespaceClaim {
+  std::string tenant;
+  std::string pattern;
+  YAML::Mark mark;
+};
+
+// The base every policy starts from: the built-in accelerator catalog and workload kinds are
+// facts about hardware and APIs, not policy, so even `preset: none` has them.
+Policy base_policy(std::vector<Diagnostic>& diagnostics) {
+  Policy p;
+  p.catalog = builtin_catalog();
+  if (auto text = embedded_file("workload-kinds")) {
+    try {
+      merge_workload_kinds_yaml(YAML::Load(std::string(*text)), "workload-kinds.yaml",
+                                p.workload_kinds, diagnostics);
+    } catch (const YAML::Exception& e) {
+      diagnostics.push_back({"workload-kinds.yaml", e.mark.line + 1, e.mark.column + 1, e.msg});
+    }
+  }
+  return p;
+}
+
+class Loader {
+ public:
+  Loader(std::string_view filename, std::vector<Diagnostic>& diagnostics)
+      : r_(filename, diagnostics) {}
+
+  Policy load(const YAML::Node& root);
+
+ private:
+  void read_metadata(const YAML::Node& node, Policy& p);
+  void read_spec(const YAML::Node& spec, Policy& p);
+  Policy start_from_preset(const YAML::Node& spec);
+  void read_tiers(const YAML::Node& node, Policy& p);
+  void read_tier(const std::string& name, const YAML::Node& node, TierLimits& t, bool is_new);
+  void read_jurisdictions(const YAML::Node& node, Policy& p);
+  void read_jurisdiction_caps(const YAML::Node& node, Policy& p);
+  void read_unknown_jurisdiction(const YAML::Node& node, Policy& p);
+  void read_tenants(const YAML::Node& node, Policy& p);
+  void read_exemptions(const YAML::Node& node, Policy& p);
+  void read_admins(const YAML::Node& node, Policy& p);
+  std::string read_code(const YAML::Node& key, std::string_view path);
+  void validate(const Policy& p);
+
+  YamlReader r_;
+  bool preset_ok_ = true;
+  std::vector<TierReference> tier_refs_;
+  std::vector<NamespaceClaim> claims_;
+  std::map<std::string, YAML::Mark> tier_marks_;  // tiers defined or changed here
+  std::map<std::string, YAML::Mark> tenant_marks_;
+};
+
+Policy Loader::load(const YAML::Node& root) {
+  if (!r_.expect_map(root, "policy")) return {};
+  r_.check_keys(root, "policy", {"apiVersion", "kind", "metadata", "spec"});
+  const YAML::Node api = root["apiVersion"];
+  const YAML::Node kind = root["kind"];
+  if (!api) {
+    r_.error(root, "policy: missing apiVersion; expected " + quoted(kApiVersion));
+  } else if (!api.IsScalar() || api.Scalar() != kApiVersion) {
+    r_.error(api, "apiVersion: expected " + quoted(kApiVersion) + ", got " + describe_node(api));
+  }
+  if (!kind) {
+    r_.error(root, "policy: missing kind; expected " + quoted(kKind));
+  } else if (!kind.IsScalar() || kind.Scalar() != kKind) {
+    r_.error(kind, "kind: expected " + quoted(kKind) + ", got " + describe_node(kind));
+  }
+  const YAML::Node spec = root["spec"];
+  if (spec && !spec.IsNull() && !r_.expect_map(spec, "spec")) return {};
+  const YAML::Node no_spec;
+  Policy p = start_from_preset(spec && spec.IsMap() ? spec : no_spec);
+  const YAML::Node metadata = root["metadata"];
+  if (!metadata) {
+    r_.error(root, "policy: missing metadata; expected metadata.name");
+  } else {
+    read_metadata(metadata, p);
+  }
+  if (spec && spec.IsMap()) read_spec(spec, p);
+  validate(p);
+  return p;
+}
+
+void Loader::read_metadata(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "metadata")) return;
+  r_.check_keys(node, "metadata", {"name", "labels", "annotations"});
+  const YAML::Node name = node["name"];
+  if (!name) {
+    r_.error(node, "metadata: missing name; expected a policy name such as \"acme-cloud\"");
+  } else if (auto s = r_.string(name, "metadata.name")) {
+    if (s->empty()) {
+      r_.error(name, "metadata.name: expected a non-empty name");
+    } else {
+      p.name = *s;
+    }
+  }
+  for (const char* field : {"labels", "annotations"}) {
+    const YAML::Node n = node[field];
+    if (n && r_.expect_map(n, std::string("metadata.") + field)) {
+      r_.check_unique_keys(n, std::string("metadata.") + field);
+    }
+  }
+}
+
+Policy Loader::start_from_preset(const YAML::Node& spec) {
+  std::string preset(kDefaultPreset);
+  // Copy-initialised, never assigned: yaml-cpp's Node::operator= writes into the node.
+  const YAML::Node node = spec.IsMap() ? spec["preset"] : YAML::Node(YAML::NodeType::Undefined);
+  if (node.IsDefined()) {
+    auto s = r_.string(node, "spec.preset");
+    if (!s) {
+      preset_ok_ = false;
+      return base_policy(r_.diagnostics());
+    }
+    preset = *s;
+  }
+  if (preset == "none") return base_policy(r_.diagnostics());
+  const auto names = preset_names();
+  if (std::find(names.begin(), names.end(), preset) == names.end()) {
+    r_.error(node, "spec.preset: unknown preset " + quoted(preset) +
+                       "; expected one of \"diffusion-2025\", \"controls-2023\", \"none\"");
+    preset_ok_ = false;
+    return base_policy(r_.diagnostics());
+  }
+  Policy p = load_preset(preset);
+  p.preset = preset;
+  return p;
+}
+
+void Loader::read_spec(const YAML::Node& spec, Policy& p) {
+  r_.check_keys(spec, "spec",
+                {"preset", "mode", "workloadEarlyCheck", "nearCapWarningPercent", "defaultTier",
+                 "jurisdictions", "tiers", "jurisdictionCaps", "unknownJurisdiction", "catalog",
+                 "tenants", "exemptions", "admins", "workloadKinds"});
+  // Tiers first, so later references (defaultTier, jurisdictions) can be checked against them.
+  if (const YAML::Node n = spec["tiers"]) read_tiers(n, p);
+  r_.for_each_entry(spec, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+    if (key == "mode") {
+      if (auto m = r_.one_of(v, "spec.mode", {"enforce", "warn", "audit"})) {
+        p.mode = *m == "enforce" ? Mode::kEnforce : *m == "warn" ? Mode::kWarn : Mode::kAudit;
+      }
+    } else if (key == "workloadEarlyCheck") {
+      if (auto b = r_.boolean(v, "spec.workloadEarlyCheck")) p.workload_early_check = *b;
+    } else if (key == "nearCapWarningPercent") {
+      if (auto n = r_.number(v, "spec.nearCapWarningPercent")) {
+        if (*n <= 0 || *n > 100) {
+          r_.error(v,
+                   "spec.nearCapWarningPercent: expected a percentage above 0 and at most "
+                   "100, got " +
+                       describe_node(v));
+        } else {
+          p.near_cap_warning_ratio = *n / 100.0;
+        }
+      }
+    } else if (key == "defaultTier") {
+      if (auto s = r_.string(v, "spec.defaultTier")) {
+        p.default_tier = *s;
+        // "" means: codes not listed are unknown jurisdictions.
+        if (!s->empty()) tier_refs_.push_back({*s, v.Mark(), "spec.defaultTier"});
+      }
+    } else if (key == "jurisdictions") {
+      read_jurisdictions(v, p);
+    } else if (key == "jurisdictionCaps") {
+      read_jurisdiction_caps(v, p);
+    } else if (key == "unknownJurisdiction") {
+      read_unknown_jurisdiction(v, p);
+    } else if (key == "catalog") {
+      if (r_.expect_map(v, "spec.catalog")) {
+        // The merge finalizes the catalog itself when it found no error.
+        try {
+          merge_catalog_yaml(v, r_.filename(), p.catalog, r_.diagnostics());
+        } catch (const PolicyError& e) {
+          for (const auto& d : e.diagnostics()) r_.diagnostics().push_back(d);
+        }
+      }
+    } else if (key == "tenants") {
+      read_tenants(v, p);
+    } else if (key == "exemptions") {
+      read_exemptions(v, p);
+    } else if (key == "admins") {
+      read_admins(v, p);
+    } else if (key == "workloadKinds") {
+      if (r_.expect_seq(v, "spec.workloadKinds")) {
+        merge_workload_kinds_yaml(v, r_.filename(), p.workload_kinds, r_.diagnostics());
+      }
+    }
+  });
+}
+
+void Loader::read_tiers(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.tiers")) return;
+  r_.check_unique_keys(node, "spec.tiers");
+  r_.for_each_entry(node, [&](const std::string& name, const YAML::Node& key, const YAML::Node& v) {
+    if (!valid_tier_name(name)) {
+      r_.error(key, "spec.tiers: invalid tier name " + quoted(name) +
+                        "; expected lower-case letters, digits and '-', e.g. \"tier2\"");
+      return;
+    }
+    const bool is_new = !p.tiers.contains(name);
+    TierLimits t = is_new ? TierLimits{} : p.tiers[name];
+    const size_t before = r_.error_count();
+    read_tier(name, v, t, is_new);
+    if (r_.error_count() != before) return;
+    p.tiers[name] = std::move(t);
+    tier_marks_[name] = key.Mark();
+  });
+}
+
+void Loader::read_tier(const std::string& name, const YAML::Node& node, TierLimits& t,
+                       bool is_new) {
+  const std::string path = "spec.tiers." + name;
+  if (!r_.expect_map(node, path)) return;
+  r_.check_keys(node, path, {"controlled", "tenantCapTPP", "jurisdictionCapTPP", "rule"});
+  if (is_new && !node["controlled"]) {
+    r_.error(node, path +
+                       ": a new tier needs \"controlled\" (allow, cap, deny or "
+                       "licence-required)");
+  }
+  r_.for_each_entry(node, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+    const std::string field = path + "." + key;
+    if (key == "controlled") {
+      if (auto a = r_.one_of(v, field, {"allow", "cap", "deny", "licence-required"})) {
+        t.licence_required = *a == "licence-required";
+        t.controlled = *a == "allow" ? ControlledAction::kAllow
+                       : *a == "cap" ? ControlledAction::kCap
+                                     : ControlledAction::kDeny;
+      }
+    } else if (key == "tenantCapTPP" || key == "jurisdictionCapTPP") {
+      auto& cap = key == "tenantCapTPP" ? t.tenant_cap_tpp : t.jurisdiction_cap_tpp;
+      if (v.IsNull()) {
+        cap.reset();  // null removes a cap the preset set
+      } else if (auto n = r_.positive_number(v, field, "TPP")) {
+        cap = *n;
+      }
+    } else if (key == "rule") {
+      if (auto s = r_.string(v, field)) t.rule = *s;
+    }
+  });
+}
+
+// A jurisdiction code used as a key: must be an assigned ISO 3166-1 alpha-2 code.
+std::string Loader::read_code(const YAML::Node& key, std::string_view path) {
+  const std::string code = normalize_jurisdiction_code(key.Scalar());
+  if (code.empty() || !find_jurisdiction(code)) {
+    r_.error(key, std::string(path) + ": " + quoted(key.Scalar()) +
+                      " is not an ISO 3166-1 alpha-2 country code; expected two letters such as "
+                      "\"SG\" or \"DE\"");
+    return {};
+  }
+  return code;
+}
+
+void Loader::read_jurisdictions(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.jurisdictions")) return;
+  r_.check_unique_keys(node, "spec.jurisdictions");
+  r_.for_each_entry(node, [&](const std::string&, const YAML::Node& key, const YAML::Node& v) {
+    const std::string code = read_code(key, "spec.jurisdictions");
+    const std::string path = "spec.jurisdictions." + key.Scalar();
+    auto tier = r_.string(v, path);
+    if (code.empty() || !tier) return;
+    if (tier->empty()) {
+      r_.error(v, path + ": expected a tier name such as \"tier1\"");
+      return;
+    }
+    p.jurisdiction_tiers[code] = *tier;
+    tier_refs_.push_back({*tier, v.Mark(), path});
+  });
+}
+
+void Loader::read_jurisdiction_caps(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.jurisdictionCaps")) return;
+  r_.check_unique_keys(node, "spec.jurisdictionCaps");
+  r_.for_each_entry(node, [&](const std::string&, const YAML::Node& key, const YAML::Node& v) {
+    const std::string code = read_code(key, "spec.jurisdictionCaps");
+    auto cap = r_.positive_number(v, "spec.jurisdictionCaps." + key.Scalar(), "TPP");
+    if (!code.empty() && cap) p.jurisdiction_caps[code] = *cap;
+  });
+}
+
+void Loader::read_unknown_jurisdiction(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.unknownJurisdiction")) return;
+  r_.check_keys(node, "spec.unknownJurisdiction", {"controlled", "rule"});
+  r_.for_each_entry(node, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+    if (key == "controlled") {
+      // No caps here: a cap needs a jurisdiction to count against.
+      if (auto a = r_.one_of(v, "spec.unknownJurisdiction.controlled", {"allow", "deny"})) {
+        p.unknown_jurisdiction = *a == "allow" ? ControlledAction::kAllow : ControlledAction::kDeny;
+      }
+    } else if (key == "rule") {
+      if (auto s = r_.string(v, "spec.unknownJurisdiction.rule")) p.unknown_jurisdiction_rule = *s;
+    }
+  });
+}
+
+void Loader::read_tenants(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_seq(node, "spec.tenants")) return;
+  for (size_t i = 0; i < node.size(); ++i) {
+    const YAML::Node item = node[i];
+    const std::string path = "spec.tenants[" + std::to_string(i) + "]";
+    if (!r_.expect_map(item, path)) continue;
+    r_.check_keys(item, path,
+                  {"name", "jurisdiction", "namespaces", "authorization", "capTPP", "licence"});
+    Tenant t;
+    bool ok = true;
+    for (const char* required : {"name", "jurisdiction", "namespaces"}) {
+      if (!item[required]) {
+        r_.error(item, path + ": missing " + required +
+                           " (every tenant needs name, jurisdiction and namespaces)");
+        ok = false;
+      }
+    }
+    YAML::Mark name_mark = item.Mark();
+    r_.for_each_entry(item, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+      const std::string field = path + "." + key;
+      if (key == "name") {
+        auto s = r_.string(v, field);
+        if (s && s->empty()) r_.error(v, field + ": expected a non-empty tenant name");
+        if (!s || s->empty()) {
+          ok = false;
+          return;
+        }
+        t.name = *s;
+        name_mark = v.Mark();
+      } else if (key == "jurisdiction") {
+        auto s = r_.string(v, field);
+        const std::string code = s ? normalize_jurisdiction_code(*s) : "";
+        if (s && (code.empty() || !find_jurisdiction(code))) {
+          r_.error(v, field + ": " + quoted(*s) +
+                          " is not an ISO 3166-1 alpha-2 country code; expected two letters "
+                          "such as \"SG\" or \"DE\"");
+        }
+        if (code.empty() || !find_jurisdiction(code)) {
+          ok = false;
+          return;
+        }
+        t.jurisdiction = code;
+      } else if (key == "namespaces") {
+        auto list = r_.string_list(v, field);
+        if (!list) {
+          ok = false;
+          return;
+        }
+        if (list->empty()) {
+          r_.error(v, field + ": expected at least one namespace or pattern (\"team-*\")");
+          ok = false;
+        }
+        for (size_t j = 0; j < list->size(); ++j) {
+          const std::string& ns = (*list)[j];
+          if (!valid_namespace_pattern(ns)) {
+            r_.error(v[j], field + "[" + std::to_string(j) + "]: " + quoted(ns) +
+                               " is not a namespace name or a prefix pattern ending in '*'");
+            ok = false;
+          }
+          claims_.push_back({"", ns, v[j].Mark()});
+        }
+        t.namespaces = std::move(*list);
+      } else if (key == "authorization") {
+        if (auto a = r_.one_of(v, field, {"none", "validated-end-user", "licensed"})) {
+          t.authorization = *a == "none"                 ? Authorization::kNone
+                            : *a == "validated-end-user" ? Authorization::kValidatedEndUser
+                                                         : Authorization::kLicensed;
+        } else {
+          ok = false;
+        }
+      } else if (key == "capTPP") {
+        if (auto n = r_.positive_number(v, field, "TPP")) {
+          t.cap_tpp = *n;
+        } else {
+          ok = false;
+        }
+      } else if (key == "licence") {
+        if (auto s = r_.string(v, field)) t.licence = *s;
+      }
+    });
+    if (t.authorization == Authorization::kValidatedEndUser && !t.cap_tpp && item["name"]) {
+      r_.error(item, path +
+                         ": a validated-end-user tenant needs capTPP (its authorised TPP, "
+                         "which replaces the tier caps)");
+      ok = false;
+    }
+    if (t.authorization == Authorization::kLicensed && t.licence.empty() && item["name"]) {
+      r_.error(item, path +
+                         ": a licensed tenant needs licence (the licence number, cited in "
+                         "every decision)");
+      ok = false;
+    }
+    for (auto& c : claims_) {
+      if (c.tenant.empty()) c.tenant = t.name.empty() ? path : t.name;
+    }
+    if (!t.name.empty()) {
+      const bool duplicate = std::any_of(p.tenants.begin(), p.tenants.end(),
+                                         [&](const Tenant& o) { return o.name == t.name; });
+      if (duplicate) {
+        r_.error(name_mark, path + ".name: duplicate tenant name " + quoted(t.name) +
+                                "; tenant names must be unique");
+        ok = false;
+      }
+    }
+    if (ok) {
+      tenant_marks_[t.name] = name_mark;
+      p.tenants.push_back(std::move(t));
+    }
+  }
+}
+
+void Loader::read_exemptions(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.exemptions")) return;
+  r_.check_keys(node, "spec.exemptions", {"namespaces"});
+  if (const YAML::Node ns = node["namespaces"]) {
+    auto list = r_.string_list(ns, "spec.exemptions.namespaces");
+    if (!list) return;
+    for (size_t j = 0; j < list->size(); ++j) {
+      const std::string& pattern = (*list)[j];
+      if (!valid_namespace_pattern(pattern) || pattern.empty()) {
+        r_.error(ns[j], "spec.exemptions.namespaces[" + std::to_string(j) +
+                            "]: " + quoted(pattern) +
+                            " is not a namespace name or a prefix pattern ending in '*'");
+      } else if (std::find(p.exempt_namespaces.begin(), p.exempt_namespaces.end(), pattern) ==
+                 p.exempt_namespaces.end()) {
+        p.exempt_namespaces.push_back(pattern);
+      }
+    }
+  }
+}
+
+void Loader::read_admins(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.admins")) return;
+  r_.check_keys(node, "spec.admins", {"users", "groups"});
+  r_.for_each_entry(node, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+    auto& target = key == "users" ? p.admins.users : p.admins.groups;
+    auto list = r_.string_list(v, "spec.admins." + key);
+    if (!list) return;
+    for (auto& item : *list) {
+      if (item.empty()) {
+        r_.error(v, "spec.admins." + key + ": expected non-empty names");
+      } else if (std::find(target.begin(), target.end(), item) == target.end()) {
+        target.push_back(std::move(item));
+      }
+    }
+  });
+}
+
+// Checks that need the whole merged policy.
+void Loader::validate(const Policy& p) {
+  if (preset_ok_) {
+    for (const auto& ref : tier_refs_) {
+      if (p.tiers.contains(ref.tier)) continue;
+      std::string known;
+      for (const auto& [name, limits] : p.tiers) known += (known.empty() ? "" : ", ") + name;
+      r_.error(ref.mark, ref.path + ": unknown tier " + quoted(ref.tier) +
+                             "; expected a tier defined under spec.tiers (" +
+                             (known.empty() ? "none defined" : known) + ")");
+    }
+    if (!p.default_tier.empty() && !p.tiers.contains(p.default_tier) &&
+        std::none_of(tier_refs_.begin(), tier_refs_.end(),
+                     [](const TierReference& r) { return r.path == "spec.defaultTier"; })) {
+      r_.error(YAML::Mark::null_mark(),
+               "defaultTier " + quoted(p.default_tier) + " of the preset is not a defined tier");
+    }
+  }
+  for (const auto& [name, t] : p.tiers) {
+    if (t.controlled == ControlledAction::kCap && !t.tenant_cap_tpp && !t.jurisdiction_cap_tpp) {
+      auto it = tier_marks_.find(name);
+      r_.error(it == tier_marks_.end() ? YAML::Mark::null_mark() : it->second,
+               "spec.tiers." + name +
+                   ": controlled: cap needs tenantCapTPP or jurisdictionCapTPP (or both)");
+    }
+  }
+  // A tenant's jurisdiction must have a tier, or every controlled request of it would be denied
+  // as "unknown" although the policy names its country.
+  if (preset_ok_) {
+    for (const auto& t : p.tenants) {
+      if (!p.tier_of(t.jurisdiction).empty()) continue;
+      auto it = tenant_marks_.find(t.name);
+      r_.error(it == tenant_marks_.end() ? YAML::Mark::null_mark() : it->second,
+               "tenant " + quoted(t.name) + ": jurisdiction " + t.jurisdiction +
+                   " has no tier; list it under spec.jurisdictions or set spec.defaultTier");
+    }
+  }
+  // A namespace may belong to one tenant only, or its jurisdiction would be ambiguous.
+  for (size_t i = 0; i < claims_.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (claims_[i].tenant == claims_[j].tenant) continue;
+      if (!patterns_overlap(claims_[i].pattern, claims_[j].pattern)) continue;
+      r_.error(claims_[i].mark, "tenant " + quoted(claims_[i].tenant) + " claims namespace " +
+                                    quoted(claims_[i].pattern) + ", which tenant " +
+                                    quoted(claims_[j].tenant) + " already claims with " +
+                                    quoted(claims_[j].pattern) +
+                                    "; a namespace may belong to one tenant only");
+      break;
+    }
+  }
+}
+
+Policy load_document(std::string_view text, std::string_view filename) {
+  std::vector<Diagnostic> diagnostics;
+  std::vector<YAML::Node> docs;
+  try {
+    docs = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    diagnostics.push_back({std::string(filename), e.mark.line >= 0 ? e.mark.line + 1 : 0,
+                           e.mark.column >= 0 ? e.mark.column + 1 : 0,
+                           "YAML syntax error: " + e.msg});
+    throw PolicyError(std::move(diagnostics));
+  }
+  if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+    diagnostics.push_back({std::string(filename), 1, 1,
+                           "empty policy; expected a Policy document (apiVersion: " +
+                               std::string(kApiVersion) + ", kind: Policy)"});
+    throw PolicyError(std::move(diagnostics));
+  }
+  if (docs.size() > 1) {
+    YamlReader r(filename, diagnostics);
+    r.error(docs[1], "expected exactly one YAML document (one Policy per file), found " +
+                         std::to_string(docs.size()));
+    throw PolicyError(std::move(diagnostics));
+  }
+  Loader loader(filename, diagnostics);
+  Policy p = loader.load(docs[0]);
+  if (!diagnostics.empty()) {
+    // Report in file order, whatever order the checks ran in.
+    std::stable_sort(diagnostics.begin(), diagnostics.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) {
+                       return std::tie(a.line, a.column) < std::tie(b.line, b.column);
+                     });
+    throw PolicyError(std::move(diagnostics));
+  }
+  p.hash = policy_hash(p);
+  return p;
+}
+
+}  // namespace
+
+std::vector<std::string> preset_names() {
+  return {std::begin(kPresetNames), std::end(kPresetNames)};
+}
+
+Policy load_preset(std::string_view name) {
+  const auto names = preset_names();
+  auto text = embedded_file(name);
+  if (std::find(names.begin(), names.end(), name) == names.end() || !text) {
+    throw PolicyError({{std::string(name), 0, 0,
+                        "unknown preset " + quoted(name) +
+                            "; expected \"diffusion-2025\" or \"controls-2023\""}});
+  }
+  // Presets are Policy documents themselves (with `preset: none`).
+  Policy p = load_document(*text, std::string(name) + ".yaml");
+  p.preset = std::string(name);
+  p.hash = policy_hash(p);
+  return p;
+}
+
+Policy load_policy(std::string_view text, std::string_view filename) {
+  return load_document(text, filename);
+}
+
+}  // namespace exportgate::policy

@@ -1,0 +1,97 @@
+// Namespace -> tenant, jurisdiction and tier, from the policy's tenant list and admin-set
+// namespace labels (never from anything the tenant controls).
+#include "policy/tenancy.hpp"
+
+#include "policy/jurisdictions.hpp"
+
+namespace exportgate::policy {
+
+bool namespace_matches(std::string_view pattern, std::string_view namespace_name) {
+  if (!pattern.empty() && pattern.back() == '*') {
+    pattern.remove_suffix(1);
+    return namespace_name.starts_with(pattern);
+  }
+  return pattern == namespace_name;
+}
+
+namespace {
+
+const Tenant* tenant_for_namespace(const Policy& policy, std::string_view ns) {
+  for (const auto& t : policy.tenants) {
+    for (const auto& pattern : t.namespaces) {
+      if (namespace_matches(pattern, ns)) return &t;
+    }
+  }
+  return nullptr;
+}
+
+const Tenant* tenant_named(const Policy& policy, std::string_view name) {
+  for (const auto& t : policy.tenants) {
+    if (t.name == name) return &t;
+  }
+  return nullptr;
+}
+
+void apply_policy_tenant(const Policy& policy, const Tenant& t, TenantContext& ctx) {
+  ctx.tenant = t.name;
+  ctx.jurisdiction = t.jurisdiction;
+  ctx.tier = policy.tier_of(t.jurisdiction);
+  ctx.authorization = t.authorization;
+  ctx.tenant_cap_tpp = t.cap_tpp;
+  ctx.licence = t.licence;
+}
+
+const std::string* label(const std::map<std::string, std::string>* labels, std::string_view key) {
+  if (!labels) return nullptr;
+  auto it = labels->find(std::string(key));
+  return it == labels->end() ? nullptr : &it->second;
+}
+
+}  // namespace
+
+TenantContext resolve_tenant(const Policy& policy, std::string_view namespace_name,
+                             const std::map<std::string, std::string>* namespace_labels) {
+  TenantContext ctx;
+  ctx.tenant = std::string(namespace_name);
+  for (const auto& pattern : policy.exempt_namespaces) {
+    if (namespace_matches(pattern, namespace_name)) {
+      ctx.exempt = true;
+      break;
+    }
+  }
+
+  // 1. The policy's tenant list is authoritative.
+  if (const Tenant* t = tenant_for_namespace(policy, namespace_name)) {
+    apply_policy_tenant(policy, *t, ctx);
+    ctx.source = "policy tenant " + t->name;
+    return ctx;
+  }
+
+  // 2. Namespace labels, set by cluster admins. A tenant label naming a policy tenant takes that
+  //    tenant's jurisdiction and authorisation (the label cannot grant more than the policy says).
+  if (const std::string* tenant_label = label(namespace_labels, kTenantLabel)) {
+    if (const Tenant* t = tenant_named(policy, *tenant_label)) {
+      apply_policy_tenant(policy, *t, ctx);
+      ctx.source = "namespace label " + std::string(kTenantLabel) + " -> policy tenant " + t->name;
+      return ctx;
+    }
+    if (!tenant_label->empty()) ctx.tenant = *tenant_label;
+  }
+  if (const std::string* value = label(namespace_labels, kJurisdictionLabel)) {
+    ctx.source = "namespace label " + std::string(kJurisdictionLabel);
+    const std::string code = normalize_jurisdiction_code(*value);
+    if (code.empty() || !find_jurisdiction(code)) {
+      // Never guess: an invalid label leaves the jurisdiction unknown.
+      ctx.jurisdiction_error = "label " + std::string(kJurisdictionLabel) + " value \"" + *value +
+                               "\" is not an ISO 3166-1 alpha-2 code";
+      return ctx;
+    }
+    ctx.jurisdiction = code;
+    ctx.tier = policy.tier_of(code);
+    return ctx;
+  }
+  ctx.source = "none";
+  return ctx;
+}
+
+}  // namespace exportgate::policy

@@ -1,0 +1,37 @@
+// Namespace -> tenant, jurisdiction and tier. Jurisdiction comes only from things the tenant
+// cannot change: the policy's tenant list and namespace labels set by cluster admins.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "policy/policy.hpp"
+
+namespace exportgate::policy {
+
+inline constexpr std::string_view kJurisdictionLabel = "exportgate.io/jurisdiction";
+inline constexpr std::string_view kTenantLabel = "exportgate.io/tenant";
+
+struct TenantContext {
+  std::string tenant;        // tenant name; namespace name when no tenant is known
+  std::string jurisdiction;  // upper-case code, "" when none is known
+  TierName tier;             // "" = unknown
+  std::string source;        // "policy tenant acme", "namespace label", "flag" ...
+  Authorization authorization = Authorization::kNone;
+  std::optional<double> tenant_cap_tpp;  // the tenant's own cap if the policy gives one
+  std::string licence;
+  bool exempt = false;       // namespace exempt by policy
+  std::string jurisdiction_error;  // e.g. "label value \"XX\" is not an ISO 3166-1 code"
+};
+
+// Resolves the tenant of a namespace. The policy's tenant list wins over labels; labels
+// (`namespace_labels`, may be null) fill in the rest. A tenant named in labels but defined in
+// the policy takes the policy's jurisdiction and authorisation.
+TenantContext resolve_tenant(const Policy& policy, std::string_view namespace_name,
+                             const std::map<std::string, std::string>* namespace_labels);
+
+// Glob match used for namespaces: exact, or prefix when the pattern ends with '*'.
+bool namespace_matches(std::string_view pattern, std::string_view namespace_name);
+
+}  // namespace exportgate::policy

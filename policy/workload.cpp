@@ -1,0 +1,309 @@
+// Workload -> demand: finds the pod templates of built-in kinds and of configured custom
+// resources, multiplies per-pod accelerators by replicas, and sums TPP.
+#include "policy/workload.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+
+#include "policy/errors.hpp"
+#include "policy/workload_paths.hpp"
+#include "policy/workload_pod.hpp"
+
+namespace exportgate::policy {
+
+namespace {
+
+using json = nlohmann::json;
+
+const json* member(const json& obj, std::string_view key) {
+  if (!obj.is_object()) return nullptr;
+  auto it = obj.find(key);
+  return it == obj.end() || it->is_null() ? nullptr : &*it;
+}
+
+// A replica-like count (replicas, parallelism): absent -> `fallback`; otherwise a non-negative
+// integer that fits int64.
+int64_t read_count(const json* v, std::string_view path, int64_t fallback) {
+  if (!v) return fallback;
+  if (v->is_number_unsigned()) {
+    const auto u = v->get<uint64_t>();
+    if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
+      throw ManifestError(std::string(path) + ": " + std::to_string(u) + " is too large");
+    }
+    return static_cast<int64_t>(u);
+  }
+  if (v->is_number_integer()) {
+    const auto i = v->get<int64_t>();
+    if (i < 0)
+      throw ManifestError(std::string(path) + ": must not be negative, got " + std::to_string(i));
+    return i;
+  }
+  if (v->is_number_float()) {
+    const double d = v->get<double>();
+    if (d < 0) throw ManifestError(std::string(path) + ": must not be negative, got " + v->dump());
+    if (d >= 9.2e18) throw ManifestError(std::string(path) + ": " + v->dump() + " is too large");
+    if (d != std::floor(d)) {
+      throw ManifestError(std::string(path) + ": expected an integer, got " + v->dump());
+    }
+    return static_cast<int64_t>(d);
+  }
+  throw ManifestError(std::string(path) + ": expected an integer, got " +
+                      std::string(v->type_name()) + (v->is_string() ? " " + v->dump() : ""));
+}
+
+int64_t multiply(int64_t a, int64_t b, std::string_view path) {
+  int64_t out = 0;
+  if (__builtin_mul_overflow(a, b, &out)) {
+    throw ManifestError(std::string(path) + ": pod count overflows (" + std::to_string(a) + " x " +
+                        std::to_string(b) + ")");
+  }
+  return out;
+}
+
+const json& require_object(const json& parent, std::string_view key, std::string_view path) {
+  const json* v = member(parent, key);
+  if (!v) throw ManifestError(std::string(path) + ": required, missing");
+  if (!v->is_object())
+    throw ManifestError(std::string(path) + ": expected an object, got " + v->type_name());
+  return *v;
+}
+
+// The pod spec inside a PodTemplateSpec at `path`.
+const json& template_spec(const json& pod_template, std::string_view path) {
+  if (!pod_template.is_object()) {
+    throw ManifestError(std::string(path) + ": expected a pod template object, got " +
+                        pod_template.type_name());
+  }
+  return require_object(pod_template, "spec", std::string(path) + ".spec");
+}
+
+void add_pod_set(WorkloadDemand& demand, std::string name, const json& pod_spec,
+                 std::string_view spec_path, int64_t pods, const Policy& policy,
+                 const ExtractOptions& options) {
+  PodSetDemand set;
+  set.name = std::move(name);
+  set.pods = pods;
+  set.accelerators = pod_accelerators(pod_spec, spec_path, policy, options);
+  double controlled_per_pod = 0;
+  double devices_per_pod = 0;
+  for (const auto& a : set.accelerators) {
+    set.tpp_per_pod += a.tpp_per_pod;
+    devices_per_pod += a.quantity * a.device_fraction;
+    if (is_controlled(a.export_class)) controlled_per_pod += a.tpp_per_pod;
+    demand.max_class = std::max(demand.max_class, a.export_class);
+  }
+  if (__builtin_add_overflow(demand.total_pods, pods, &demand.total_pods)) {
+    throw ManifestError("total pod count overflows");
+  }
+  const auto n = static_cast<double>(pods);
+  demand.total_tpp += set.tpp_per_pod * n;
+  demand.controlled_tpp += controlled_per_pod * n;
+  demand.accelerator_count += devices_per_pod * n;
+  demand.pod_sets.push_back(std::move(set));
+}
+
+std::string_view group_of(std::string_view api_version) {
+  const size_t slash = api_version.find('/');
+  return slash == std::string_view::npos ? std::string_view() : api_version.substr(0, slash);
+}
+
+// Job-like spec (Job.spec, CronJob.spec.jobTemplate.spec): pods running at once =
+// parallelism (default 1), or completions when fewer.
+int64_t job_pods(const json& job_spec, std::string_view path) {
+  const std::string p(path);
+  int64_t pods = read_count(member(job_spec, "parallelism"), p + ".parallelism", 1);
+  if (const json* completions = member(job_spec, "completions")) {
+    pods = std::min(pods, read_count(completions, p + ".completions", 1));
+  }
+  return pods;
+}
+
+// Pod set name of a custom-resource template: its concrete path up to the last wildcard's
+// choice, else without a trailing ".template"; without the leading "spec."
+// ("replicatedJobs[0]", "pytorchReplicaSpecs.Worker", "headGroupSpec").
+std::string pod_set_name(const PathMatch& match) {
+  std::string name = match.concrete;
+  if (match.wildcard_end > 0) {
+    name.resize(match.wildcard_end);
+  } else if (name.size() > 9 && name.compare(name.size() - 9, 9, ".template") == 0) {
+    name.resize(name.size() - 9);
+  }
+  if (name.rfind("spec.", 0) == 0) name.erase(0, 5);
+  return name;
+}
+
+void extract_custom(const json& object, const WorkloadKind& kind, WorkloadDemand& demand,
+                    const Policy& policy, const ExtractOptions& options) {
+  for (const PodTemplatePath& tp : kind.pod_templates) {
+    std::string error;
+    const auto steps = parse_field_path(tp.template_path, error);
+    if (steps.empty()) {
+      throw ManifestError("workload kind " + kind.kind + ": template path: " + error);
+    }
+    std::vector<std::vector<FieldPathStep>> replica_steps;
+    for (const auto& rp : tp.replica_paths) {
+      replica_steps.push_back(parse_field_path(rp, error));
+      if (replica_steps.back().empty()) {
+        throw ManifestError("workload kind " + kind.kind + ": replica path: " + error);
+      }
+    }
+    for (const PathMatch& match : find_path_matches(object, steps)) {
+      int64_t pods = 1;
+      std::string concrete;
+      for (const auto& rs : replica_steps) {
+        const json* count = resolve_path(object, rs, match.choices, concrete);
+        pods = multiply(pods, read_count(count, concrete, 1), concrete);
+      }
+      const json& spec = template_spec(*match.node, match.concrete);
+      add_pod_set(demand, pod_set_name(match), spec, match.concrete + ".spec", pods, policy,
+                  options);
+    }
+  }
+}
+
+bool one_of(std::string_view v, std::initializer_list<std::string_view> options) {
+  return std::find(options.begin(), options.end(), v) != options.end();
+}
+
+WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOptions& options,
+                       const int64_t* replicas_override) {
+  if (!object.is_object()) {
+    throw ManifestError(std::string("expected a Kubernetes object, got ") + object.type_name());
+  }
+  const json* api_version = member(object, "apiVersion");
+  const json* kind_field = member(object, "kind");
+  if (!api_version || !api_version->is_string())
+    throw ManifestError("apiVersion: expected a string");
+  if (!kind_field || !kind_field->is_string()) throw ManifestError("kind: expected a string");
+
+  WorkloadDemand demand;
+  demand.api_version = api_version->get<std::string>();
+  demand.kind = kind_field->get<std::string>();
+  if (const json* metadata = member(object, "metadata")) {
+    if (!metadata->is_object()) throw ManifestError("metadata: expected an object");
+    const json* name = member(*metadata, "name");
+    const json* generate = member(*metadata, "generateName");
+    const json* ns = member(*metadata, "namespace");
+    if (name && name->is_string()) {
+      demand.name = name->get<std::string>();
+    } else if (generate && generate->is_string()) {
+      demand.name = generate->get<std::string>() + "*";
+    }
+    if (ns && ns->is_string()) demand.namespace_ = ns->get<std::string>();
+  }
+
+  const std::string_view group = group_of(demand.api_version);
+  const std::string_view kind = demand.kind;
+  const bool core = group.empty();
+  const bool apps = one_of(group, {"apps", "extensions"});
+  const bool batch = group == "batch";
+
+  // Kinds whose pods are spec.template x spec.replicas.
+  const bool replicated = (apps && one_of(kind, {"Deployment", "ReplicaSet", "StatefulSet"})) ||
+                          (core && kind == "ReplicationController");
+  if (replicas_override && !replicated) {
+    throw ManifestError(demand.kind + " has no scale subresource exportgate can evaluate");
+  }
+
+  if (core && kind == "Pod") {
+    add_pod_set(demand, "", require_object(object, "spec", "spec"), "spec", 1, policy, options);
+  } else if (core && kind == "PodTemplate") {
+    const json& tmpl = require_object(object, "template", "template");
+    add_pod_set(demand, "", template_spec(tmpl, "template"), "template.spec", 1, policy, options);
+  } else if (replicated) {
+    const json& spec = require_object(object, "spec", "spec");
+    const int64_t replicas = replicas_override
+                                 ? *replicas_override
+                                 : read_count(member(spec, "replicas"), "spec.replicas", 1);
+    const json& tmpl = require_object(spec, "template", "spec.template");
+    add_pod_set(demand, "", template_spec(tmpl, "spec.template"), "spec.template.spec", replicas,
+                policy, options);
+  } else if (apps && kind == "DaemonSet") {
+    const json& spec = require_object(object, "spec", "spec");
+    const json& tmpl = require_object(spec, "template", "spec.template");
+    add_pod_set(demand, "", template_spec(tmpl, "spec.template"), "spec.template.spec", 1, policy,
+                options);
+    if (demand.has_accelerators()) {
+      demand.notes.push_back(
+          "DaemonSet charged as one pod: it runs one per matching node, a count only known at "
+          "scheduling; each pod is checked when it is created");
+    }
+  } else if (batch && kind == "Job") {
+    const json& spec = require_object(object, "spec", "spec");
+    const json& tmpl = require_object(spec, "template", "spec.template");
+    add_pod_set(demand, "", template_spec(tmpl, "spec.template"), "spec.template.spec",
+                job_pods(spec, "spec"), policy, options);
+  } else if (batch && kind == "CronJob") {
+    const json& spec = require_object(object, "spec", "spec");
+    const json& job = require_object(spec, "jobTemplate", "spec.jobTemplate");
+    const json& job_spec = require_object(job, "spec", "spec.jobTemplate.spec");
+    const json& tmpl = require_object(job_spec, "template", "spec.jobTemplate.spec.template");
+    add_pod_set(demand, "", template_spec(tmpl, "spec.jobTemplate.spec.template"),
+                "spec.jobTemplate.spec.template.spec", job_pods(job_spec, "spec.jobTemplate.spec"),
+                policy, options);
+  } else {
+    const auto it =
+        std::find_if(policy.workload_kinds.begin(), policy.workload_kinds.end(),
+                     [&](const WorkloadKind& k) { return k.kind == kind && k.group == group; });
+    if (it == policy.workload_kinds.end()) {
+      // ConfigMaps, Services, Scale objects (see scale_replicas)...: no pods to charge.
+      demand.recognized = false;
+      return demand;
+    }
+    extract_custom(object, *it, demand, policy, options);
+  }
+  return demand;
+}
+
+std::string format_amount(double v) {
+  char buf[32];
+  if (v == std::floor(v) && std::fabs(v) < 1e15) {
+    std::snprintf(buf, sizeof buf, "%.0f", v);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.3g", v);
+  }
+  return buf;
+}
+
+}  // namespace
+
+WorkloadDemand extract_demand(const json& object, const Policy& policy,
+                              const ExtractOptions& options) {
+  return extract(object, policy, options, nullptr);
+}
+
+WorkloadDemand extract_demand_scaled(const json& object, int64_t replicas, const Policy& policy,
+                                     const ExtractOptions& options) {
+  if (replicas < 0) throw ManifestError("spec.replicas: must not be negative");
+  return extract(object, policy, options, &replicas);
+}
+
+int64_t scale_replicas(const json& scale) {
+  if (!scale.is_object()) throw ManifestError("Scale: expected an object");
+  const json* spec = member(scale, "spec");
+  if (!spec) return 0;
+  if (!spec->is_object()) throw ManifestError("spec: expected an object");
+  return read_count(member(*spec, "replicas"), "spec.replicas", 0);
+}
+
+std::string WorkloadDemand::describe_accelerators() const {
+  std::string out;
+  for (const PodSetDemand& set : pod_sets) {
+    for (const AcceleratorDemand& a : set.accelerators) {
+      if (!out.empty()) out += "; ";
+      if (set.pods != 1) out += std::to_string(set.pods) + " pods x ";
+      out += format_amount(a.quantity) + " x ";
+      if (a.device_fraction != 1) {
+        out += a.resource + " (" + format_amount(a.device_fraction) + " of " + a.model_name +
+               (a.pinned ? ", pinned)" : ", worst case)");
+      } else {
+        out += a.model_name + " (" + a.resource + (a.pinned ? ", pinned)" : ", worst case)");
+      }
+    }
+  }
+  return out.empty() ? "no accelerators" : out;
+}
+
+}  // namespace exportgate::policy

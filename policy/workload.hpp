@@ -1,0 +1,94 @@
+// Workload -> accelerator demand: pod templates x replicas, per-pod effective requests
+// (the scheduler's rule), and the accelerator model each request is charged as.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "policy/catalog.hpp"
+#include "policy/policy.hpp"
+
+namespace exportgate::policy {
+
+// One accelerator resource of one pod template, charged as one model.
+struct AcceleratorDemand {
+  std::string resource;        // "nvidia.com/gpu", "nvidia.com/mig-1g.10gb"
+  std::string model_id;        // catalog id it is charged as
+  std::string model_name;      // display name
+  double quantity = 0;         // effective request per pod, in resource units
+  double device_fraction = 1;  // 1 for whole devices; MIG profile share otherwise
+  double tpp_per_pod = 0;      // quantity x fraction x model TPP
+  ExportClass export_class = ExportClass::kNotControlled;
+  bool pinned = false;  // model fixed by node selection; false = worst case charged
+};
+
+// One pod template of a workload and how many pods it makes.
+struct PodSetDemand {
+  std::string name;  // "" for the only template, else e.g. "replicatedJobs[0]"
+  int64_t pods = 1;  // replicas x parallelism along the template's path
+  std::vector<AcceleratorDemand> accelerators;
+  double tpp_per_pod = 0;
+};
+
+struct WorkloadDemand {
+  std::string api_version;
+  std::string kind;
+  std::string name;        // metadata.name (or generateName + "*")
+  std::string namespace_;  // metadata.namespace ("" if absent)
+  std::vector<PodSetDemand> pod_sets;
+  bool recognized = true;  // false: a kind that holds no pods (ConfigMap...), nothing to check
+  int64_t total_pods = 0;
+  double total_tpp = 0;       // all accelerators, x pods
+  double controlled_tpp = 0;  // 3A090 accelerators only, x pods
+  ExportClass max_class = ExportClass::kNotControlled;
+  bool has_accelerators() const { return total_tpp > 0 || accelerator_count > 0; }
+  double accelerator_count = 0;  // devices (fractions for partitions), x pods
+  // Approximations the extraction had to make, for reasons and logs (e.g. a DaemonSet charged as
+  // one pod because the node count is not known here). Empty in the common case.
+  std::vector<std::string> notes;
+
+  // "8 x NVIDIA H100 SXM (nvidia.com/gpu, pinned)" summary used in reasons.
+  std::string describe_accelerators() const;
+};
+
+struct ExtractOptions {
+  // Model ids present in the cluster; when set, an unpinned request is charged as the most
+  // capable of these that can serve it (falls back to the whole catalog when none can).
+  const std::vector<std::string>* available_models = nullptr;
+};
+
+// Extracts demand from any Kubernetes object. Kinds that carry no pod template are returned with
+// recognized=false. Throws ManifestError for a malformed object of a known kind (e.g.
+// spec.containers not an array, a quantity that does not parse, negative replicas).
+WorkloadDemand extract_demand(const nlohmann::json& object, const Policy& policy,
+                              const ExtractOptions& options = {});
+
+// Parses a Kubernetes quantity ("1", "500m", "2Ki", "1e3") to a number. Throws ManifestError.
+double parse_quantity(std::string_view q);
+
+// The replica count of an autoscaling/v1 Scale object (what a `*/scale` subresource request
+// carries): spec.replicas, 0 when absent. Throws ManifestError unless a non-negative integer.
+int64_t scale_replicas(const nlohmann::json& scale);
+
+// Demand of a Deployment, ReplicaSet, StatefulSet or ReplicationController as if spec.replicas
+// were `replicas`: what a `*/scale` request turns it into. Throws ManifestError for other kinds.
+WorkloadDemand extract_demand_scaled(const nlohmann::json& object, int64_t replicas,
+                                     const Policy& policy, const ExtractOptions& options = {});
+
+// One step of a custom-resource field path: a key, a key followed by `[*]` (every element of
+// the array under it), or `*` alone (every value of the map at that point).
+struct FieldPathStep {
+  std::string key;            // "" for `*`
+  bool each_element = false;  // key[*]
+  bool each_value = false;    // *
+  bool wildcard() const { return each_element || each_value; }
+};
+// Parses "spec.replicatedJobs[*].template"; on a syntax error returns an empty vector and sets
+// `error` to what was expected.
+std::vector<FieldPathStep> parse_field_path(std::string_view path, std::string& error);
+
+}  // namespace exportgate::policy

@@ -1,0 +1,287 @@
+#!/usr/bin/env python3
+"""Checks a `helm template` rendering of charts/exportgate against what its values promise.
+
+usage: check_render.py RENDERED.yaml NAMESPACE [VALUES.yaml ...]
+
+The expectations are derived from the chart's values.yaml merged with the given values files,
+so one checker covers every option set in tests/chart/values/. Exits 1 with a list of failures.
+"""
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+CHART = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "charts", "exportgate")
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+    return cond
+
+
+def merge(a, b):
+    out = dict(a)
+    for k, v in (b or {}).items():
+        out[k] = merge(out[k], v) if isinstance(out.get(k), dict) and isinstance(v, dict) else v
+    return out
+
+
+def get(obj, *path, default=None):
+    for p in path:
+        if isinstance(obj, dict) and p in obj:
+            obj = obj[p]
+        elif isinstance(obj, list) and isinstance(p, int) and p < len(obj):
+            obj = obj[p]
+        else:
+            return default
+    return obj
+
+
+def openssl(*args, stdin=None):
+    return subprocess.run(["openssl", *args], input=stdin, capture_output=True, text=True)
+
+
+def main():
+    rendered, ns, *value_files = sys.argv[1:]
+    with open(os.path.join(CHART, "values.yaml")) as f:
+        v = yaml.safe_load(f)
+    for vf in value_files:
+        with open(vf) as f:
+            v = merge(v, yaml.safe_load(f))
+    with open(rendered) as f:
+        docs = [d for d in yaml.safe_load_all(f) if d]
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+        check(d.get("apiVersion") and get(d, "metadata", "name"), f"object without apiVersion/name: {d}")
+        if d["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
+                             "MutatingWebhookConfiguration", "CustomResourceDefinition", "Namespace"):
+            check(get(d, "metadata", "namespace") == ns, f"{d['kind']} {d['metadata']['name']} not in {ns}")
+    one = lambda kind: (by_kind.get(kind) or [None])[0]
+
+    cert_manager = v["certificates"]["certManager"]["enabled"]
+    url = v["webhook"]["url"]
+    excluded = set(v["webhook"]["excludeNamespaces"]) | {ns}
+
+    # --- Deployment: the safety settings the issue asks for.
+    dep = one("Deployment")
+    if check((dep is not None) == v["deployment"]["enabled"], "Deployment presence != deployment.enabled") and dep:
+        spec = dep["spec"]
+        pod = spec["template"]["spec"]
+        c = pod["containers"][0]
+        check(spec["replicas"] == v["replicaCount"], "replicas")
+        check(spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0, "rolling update may drop below replicas")
+        check(pod.get("priorityClassName") == v["priorityClassName"], "priorityClassName")
+        psc, sc = pod["securityContext"], c["securityContext"]
+        check(psc.get("runAsNonRoot") is True and psc.get("runAsUser", 0) != 0, "pod not non-root")
+        check(get(psc, "seccompProfile", "type") == "RuntimeDefault", "seccomp not RuntimeDefault")
+        check(sc.get("readOnlyRootFilesystem") is True, "root filesystem writable")
+        check(sc.get("allowPrivilegeEscalation") is False, "privilege escalation allowed")
+        check(get(sc, "capabilities", "drop") == ["ALL"], "capabilities not all dropped")
+        check(get(c, "resources", "requests") and get(c, "resources", "limits"), "resources requests/limits")
+        check(get(c, "livenessProbe", "httpGet", "path") == "/healthz", "liveness probe not /healthz")
+        check(get(c, "readinessProbe", "httpGet", "path") == "/readyz", "readiness probe not /readyz")
+        check(get(c, "readinessProbe", "httpGet", "scheme") == "HTTPS", "probes not HTTPS")
+        args = c["args"]
+        check(args[0] == "serve", "first arg is not serve")
+        check(f"--listen=0.0.0.0:{v['server']['port']}" in args, "--listen")
+        check("--policy=/etc/exportgate/policy/policy.yaml" in args, "--policy")
+        check("--tls-cert=/etc/exportgate/tls/tls.crt" in args and "--tls-key=/etc/exportgate/tls/tls.key" in args, "--tls-*")
+        check(not any(a.startswith("--dns-name") for a in args), "--dns-name is refused with --tls-cert")
+        check(("--in-cluster" in args) == v["cluster"]["enabled"], "--in-cluster != cluster.enabled")
+        check(pod.get("automountServiceAccountToken") == v["cluster"]["enabled"], "token mounted without cluster.enabled")
+        for m in c["volumeMounts"]:
+            check("subPath" not in m, f"subPath mount {m['name']} would never see updates")
+        aff = pod.get("affinity", {})
+        if v["antiAffinity"] == "required":
+            check(get(aff, "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution"), "required anti-affinity")
+        elif v["antiAffinity"] == "preferred":
+            check(get(aff, "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"), "preferred anti-affinity")
+        ann = get(dep, "spec", "template", "metadata", "annotations") or {}
+        check(("checksum/policy" in ann) == v["policy"]["rollOnChange"], "checksum/policy != rollOnChange")
+        img = c["image"]
+        if v["image"]["digest"]:
+            check(img.endswith("@" + v["image"]["digest"]), "image digest")
+        else:
+            check(":" in img.rsplit("/", 1)[-1], "image without tag")
+
+    pdb = one("PodDisruptionBudget")
+    want_pdb = v["deployment"]["enabled"] and v["podDisruptionBudget"]["enabled"] and v["replicaCount"] > 1
+    check((pdb is not None) == want_pdb, f"PodDisruptionBudget presence (want {want_pdb})")
+
+    svc = one("Service")
+    check(svc is not None and {p["name"] for p in svc["spec"]["ports"]} == {"https", "metrics"}, "Service ports")
+
+    # --- Certificates.
+    secret = next((s for s in by_kind.get("Secret", []) if s["metadata"]["name"].endswith("-tls")), None)
+    ca_pem = None
+    if cert_manager:
+        check(secret is None, "generated Secret rendered alongside cert-manager")
+        certs = by_kind.get("Certificate", [])
+        serving = [c for c in certs if not c["spec"].get("isCA")]
+        check(len(serving) == 1, "one serving Certificate")
+        if serving:
+            check(f"{svc['metadata']['name']}.{ns}.svc" in serving[0]["spec"]["dnsNames"], "cert-manager dnsNames")
+            if v["certificates"]["certManager"]["issuerRef"]:
+                check(serving[0]["spec"]["issuerRef"] == v["certificates"]["certManager"]["issuerRef"], "issuerRef")
+                check(not by_kind.get("Issuer"), "self-signed issuer rendered with an issuerRef")
+            else:
+                check(len(by_kind.get("Issuer", [])) == 2, "self-signed and CA issuers")
+    elif check(secret is not None, "no generated TLS Secret"):
+        data = {k: base64.b64decode(x).decode() for k, x in secret["data"].items()}
+        ca_pem = data["ca.crt"]
+        with tempfile.TemporaryDirectory() as tmp:
+            for k, x in data.items():
+                with open(os.path.join(tmp, k), "w") as f:
+                    f.write(x)
+            r = openssl("verify", "-CAfile", os.path.join(tmp, "ca.crt"), os.path.join(tmp, "tls.crt"))
+            check(r.returncode == 0, f"serving certificate does not verify against ca.crt: {r.stdout}{r.stderr}")
+            r = openssl("x509", "-in", os.path.join(tmp, "tls.crt"), "-noout", "-ext", "subjectAltName")
+            check(f"DNS:{svc['metadata']['name']}.{ns}.svc" in r.stdout, f"SAN lacks the service name: {r.stdout}")
+            for extra in v["certificates"]["extraDNSNames"]:
+                check(f"DNS:{extra}" in r.stdout, f"SAN lacks {extra}")
+            for ip in v["certificates"]["extraIPAddresses"]:
+                check(f"IP Address:{ip}" in r.stdout, f"SAN lacks {ip}")
+            r = openssl("x509", "-in", os.path.join(tmp, "tls.crt"), "-noout", "-checkend",
+                        str((v["certificates"]["validityDays"] - 2) * 86400))
+            check(r.returncode == 0, "serving certificate expires earlier than validityDays")
+            r = openssl("rsa", "-in", os.path.join(tmp, "tls.key"), "-noout", "-check")
+            check(r.returncode == 0 or "RSA key ok" in r.stdout, "tls.key unreadable")
+
+    # --- Webhook configurations.
+    vwc, mwc = one("ValidatingWebhookConfiguration"), one("MutatingWebhookConfiguration")
+    check(vwc is not None, "no ValidatingWebhookConfiguration")
+    check((mwc is not None) == v["webhook"]["mutating"]["enabled"], "MutatingWebhookConfiguration presence")
+    hooks = [(vwc, h) for h in (vwc or {}).get("webhooks", [])] + [(mwc, h) for h in (mwc or {}).get("webhooks", [])]
+    names = [h["name"] for _, h in hooks]
+    check(len(names) == len(set(names)), "duplicate webhook names")
+    want_bundle = None
+    if v["webhook"]["caBundle"]:
+        want_bundle = v["webhook"]["caBundle"].strip()
+    elif ca_pem:
+        want_bundle = ca_pem.strip()
+    for cfg, h in hooks:
+        n = h["name"]
+        check(h["admissionReviewVersions"] == ["v1"], f"{n}: admissionReviewVersions")
+        check(h["sideEffects"] in ("None", "NoneOnDryRun"), f"{n}: sideEffects")
+        check(1 <= h["timeoutSeconds"] <= 30, f"{n}: timeoutSeconds")
+        cc = h["clientConfig"]
+        if url:
+            check(cc.get("url", "").startswith(url.rstrip("/") + "/") and "service" not in cc, f"{n}: url clientConfig")
+        else:
+            check(get(cc, "service", "namespace") == ns and get(cc, "service", "name") == svc["metadata"]["name"],
+                  f"{n}: service clientConfig")
+        path = cc.get("url") or get(cc, "service", "path")
+        check(path.endswith("/mutate" if cfg is mwc else "/validate"), f"{n}: path {path}")
+        if cert_manager and not v["webhook"]["caBundle"]:
+            check("caBundle" not in cc, f"{n}: caBundle with cert-manager")
+            check(get(cfg, "metadata", "annotations", "cert-manager.io/inject-ca-from") ==
+                  f"{ns}/{svc['metadata']['name']}", f"{n}: cert-manager inject annotation")
+        else:
+            got = base64.b64decode(cc.get("caBundle", "")).decode().strip()
+            check(want_bundle is not None and got == want_bundle, f"{n}: caBundle is not the CA")
+        resources = {r for rule in h["rules"] for r in rule["resources"]}
+        if n.startswith("namespaces."):
+            check(resources == {"namespaces"} and h["sideEffects"] == "None", f"{n}: rules/sideEffects")
+            check(h.get("matchConditions"), f"{n}: guard without matchConditions")
+            check(h["failurePolicy"] == v["webhook"]["namespaces"]["failurePolicy"], f"{n}: failurePolicy")
+            sel = get(h, "namespaceSelector", "matchExpressions") or []
+            check(all(e["key"] == "kubernetes.io/metadata.name" for e in sel),
+                  f"{n}: guard selects on a label a tenant could set")
+        else:
+            want = {"pods", "deployments", "replicasets", "statefulsets", "replicationcontrollers", "jobs", "cronjobs"}
+            if cfg is vwc:
+                want |= {"deployments/scale", "replicasets/scale", "statefulsets/scale", "replicationcontrollers/scale"}
+            if v["webhook"]["customWorkloads"]:
+                want |= {"jobsets", "pytorchjobs", "tfjobs", "mpijobs", "xgboostjobs", "paddlejobs",
+                         "rayclusters", "rayjobs", "rayservices", "leaderworkersets"}
+                if cfg is vwc:
+                    want.add("leaderworkersets/scale")
+            for rule in h["rules"]:
+                if any(r.endswith("/scale") for r in rule["resources"]):
+                    check(rule["operations"] == ["UPDATE"], f"{n}: scale rule with {rule['operations']}")
+            for rule in v["webhook"]["extraRules"]:
+                want |= set(rule["resources"])
+            check(resources == want, f"{n}: resources {sorted(resources)} != {sorted(want)}")
+            check(h["sideEffects"] == "NoneOnDryRun", f"{n}: sideEffects should be NoneOnDryRun")
+            fp = v["webhook"]["mutating"]["failurePolicy"] if cfg is mwc else v["webhook"]["failurePolicy"]
+            check(h["failurePolicy"] == fp, f"{n}: failurePolicy")
+            check(h.get("matchConditions", []) == v["webhook"]["matchConditions"], f"{n}: matchConditions")
+            sel = get(h, "namespaceSelector", "matchExpressions") or []
+            notin = {x for e in sel if e["key"] == "kubernetes.io/metadata.name" and e["operator"] == "NotIn"
+                     for x in e["values"]}
+            check(notin == excluded, f"{n}: excluded namespaces {sorted(notin)} != {sorted(excluded)}")
+    check(any(n.startswith("namespaces.") for n in names) == v["webhook"]["namespaces"]["enabled"],
+          "namespace guard presence != webhook.namespaces.enabled")
+
+    # --- RBAC: nothing without cluster.enabled; exactly the listed verbs with it.
+    rbac = [d for k in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding") for d in by_kind.get(k, [])]
+    if v["cluster"]["enabled"]:
+        rules = [(d["kind"], r) for d in rbac if "rules" in d for r in d["rules"]]
+        grants = {}
+        for kind, r in rules:
+            check("*" not in r["verbs"] and "*" not in r["resources"] and "*" not in r["apiGroups"], f"wildcard in {kind}")
+            for g in r["apiGroups"]:
+                for res in r["resources"]:
+                    grants[(kind, g, res)] = set(r["verbs"])
+        read = {"get", "list", "watch"}
+        want = {("ClusterRole", "", "namespaces"): read, ("ClusterRole", "", "pods"): read,
+                ("ClusterRole", "", "nodes"): read,
+                ("ClusterRole", "", "events"): {"create", "patch"},
+                ("ClusterRole", "events.k8s.io", "events"): {"create", "patch"},
+                ("Role", "exportgate.io", "tppledgers"): read | {"create", "update", "patch"},
+                ("Role", "coordination.k8s.io", "leases"): read | {"create", "update", "patch"}}
+        check(grants == want, f"RBAC grants differ: {grants}")
+        check(len(rbac) == 4, "ClusterRole, Role and their bindings")
+    else:
+        check(not rbac, "RBAC rendered without cluster.enabled")
+    sa = one("ServiceAccount")
+    check(sa is not None and sa.get("automountServiceAccountToken") == v["cluster"]["enabled"], "ServiceAccount token")
+
+    # --- The policy.
+    cm = next((c for c in by_kind.get("ConfigMap", []) if c["metadata"]["name"].endswith("-policy")), None)
+    if check(cm is not None, "no policy ConfigMap"):
+        pol = yaml.safe_load(cm["data"]["policy.yaml"])
+        check(pol["apiVersion"] == "exportgate.io/v1alpha1" and pol["kind"] == "Policy", "policy header")
+        s = pol["spec"]
+        p = v["policy"]
+        check(s["preset"] == p["preset"] and s["mode"] == p["mode"], "policy preset/mode")
+        check(s.get("workloadEarlyCheck") == p["workloadEarlyCheck"], "policy workloadEarlyCheck")
+        check(s.get("tenants", []) == p["tenants"], "policy tenants")
+        ex = set(get(s, "exemptions", "namespaces", default=[]))
+        check(excluded <= ex and set(p["exemptions"]["namespaces"]) <= ex, "policy exemptions")
+        check(get(s, "admins", "groups", default=[]) == p["admins"]["groups"], "policy admin groups")
+        check(get(s, "admins", "users", default=[]) == p["admins"]["users"], "policy admin users")
+
+    # --- Monitoring objects follow their switches.
+    m = v["metrics"]
+    check(bool(by_kind.get("ServiceMonitor")) == m["serviceMonitor"]["enabled"], "ServiceMonitor presence")
+    check(bool(by_kind.get("PrometheusRule")) == m["prometheusRule"]["enabled"], "PrometheusRule presence")
+    dash = next((c for c in by_kind.get("ConfigMap", []) if c["metadata"]["name"].endswith("-dashboard")), None)
+    check((dash is not None) == m["grafanaDashboard"]["enabled"], "dashboard presence")
+    if dash:
+        d = json.loads(dash["data"]["exportgate.json"])
+        check(all(t.get("expr") for pnl in d["panels"] for t in pnl["targets"]), "dashboard panel without expr")
+        check(get(dash, "metadata", "labels", "grafana_dashboard") == "1", "dashboard sidecar label")
+    if by_kind.get("PrometheusRule"):
+        alerts = {r.get("alert") for g in by_kind["PrometheusRule"][0]["spec"]["groups"] for r in g["rules"]}
+        for a in ("ExportgateCertificateExpiringSoon", "ExportgateWebhookErrors", "ExportgateRejectionsSpike",
+                  "ExportgateTenantNearCap"):
+            check(a in alerts, f"alert {a} missing")
+
+    if failures:
+        print(f"{rendered}: {len(failures)} failure(s)")
+        for f in failures:
+            print("  -", f)
+        sys.exit(1)
+    print(f"{rendered}: ok ({len(docs)} objects)")
+
+
+if __name__ == "__main__":
+    main()

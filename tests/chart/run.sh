@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Chart tests that need only helm (from tests/e2e/build.sh) and the Debian tools they install:
+#   helm lint; helm template for the default values and every values file in values/, each
+#   rendering checked by check_render.py; values the schema must refuse; manifests/install.yaml
+#   not stale; the policy each rendering carries accepted by `exportgate policy validate` (when
+#   the binary exists: $EXPORTGATE_BIN or build/exportgate); the alert rules through
+#   `promtool check rules` and `promtool test rules`; every dashboard query parsed by promtool.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+chart="$root/charts/exportgate"
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+need_pkgs=()
+command -v promtool >/dev/null || need_pkgs+=(prometheus)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+python3 -c 'import yaml' 2>/dev/null || need_pkgs+=(python3-yaml)
+if ((${#need_pkgs[@]})); then
+	echo "chart: installing ${need_pkgs[*]}"
+	sudo=""
+	[[ $(id -u) -eq 0 ]] || sudo=sudo
+	$sudo apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+helm="$(find_helm)"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+ns=exportgate-system
+fails=0
+pass() { echo "ok   $*"; }
+fail() {
+	echo "FAIL $*"
+	fails=$((fails + 1))
+}
+tpl() { "$helm" template exportgate "$chart" --namespace "$ns" --kube-version "$KUBE_VERSION" "$@"; }
+
+exportgate="${EXPORTGATE_BIN:-$root/build/exportgate}"
+if [[ -x "$exportgate" ]] && "$exportgate" version >/dev/null 2>&1; then
+	have_bin=1
+else
+	have_bin=0
+	echo "note: no exportgate binary at $exportgate; rendered policies are checked structurally only"
+fi
+
+# --- lint
+if "$helm" lint "$chart" --kube-version "$KUBE_VERSION" >"$tmp/lint" 2>&1; then
+	pass "helm lint"
+else
+	cat "$tmp/lint"
+	fail "helm lint"
+fi
+for vf in "$here"/values/*.yaml; do
+	if "$helm" lint "$chart" --kube-version "$KUBE_VERSION" -f "$vf" >"$tmp/lint" 2>&1; then
+		pass "helm lint -f values/$(basename "$vf")"
+	else
+		cat "$tmp/lint"
+		fail "helm lint -f values/$(basename "$vf")"
+	fi
+done
+
+# --- template: default values and every option set
+cases=(default "$here"/values/*.yaml)
+for c in "${cases[@]}"; do
+	name="$(basename "$c" .yaml)"
+	args=()
+	[[ "$c" == default ]] || args=(-f "$c")
+	out="$tmp/$name.yaml"
+	if ! tpl "${args[@]}" >"$out" 2>"$tmp/err"; then
+		cat "$tmp/err"
+		fail "helm template ($name)"
+		continue
+	fi
+	if python3 "$here/check_render.py" "$out" "$ns" "${args[@]:1}" >"$tmp/check" 2>&1; then
+		pass "helm template ($name): $(tail -n 1 "$tmp/check" | sed 's/.*: //')"
+	else
+		cat "$tmp/check"
+		fail "helm template ($name)"
+	fi
+	if ((have_bin)); then
+		python3 -c 'import sys, yaml
+for d in yaml.safe_load_all(open(sys.argv[1])):
+    if d and d["kind"] == "ConfigMap" and d["metadata"]["name"].endswith("-policy"):
+        open(sys.argv[2], "w").write(d["data"]["policy.yaml"])' "$out" "$tmp/$name.policy.yaml"
+		if "$exportgate" policy validate "$tmp/$name.policy.yaml" >"$tmp/pv" 2>&1; then
+			pass "exportgate policy validate ($name)"
+		else
+			cat "$tmp/pv"
+			fail "exportgate policy validate ($name)"
+		fi
+	fi
+done
+
+# --- the schema refuses bad values
+bad=(
+	"policy.mode=block"
+	"policy.preset=diffusion-2099"
+	"webhook.failurePolicy=Maybe"
+	"webhook.timeoutSeconds=31"
+	"webhook.url=http://insecure.example:80"
+	"replicaCount=-1"
+	"policy.tenants[0].name=x,policy.tenants[0].jurisdiction=Singapore"
+	"unknownTopLevel=1"
+	"metrics.prometheusRule.errorRatio=1) or vector(1"
+	"webhook.namespaces.matchConditions[0].name=x"
+)
+for b in "${bad[@]}"; do
+	if tpl --set "$b" >/dev/null 2>&1; then
+		fail "schema accepted --set $b"
+	else
+		pass "schema refuses --set $b"
+	fi
+done
+
+# --- generated certificates: a fresh pair each render under `helm template` (lookup is empty),
+# so two renders must differ (nothing fixed baked into the chart).
+if [[ "$(tpl --show-only templates/certificates.yaml | grep ca.crt)" != "$(tpl --show-only templates/certificates.yaml | grep ca.crt)" ]]; then
+	pass "certificates generated per install"
+else
+	fail "certificates identical across renders"
+fi
+
+# --- manifests/install.yaml
+if HELM="$helm" "$root/scripts/render-manifests.sh" --check >"$tmp/stale" 2>&1; then
+	pass "manifests/install.yaml up to date"
+else
+	cat "$tmp/stale"
+	fail "manifests/install.yaml stale (run make manifests)"
+fi
+if HELM="$helm" "$root/scripts/render-manifests.sh" --fill >"$tmp/filled.yaml" 2>"$tmp/err" &&
+	! grep -q PLACEHOLDER "$tmp/filled.yaml" &&
+	python3 "$here/check_render.py" "$tmp/filled.yaml" "$ns" >"$tmp/check" 2>&1; then
+	pass "install.yaml --fill: $(tail -n 1 "$tmp/check" | sed 's/.*: //')"
+else
+	cat "$tmp/err" "$tmp/check" 2>/dev/null
+	fail "install.yaml --fill"
+fi
+
+# --- alert rules: promtool check + unit tests (fire and stay quiet)
+tpl -f "$here/values/monitoring.yaml" --show-only templates/prometheusrule.yaml |
+	python3 -c 'import sys, yaml; yaml.safe_dump(yaml.safe_load(sys.stdin)["spec"], sys.stdout, sort_keys=False)' \
+		>"$tmp/exportgate-rules.yaml"
+if promtool check rules "$tmp/exportgate-rules.yaml" >"$tmp/pc" 2>&1; then
+	pass "promtool check rules ($(grep -o '[0-9]* rules found' "$tmp/pc"))"
+else
+	cat "$tmp/pc"
+	fail "promtool check rules"
+fi
+cp "$here/prometheus-rules-test.yaml" "$tmp/"
+if (cd "$tmp" && promtool test rules prometheus-rules-test.yaml) >"$tmp/pt" 2>&1; then
+	pass "promtool test rules"
+else
+	cat "$tmp/pt"
+	fail "promtool test rules"
+fi
+
+# --- dashboard: every query parses (as a recording rule) and names only exportgate metrics
+python3 "$here/dashboard_queries.py" rules "$chart/files/grafana-dashboard.json" >"$tmp/dash-rules.yaml"
+if promtool check rules "$tmp/dash-rules.yaml" >"$tmp/pd" 2>&1; then
+	pass "dashboard queries parse ($(grep -o '[0-9]* rules found' "$tmp/pd"))"
+else
+	cat "$tmp/pd"
+	fail "dashboard queries parse"
+fi
+
+if ((fails)); then
+	echo "chart tests: $fails failure(s)"
+	exit 1
+fi
+echo "chart tests: all passed"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# End-to-end tests: build the control-plane binaries (cached outside the
+# clone), then run the Go suite against a real etcd + kube-apiserver +
+# kube-controller-manager + kube-scheduler + kwok on loopback, with the
+# exportgate binary from $EXPORTGATE_BIN (default: <repo>/build/exportgate).
+# Exit code = test result. Extra arguments go to `go test` (e.g. -run Smoke).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+bindir="$("$here/build.sh" | tail -n 1)"
+export E2E_BIN_DIR="$bindir"
+export EXPORTGATE_BIN="${EXPORTGATE_BIN:-$repo/build/exportgate}"
+
+cd "$here"
+exec go test ./suite/... -v -count=1 -timeout 30m "$@"

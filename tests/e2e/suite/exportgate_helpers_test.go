@@ -1,0 +1,564 @@
+package e2e_test
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// exportgateBin is the webhook binary under test: $EXPORTGATE_BIN, else
+// build/exportgate at the repository root (../../../build/exportgate from
+// this package).
+func exportgateBin() string {
+	if b := os.Getenv("EXPORTGATE_BIN"); b != "" {
+		if abs, err := filepath.Abs(b); err == nil {
+			return abs
+		}
+		return b
+	}
+	return filepath.Join(cluster.RepoDir, "build", "exportgate")
+}
+
+// requireExportgate returns the binary path. Without a binary the test
+// FAILS under CI=true and is skipped otherwise.
+func requireExportgate(t *testing.T) string {
+	t.Helper()
+	bin := exportgateBin()
+	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		msg := fmt.Sprintf("exportgate binary %s not found or not executable (build it, or set EXPORTGATE_BIN)", bin)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return bin
+}
+
+// ---------------------------------------------------------------- TLS
+
+var webhookPKI struct {
+	once     sync.Once
+	err      error
+	dir      string
+	caPEM    []byte
+	certFile string
+	keyFile  string
+}
+
+// webhookCerts makes (once) a CA and a serving certificate for exportgate
+// with openssl: the apiserver dials https://127.0.0.1:PORT, so the serving
+// certificate carries the IP SAN 127.0.0.1.
+func webhookCerts(t *testing.T) {
+	t.Helper()
+	p := &webhookPKI
+	p.once.Do(func() {
+		p.dir = filepath.Join(cluster.Dir, "webhook-pki")
+		if p.err = os.MkdirAll(p.dir, 0o700); p.err != nil {
+			return
+		}
+		steps := [][]string{
+			{"req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+				"-keyout", "ca.key", "-out", "ca.crt", "-days", "7", "-subj", "/CN=exportgate-e2e-webhook-ca"},
+			{"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+				"-keyout", "tls.key", "-out", "tls.csr", "-subj", "/CN=exportgate.e2e"},
+			{"x509", "-req", "-in", "tls.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+				"-out", "tls.crt", "-days", "7", "-extfile", "tls.ext"},
+		}
+		ext := "subjectAltName=IP:127.0.0.1,DNS:localhost\n" +
+			"keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n"
+		if p.err = os.WriteFile(filepath.Join(p.dir, "tls.ext"), []byte(ext), 0o600); p.err != nil {
+			return
+		}
+		for _, args := range steps {
+			cmd := exec.Command("openssl", args...)
+			cmd.Dir = p.dir
+			if out, err := cmd.CombinedOutput(); err != nil {
+				p.err = fmt.Errorf("openssl %s: %v\n%s", strings.Join(args, " "), err, out)
+				return
+			}
+		}
+		p.caPEM, p.err = os.ReadFile(filepath.Join(p.dir, "ca.crt"))
+		p.certFile = filepath.Join(p.dir, "tls.crt")
+		p.keyFile = filepath.Join(p.dir, "tls.key")
+	})
+	if p.err != nil {
+		t.Fatalf("webhook certificates: %v", p.err)
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// ---------------------------------------------------------------- process
+
+// Webhook is one running `exportgate serve`.
+type Webhook struct {
+	t           *testing.T
+	bin         string
+	Port        int
+	MetricsPort int
+	PolicyPath  string
+	LogPath     string
+	cmd         *exec.Cmd
+	exited      chan struct{}
+	starts      int
+}
+
+var (
+	running   = map[*Webhook]struct{}{}
+	runningMu sync.Mutex
+)
+
+// stopAllExportgates kills every exportgate still running (signal teardown).
+func stopAllExportgates() {
+	runningMu.Lock()
+	ws := make([]*Webhook, 0, len(running))
+	for w := range running {
+		ws = append(ws, w)
+	}
+	runningMu.Unlock()
+	for _, w := range ws {
+		w.Stop()
+	}
+}
+
+// startExportgate starts `exportgate serve` with policyYAML on free loopback
+// ports, waits for https://127.0.0.1:PORT/readyz = 200 and stops it when the
+// test ends.
+func startExportgate(t *testing.T, policyYAML string) *Webhook {
+	t.Helper()
+	bin := requireExportgate(t)
+	webhookCerts(t)
+	w := &Webhook{
+		t:           t,
+		bin:         bin,
+		Port:        freePort(t),
+		MetricsPort: freePort(t),
+		PolicyPath:  filepath.Join(cluster.Dir, fmt.Sprintf("policy-%s.yaml", safeName(t.Name()))),
+	}
+	w.LogPath = filepath.Join(cluster.Dir, "logs", fmt.Sprintf("exportgate-%s.log", safeName(t.Name())))
+	t.Cleanup(w.Stop)
+	w.start(policyYAML)
+	return w
+}
+
+func safeName(s string) string {
+	return regexp.MustCompile(`[^A-Za-z0-9_.-]+`).ReplaceAllString(s, "_")
+}
+
+func (w *Webhook) start(policyYAML string) {
+	t := w.t
+	t.Helper()
+	if err := os.WriteFile(w.PolicyPath, []byte(policyYAML), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.OpenFile(w.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.starts++
+	fmt.Fprintf(logf, "==== start #%d: policy %s\n", w.starts, w.PolicyPath)
+	args := []string{"serve",
+		"--listen", fmt.Sprintf("127.0.0.1:%d", w.Port),
+		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", w.MetricsPort),
+		"--policy", w.PolicyPath,
+		"--tls-cert", webhookPKI.certFile,
+		"--tls-key", webhookPKI.keyFile,
+	}
+	cmd := exec.Command(w.bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// Dies with the test binary even if teardown never runs.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatalf("starting %s: %v", w.bin, err)
+	}
+	w.cmd = cmd
+	w.exited = make(chan struct{})
+	go func(exited chan struct{}) {
+		cmd.Wait()
+		logf.Close()
+		close(exited)
+	}(w.exited)
+	runningMu.Lock()
+	running[w] = struct{}{}
+	runningMu.Unlock()
+
+	client := w.httpsClient()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-w.exited:
+			t.Fatalf("exportgate exited during start-up (%v); %s", cmd.ProcessState, w.logTail(30))
+		default:
+		}
+		resp, err := client.Get(fmt.Sprintf("https://127.0.0.1:%d/readyz", w.Port))
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("exportgate not ready on https://127.0.0.1:%d/readyz after 30s (last: %v); %s",
+				w.Port, err, w.logTail(30))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Stop terminates the process (SIGTERM, then SIGKILL after 5s). Idempotent.
+func (w *Webhook) Stop() {
+	runningMu.Lock()
+	delete(running, w)
+	runningMu.Unlock()
+	if w.cmd == nil || w.cmd.Process == nil {
+		return
+	}
+	select {
+	case <-w.exited:
+		return
+	default:
+	}
+	w.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-w.exited:
+	case <-time.After(5 * time.Second):
+		w.cmd.Process.Kill()
+		<-w.exited
+	}
+}
+
+// Restart stops the process and starts it again on the same ports with
+// policyYAML.
+func (w *Webhook) Restart(policyYAML string) {
+	w.t.Helper()
+	w.Stop()
+	w.start(policyYAML)
+}
+
+func (w *Webhook) httpsClient() *http.Client {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(webhookPKI.caPEM)
+	return &http.Client{
+		Timeout:   3 * time.Second,
+		Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}},
+	}
+}
+
+func (w *Webhook) logTail(n int) string {
+	data, _ := os.ReadFile(w.LogPath)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return fmt.Sprintf("last lines of %s:\n%s", w.LogPath, strings.Join(lines, "\n"))
+}
+
+// Metrics fetches the Prometheus text exposition from the metrics port.
+func (w *Webhook) Metrics() (string, error) {
+	c := &http.Client{Timeout: 3 * time.Second}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", w.MetricsPort))
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
+	}
+	return string(body), nil
+}
+
+// metricSum adds the samples of metric whose labels contain every given
+// `name="value"` matcher.
+func metricSum(text, metric string, matchers ...string) (float64, bool) {
+	sum, found := 0.0, false
+	sc := bufio.NewScanner(strings.NewReader(text))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "#") || !strings.HasPrefix(line, metric) {
+			continue
+		}
+		rest := line[len(metric):]
+		if rest == "" || (rest[0] != '{' && rest[0] != ' ') {
+			continue // a longer metric name
+		}
+		ok := true
+		for _, m := range matchers {
+			if !strings.Contains(rest, m) {
+				ok = false
+			}
+		}
+		if !ok {
+			continue
+		}
+		fields := strings.Fields(rest[strings.LastIndex(rest, "}")+1:])
+		if len(fields) == 0 {
+			continue
+		}
+		v, err := strconv.ParseFloat(fields[0], 64)
+		if err != nil {
+			continue
+		}
+		sum += v
+		found = true
+	}
+	return sum, found
+}
+
+// ---------------------------------------------------------------- registration
+
+// Webhook configuration registered for the scenarios (all by URL with the
+// test CA as caBundle; failurePolicy Fail; timeout 5s):
+//   - workloads.exportgate.io (validating) and mutate.exportgate.io
+//     (mutating): pods (CREATE), jobs, cronjobs, deployments, replicasets,
+//     statefulsets, daemonsets, replicationcontrollers (CREATE, UPDATE) and
+//     the */scale subresources (UPDATE). namespaceSelector excludes
+//     kube-system by its immutable kubernetes.io/metadata.name label, so the
+//     control plane's own pods never depend on the webhook.
+//   - namespaces.exportgate.io (validating): namespaces (CREATE, UPDATE),
+//     in its own entry WITHOUT a namespaceSelector or objectSelector: a
+//     selector on labels could let a label change slip past, and the guard on
+//     exportgate.io/* labels must see every change.
+const webhookConfigName = "exportgate-e2e"
+
+func webhookConfigYAML(w *Webhook) string {
+	ca := base64.StdEncoding.EncodeToString(webhookPKI.caPEM)
+	url := fmt.Sprintf("https://127.0.0.1:%d", w.Port)
+	const nsSel = `  namespaceSelector:
+    matchExpressions:
+    - key: kubernetes.io/metadata.name
+      operator: NotIn
+      values: [kube-system]
+`
+	const common = `  failurePolicy: Fail
+  matchPolicy: Equivalent
+  timeoutSeconds: 5
+  sideEffects: NoneOnDryRun
+  admissionReviewVersions: [v1]
+`
+	workloadRules := `  rules:
+  - apiGroups: [""]
+    apiVersions: [v1]
+    operations: [CREATE]
+    resources: [pods]
+    scope: Namespaced
+  - apiGroups: [""]
+    apiVersions: [v1]
+    operations: [CREATE, UPDATE]
+    resources: [replicationcontrollers]
+    scope: Namespaced
+  - apiGroups: [batch]
+    apiVersions: [v1]
+    operations: [CREATE, UPDATE]
+    resources: [jobs, cronjobs]
+    scope: Namespaced
+  - apiGroups: [apps]
+    apiVersions: [v1]
+    operations: [CREATE, UPDATE]
+    resources: [deployments, replicasets, statefulsets, daemonsets]
+    scope: Namespaced
+`
+	scaleRules := `  - apiGroups: [apps]
+    apiVersions: [v1]
+    operations: [UPDATE]
+    resources: [deployments/scale, replicasets/scale, statefulsets/scale]
+    scope: Namespaced
+  - apiGroups: [""]
+    apiVersions: [v1]
+    operations: [UPDATE]
+    resources: [replicationcontrollers/scale]
+    scope: Namespaced
+`
+	return fmt.Sprintf(`apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: %[1]s
+webhooks:
+- name: workloads.exportgate.io
+  clientConfig:
+    url: %[2]s/validate
+    caBundle: %[3]s
+%[4]s%[5]s%[6]s%[7]s- name: namespaces.exportgate.io
+  clientConfig:
+    url: %[2]s/validate
+    caBundle: %[3]s
+  rules:
+  - apiGroups: [""]
+    apiVersions: [v1]
+    operations: [CREATE, UPDATE]
+    resources: [namespaces]
+    scope: Cluster
+%[6]s---
+apiVersion: admissionregistration.k8s.io/v1
+kind: MutatingWebhookConfiguration
+metadata:
+  name: %[1]s
+webhooks:
+- name: mutate.exportgate.io
+  clientConfig:
+    url: %[2]s/mutate
+    caBundle: %[3]s
+  reinvocationPolicy: Never
+%[4]s%[8]s%[6]s`, webhookConfigName, url, ca, workloadRules, scaleRules, common, nsSel,
+		nsSel)
+}
+
+// registerWebhooks installs the validating and mutating configurations
+// pointing at w, waits until the apiserver calls the webhook, and removes
+// them when the test ends (before w stops: cleanups run in reverse).
+func registerWebhooks(t *testing.T, w *Webhook) {
+	t.Helper()
+	mustApply(t, webhookConfigYAML(w))
+	t.Cleanup(func() {
+		kubectl("delete", "--ignore-not-found", "validatingwebhookconfiguration,mutatingwebhookconfiguration", webhookConfigName)
+		// Let the apiserver drop the configuration before the next test.
+		waitFor(func() (bool, string) {
+			out, _, _ := kubectl("get", "validatingwebhookconfiguration,mutatingwebhookconfiguration", "-o", "name")
+			return !strings.Contains(out, webhookConfigName), out
+		}, 10*time.Second)
+		time.Sleep(time.Second)
+	})
+	// The apiserver picks configurations up through an informer: wait until
+	// a (server-side dry-run) pod creation reaches exportgate, seen in its
+	// request counter, with a fixed pause as the fallback.
+	before := requestsSeen(w)
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 0; time.Now().Before(deadline); i++ {
+		applyYAMLAs("admin", podYAML("t1", fmt.Sprintf("probe-%d", i), podSpec{}), "--dry-run=server")
+		if before >= 0 && requestsSeen(w) > before {
+			return
+		}
+		if before < 0 && i >= 6 {
+			return // no metrics to watch; 6 probes = a few seconds
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("registerWebhooks: saw no admission request reach exportgate within 15s; going on")
+}
+
+// requestsSeen is exportgate_admission_requests_total summed, or -1.
+func requestsSeen(w *Webhook) float64 {
+	text, err := w.Metrics()
+	if err != nil {
+		return -1
+	}
+	v, ok := metricSum(text, "exportgate_admission_requests_total")
+	if !ok {
+		return -1
+	}
+	return v
+}
+
+// ---------------------------------------------------------------- policy & namespaces
+
+type policyOpts struct {
+	mode               string // enforce (default), warn, audit
+	workloadEarlyCheck *bool  // nil: the policy's default
+}
+
+// policyYAML is the scenarios' policy: the diffusion-2025 preset, the
+// cluster admin as policy admin, and every test namespace in the tenant
+// list with its jurisdiction (standalone mode resolves tenants from the
+// policy). `nolabel` is in no tenant.
+func policyYAML(o policyOpts) string {
+	mode := o.mode
+	if mode == "" {
+		mode = "enforce"
+	}
+	early := ""
+	if o.workloadEarlyCheck != nil {
+		early = fmt.Sprintf("  workloadEarlyCheck: %t\n", *o.workloadEarlyCheck)
+	}
+	return fmt.Sprintf(`apiVersion: exportgate.io/v1alpha1
+kind: Policy
+metadata:
+  name: e2e
+spec:
+  preset: diffusion-2025
+  mode: %s
+%s  admins:
+    users: [admin]
+    groups: ["system:masters"]
+  tenants:
+  - {name: team-t1, jurisdiction: DE, namespaces: [t1]}
+  - {name: team-t2, jurisdiction: IN, namespaces: [t2]}
+  - {name: team-t3, jurisdiction: CN, namespaces: [t3]}
+`, mode, early)
+}
+
+// testNamespaces: name -> exportgate.io/jurisdiction label ("" = none).
+var testNamespaces = map[string]string{"t1": "DE", "t2": "IN", "t3": "CN", "nolabel": ""}
+
+// ensureNamespaces creates (or resets) the scenario namespaces as admin,
+// with their labels, and waits for their default service accounts.
+func ensureNamespaces(t *testing.T) {
+	t.Helper()
+	var docs []string
+	for ns, j := range testNamespaces {
+		labels := map[string]string{}
+		if j != "" {
+			labels["exportgate.io/jurisdiction"] = j
+		}
+		docs = append(docs, namespaceYAML(ns, labels))
+	}
+	mustApply(t, strings.Join(docs, "---\n"))
+	for ns := range testNamespaces {
+		err := waitFor(func() (bool, string) {
+			_, _, err := kubectl("get", "serviceaccount", "default", "-n", ns)
+			return err == nil, fmt.Sprint(err)
+		}, 60*time.Second)
+		if err != nil {
+			t.Fatalf("namespace %s: no default service account: %v", ns, err)
+		}
+	}
+}
+
+// setupExportgate: namespaces, exportgate with policy, webhooks registered.
+func setupExportgate(t *testing.T, o policyOpts) *Webhook {
+	t.Helper()
+	requireExportgate(t)
+	ensureNamespaces(t)
+	w := startExportgate(t, policyYAML(o))
+	registerWebhooks(t, w)
+	return w
+}
+
+// cleanupWorkloads deletes everything a scenario may have created in the
+// test namespaces (registered after setupExportgate, so it runs while the
+// webhook is still up).
+func cleanupWorkloads(t *testing.T) {
+	t.Cleanup(func() {
+		for ns := range testNamespaces {
+			deleteQuietly(t, "deployments,replicasets,jobs,pods", "--all", "-n", ns)
+		}
+	})
+}

@@ -1,0 +1,298 @@
+// The offline CLI end to end: runs the real `exportgate` binary (check, catalog, policy,
+// version) and checks exit codes and output.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+const std::string kSource = EXPORTGATE_SOURCE_DIR;
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// A temporary file removed when the object goes away.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& content = "") {
+    char name[] = "/tmp/exportgate-cli-test-XXXXXX";
+    const int fd = mkstemp(name);
+    EXPECT_GE(fd, 0);
+    path_ = name;
+    if (!content.empty()) {
+      EXPECT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
+    }
+    close(fd);
+  }
+  ~TempFile() { unlink(path_.c_str()); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Runs the binary with `args` from the source directory, `input` on stdin.
+CliRun run(const std::vector<std::string>& args, const std::string& input = "") {
+  TempFile in(input), out, err;
+  const pid_t pid = fork();
+  if (pid == 0) {
+    if (chdir(kSource.c_str()) != 0) _exit(126);
+    if (!freopen(in.path().c_str(), "r", stdin) || !freopen(out.path().c_str(), "w", stdout) ||
+        !freopen(err.path().c_str(), "w", stderr)) {
+      _exit(126);
+    }
+    std::vector<char*> argv;
+    std::string binary = EXPORTGATE_BINARY;
+    argv.push_back(binary.data());
+    std::vector<std::string> copy = args;
+    for (auto& a : copy) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  CliRun r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  r.out = slurp(out.path());
+  r.err = slurp(err.path());
+  return r;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+TEST(CliCheck, H100PodDeniedForChina) {
+  const CliRun r =
+      run({"check", "-f", "manifests/examples/pod-8xh100.yaml", "--jurisdiction", "CN"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  for (const char* s :
+       {"DENY", "Pod", "train-h100", "H100", "8", "126,656", "CN", "Tier 3", "90 FR 4544"}) {
+    EXPECT_TRUE(contains(r.out, s)) << "missing \"" << s << "\" in:\n" << r.out;
+  }
+}
+
+TEST(CliCheck, H100PodAllowedForGermany) {
+  const CliRun r =
+      run({"check", "-f", "manifests/examples/pod-8xh100.yaml", "--jurisdiction", "DE"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "ALLOW Pod")) << r.out;
+  EXPECT_TRUE(contains(r.out, "Tier 1")) << r.out;
+}
+
+TEST(CliCheck, H100PodWithoutJurisdictionIsDenied) {
+  // An unknown jurisdiction never passes as any tier.
+  const CliRun r = run({"check", "-f", "manifests/examples/pod-8xh100.yaml"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+}
+
+TEST(CliCheck, CpuPodAdmittedEverywhere) {
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{"--jurisdiction", "CN"},
+                                                {"--jurisdiction", "IN"},
+                                                {"--jurisdiction", "DE"},
+                                                {"--jurisdiction", "US"},
+                                                {}}) {
+    std::vector<std::string> args = {"check", "-f", "manifests/examples/pod-cpu.yaml"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    const CliRun r = run(args);
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, "ALLOW Pod frontend/web: no accelerators")) << r.out;
+  }
+}
+
+TEST(CliCheck, ReadsStdin) {
+  const CliRun r = run({"check", "-f", "-", "--jurisdiction", "RU"},
+                       slurp(kSource + "/manifests/examples/pod-8xh100.yaml"));
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "DENY Pod ml-training/train-h100")) << r.out;
+}
+
+TEST(CliCheck, BadYamlExitsTwoWithPosition) {
+  const CliRun r = run({"check", "-f", "-"}, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [x\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "<stdin>:5:1: invalid YAML")) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+}
+
+TEST(CliCheck, MalformedObjectExitsTwo) {
+  const CliRun r = run({"check", "-f", "-"},
+                       "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: 3\n");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "spec.containers: expected an array")) << r.err;
+}
+
+TEST(CliCheck, MissingFileExitsTwo) {
+  const CliRun r = run({"check", "-f", "does/not/exist.yaml"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, "does/not/exist.yaml")) << r.err;
+}
+
+TEST(CliCheck, BadPolicyExitsTwo) {
+  TempFile policy(
+      "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: x}\nspec:\n  mode: "
+      "loud\n");
+  const CliRun r =
+      run({"check", "-f", "manifests/examples/pod-cpu.yaml", "--policy", policy.path()});
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_TRUE(contains(r.err, policy.path() + ":5:")) << r.err;
+}
+
+TEST(CliCheck, UsageErrors) {
+  EXPECT_EQ(run({"check"}).exit_code, 2);
+  EXPECT_EQ(
+      run({"check", "-f", "manifests/examples/pod-cpu.yaml", "--jurisdiction", "XX"}).exit_code, 2);
+  EXPECT_EQ(run({"check", "-f", "manifests/examples/pod-cpu.yaml", "-o", "xml"}).exit_code, 2);
+  EXPECT_EQ(run({"check", "--bogus"}).exit_code, 2);
+  const CliRun help = run({"check", "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_TRUE(contains(help.out, "--namespace-labels")) << help.out;
+}
+
+TEST(CliCheck, JsonOutputParses) {
+  const CliRun r = run({"check", "-f", "manifests/examples/pod-8xh100.yaml", "-f",
+                        "manifests/examples/pod-cpu.yaml", "--jurisdiction", "CN", "-o", "json"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_TRUE(j.is_array());
+  ASSERT_EQ(j.size(), 2u);
+  EXPECT_EQ(j[0]["kind"], "Pod");
+  EXPECT_EQ(j[0]["name"], "train-h100");
+  EXPECT_EQ(j[0]["namespace"], "ml-training");
+  EXPECT_EQ(j[0]["jurisdiction"], "CN");
+  EXPECT_EQ(j[0]["tier"], "tier3");
+  EXPECT_EQ(j[0]["verdict"], "deny");
+  EXPECT_DOUBLE_EQ(j[0]["tpp"].get<double>(), 126656);
+  EXPECT_DOUBLE_EQ(j[0]["controlled_tpp"].get<double>(), 126656);
+  ASSERT_EQ(j[0]["accelerators"].size(), 1u);
+  EXPECT_EQ(j[0]["accelerators"][0]["model"], "h100-sxm");
+  EXPECT_EQ(j[0]["accelerators"][0]["quantity"], 8);
+  EXPECT_FALSE(j[0]["reasons"].empty());
+  EXPECT_EQ(j[1]["verdict"], "allow");
+  EXPECT_EQ(j[1]["tpp"], 0);
+}
+
+TEST(CliCheck, NamespaceLabelsGiveTheJurisdiction) {
+  const CliRun r = run({"check", "-f", "manifests/examples/pod-8xh100.yaml", "--namespace-labels",
+                        "exportgate.io/jurisdiction=IR,exportgate.io/tenant=acme"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "IR (Tier 3)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "tenant acme")) << r.out;
+}
+
+TEST(CliCheck, PolicyTenantsResolveNamespaces) {
+  TempFile pod(R"(apiVersion: v1
+kind: Pod
+metadata: {name: p, namespace: lion-ai-dev}
+spec:
+  nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3}
+  containers: [{name: c, image: x, resources: {limits: {nvidia.com/gpu: 8}}}]
+)");
+  const CliRun r =
+      run({"check", "-f", pod.path(), "--policy", "manifests/examples/policy-example.yaml"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "tenant lion-ai, jurisdiction SG (Tier 2)")) << r.out;
+}
+
+TEST(CliCheck, UsageAccumulatesWithinOneRun) {
+  // A Tier 2 tenant's cap is 26,900,000 TPP: 1,699 H100 fit, so 27 pods of 64 H100 (1,728)
+  // cannot all be admitted; the earlier ones are, the later ones are denied.
+  std::string docs;
+  for (int i = 0; i < 27; ++i) {
+    docs += "---\napiVersion: v1\nkind: Pod\nmetadata: {name: p" + std::to_string(i) +
+            ", namespace: t2}\nspec:\n  nodeSelector: {nvidia.com/gpu.product: "
+            "NVIDIA-H100-80GB-HBM3}\n  containers: [{name: c, image: x, resources: {limits: "
+            "{nvidia.com/gpu: 64}}}]\n";
+  }
+  const CliRun r = run({"check", "-f", "-", "--jurisdiction", "SG", "-o", "json"}, docs);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 27u);
+  EXPECT_NE(j[0]["verdict"], "deny");
+  EXPECT_EQ(j[26]["verdict"], "deny");
+  // 26 pods x 64 x 15,832 = 26,344,448 TPP fits; the 27th would exceed the cap.
+  for (int i = 0; i < 26; ++i) EXPECT_NE(j[i]["verdict"], "deny") << i;
+}
+
+TEST(CliCheck, CustomResourcesAndSkippedKinds) {
+  const CliRun r = run({"check", "-f", "manifests/examples/jobset.yaml", "-f",
+                        "manifests/examples/policy-example.yaml", "--jurisdiction", "CN"});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(contains(r.out, "DENY JobSet ml-training/pretrain")) << r.out;
+  EXPECT_TRUE(contains(r.out, "SKIP Policy")) << r.out;
+}
+
+TEST(CliCatalog, ListsH100WithItsTpp) {
+  const CliRun r = run({"catalog"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(contains(r.out, "h100-sxm")) << r.out;
+  EXPECT_TRUE(contains(r.out, "H100")) << r.out;
+  EXPECT_TRUE(contains(r.out, "15,832")) << r.out;
+  EXPECT_TRUE(contains(r.out, "3A090.a")) << r.out;
+
+  const CliRun j = run({"catalog", "-o", "json"});
+  EXPECT_EQ(j.exit_code, 0);
+  const auto doc = nlohmann::json::parse(j.out);
+  bool found = false;
+  for (const auto& m : doc["models"]) {
+    if (m["id"] == "h100-sxm") {
+      found = true;
+      EXPECT_DOUBLE_EQ(m["tpp"].get<double>(), 15832);
+    }
+  }
+  EXPECT_TRUE(found);
+}
+
+TEST(CliPolicy, ValidateGoodAndBad) {
+  const CliRun good = run({"policy", "validate", "manifests/examples/policy-example.yaml"});
+  EXPECT_EQ(good.exit_code, 0) << good.err;
+  EXPECT_TRUE(contains(good.out,
+                       "manifests/examples/policy-example.yaml: ok (policy gpu-cloud-eu-west, "
+                       "preset diffusion-2025, hash "))
+      << good.out;
+
+  TempFile bad(
+      "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: x}\nspec:\n"
+      "  mode: loud\n  tenants:\n    - name: t\n      namespaces: [a]\n");
+  const CliRun r = run({"policy", "validate", bad.path()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(contains(r.err, bad.path() + ":5:")) << r.err;
+  EXPECT_TRUE(contains(r.err, bad.path() + ":7:")) << r.err;  // every error, not only the first
+
+  EXPECT_EQ(run({"policy", "validate", "no/such/file.yaml"}).exit_code, 2);
+  EXPECT_EQ(run({"policy"}).exit_code, 2);
+
+  const CliRun show = run({"policy", "show"});
+  EXPECT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_TRUE(contains(show.out, "diffusion-2025")) << show.out;
+  EXPECT_TRUE(contains(show.out, "Tier 3")) << show.out;
+}
+
+TEST(CliVersion, PrintsVersionAndPresets) {
+  const CliRun r = run({"version"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_EQ(r.out.rfind(std::string("exportgate ") + EXPORTGATE_VERSION, 0), 0u) << r.out;
+  EXPECT_TRUE(contains(r.out, "diffusion-2025 (default)")) << r.out;
+  EXPECT_TRUE(contains(r.out, "controls-2023")) << r.out;
+}
+
+}  // namespace

@@ -1,0 +1,140 @@
+// AdmissionReview v1 codec (see admission_codec.hpp).
+#include "webhook/admission_codec.hpp"
+
+#include <openssl/evp.h>
+
+namespace exportgate::webhook {
+
+using nlohmann::json;
+
+namespace {
+
+[[noreturn]] void fail(const std::string& message) {
+  throw AdmissionDecodeError(message);
+}
+
+std::string describe_type(const json& j) {
+  return j.type_name();
+}
+
+// Optional string member: "" when absent or null; an error when present with another type.
+std::string opt_string(const json& obj, const char* key, const std::string& where) {
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return "";
+  if (!it->is_string()) fail(where + "." + key + " must be a string, not " + describe_type(*it));
+  return it->get<std::string>();
+}
+
+}  // namespace
+
+AdmissionRequest decode_admission_review(std::string_view body) {
+  json doc;
+  try {
+    doc = json::parse(body);
+  } catch (const json::parse_error& e) {
+    fail(std::string("request body is not valid JSON: ") + e.what());
+  }
+  if (!doc.is_object()) fail("request body must be a JSON object (an AdmissionReview)");
+  std::string api_version = opt_string(doc, "apiVersion", "AdmissionReview");
+  std::string kind = opt_string(doc, "kind", "AdmissionReview");
+  if (api_version != kAdmissionApiVersion) {
+    fail("unsupported apiVersion \"" + api_version + "\": exportgate serves " +
+         std::string(kAdmissionApiVersion) + " (set admissionReviewVersions: [\"v1\"])");
+  }
+  if (kind != "AdmissionReview") fail("kind must be AdmissionReview, not \"" + kind + "\"");
+  auto req_it = doc.find("request");
+  if (req_it == doc.end() || req_it->is_null()) fail("AdmissionReview has no request");
+  if (!req_it->is_object()) fail("request must be an object, not " + describe_type(*req_it));
+  json& r = *req_it;
+
+  AdmissionRequest out;
+  out.uid = opt_string(r, "uid", "request");
+  if (out.uid.empty()) fail("request.uid is missing or empty");
+  out.operation = opt_string(r, "operation", "request");
+  if (out.operation != "CREATE" && out.operation != "UPDATE" && out.operation != "DELETE" &&
+      out.operation != "CONNECT") {
+    fail("request.operation must be CREATE, UPDATE, DELETE or CONNECT, not \"" + out.operation +
+         "\"");
+  }
+  auto kind_it = r.find("kind");
+  if (kind_it == r.end() || !kind_it->is_object()) fail("request.kind is missing");
+  out.kind.group = opt_string(*kind_it, "group", "request.kind");
+  out.kind.version = opt_string(*kind_it, "version", "request.kind");
+  out.kind.kind = opt_string(*kind_it, "kind", "request.kind");
+  if (out.kind.kind.empty()) fail("request.kind.kind is missing");
+  if (auto res = r.find("resource"); res != r.end() && res->is_object()) {
+    out.resource = opt_string(*res, "resource", "request.resource");
+  }
+  out.sub_resource = opt_string(r, "subResource", "request");
+  out.name = opt_string(r, "name", "request");
+  out.namespace_ = opt_string(r, "namespace", "request");
+  if (auto ui = r.find("userInfo"); ui != r.end() && !ui->is_null()) {
+    if (!ui->is_object()) fail("request.userInfo must be an object");
+    out.username = opt_string(*ui, "username", "request.userInfo");
+    if (auto g = ui->find("groups"); g != ui->end() && !g->is_null()) {
+      if (!g->is_array()) fail("request.userInfo.groups must be an array");
+      for (const auto& v : *g) {
+        if (!v.is_string()) fail("request.userInfo.groups must hold strings");
+        out.groups.push_back(v.get<std::string>());
+      }
+    }
+  }
+  if (auto d = r.find("dryRun"); d != r.end() && !d->is_null()) {
+    if (!d->is_boolean()) fail("request.dryRun must be a boolean");
+    out.dry_run = d->get<bool>();
+  }
+  auto take_object = [&](const char* key, json& dst) {
+    auto it = r.find(key);
+    if (it == r.end() || it->is_null()) return;
+    if (!it->is_object()) fail(std::string("request.") + key + " must be an object");
+    dst = std::move(*it);
+  };
+  take_object("object", out.object);
+  take_object("oldObject", out.old_object);
+  if ((out.operation == "CREATE" || out.operation == "UPDATE") && out.object.is_null()) {
+    fail("request.object is missing for " + out.operation);
+  }
+  return out;
+}
+
+std::string base64_encode(std::string_view data) {
+  std::string out(4 * ((data.size() + 2) / 3), '\0');
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(data.data()),
+                          static_cast<int>(data.size()));
+  out.resize(static_cast<size_t>(n));
+  return out;
+}
+
+std::string encode_admission_review(const AdmissionResponse& r) {
+  json response = {{"uid", r.uid}, {"allowed", r.allowed}};
+  if (!r.allowed || r.status_code != 0) {
+    json status = {{"code", r.status_code != 0 ? r.status_code : 403},
+                   {"message", r.status_message}};
+    if (!r.status_reason.empty()) status["reason"] = r.status_reason;
+    if (!r.allowed) status["status"] = "Failure";
+    response["status"] = std::move(status);
+  }
+  if (!r.warnings.empty()) response["warnings"] = r.warnings;
+  if (!r.audit_annotations.empty()) response["auditAnnotations"] = r.audit_annotations;
+  // patch and patchType travel together or not at all (the apiserver rejects one alone).
+  if (r.patch && r.patch->is_array() && !r.patch->empty()) {
+    response["patchType"] = "JSONPatch";
+    response["patch"] = base64_encode(r.patch->dump());
+  }
+  json review = {{"apiVersion", kAdmissionApiVersion},
+                 {"kind", "AdmissionReview"},
+                 {"response", std::move(response)}};
+  return review.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string error_body(int code, std::string_view message) {
+  json status = {{"apiVersion", "v1"},
+                 {"kind", "Status"},
+                 {"status", "Failure"},
+                 {"message", message},
+                 {"code", code}};
+  return status.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+}  // namespace exportgate::webhook

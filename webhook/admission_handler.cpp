@@ -1,0 +1,280 @@
+// The admission request path (see admission_handler.hpp). Kept as a few small steps: filter the
+// request, guard namespaces, extract demand, evaluate with a usage snapshot, reserve, respond.
+#include "webhook/admission_handler.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+#include "policy/errors.hpp"
+#include "policy/evaluate.hpp"
+#include "policy/tenancy.hpp"
+#include "policy/workload.hpp"
+#include "webhook/mutation.hpp"
+
+namespace exportgate::webhook {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr std::string_view kLabelPrefix = "exportgate.io/";
+// The apiserver may truncate warnings above 256 characters.
+constexpr size_t kMaxWarning = 256;
+// Concurrent requests can take the room between snapshot and reservation; retry a few times.
+constexpr int kReserveAttempts = 8;
+
+std::string clip(std::string s) {
+  if (s.size() > kMaxWarning) {
+    s.resize(kMaxWarning - 3);
+    s += "...";
+  }
+  return s;
+}
+
+std::string tpp_text(double tpp) {
+  return std::to_string(static_cast<long long>(std::llround(tpp)));
+}
+
+bool is_core(const AdmissionRequest& r, std::string_view kind) {
+  return r.kind.group.empty() && r.kind.kind == kind;
+}
+
+void deny(AdmissionOutcome& out, int code, std::string reason, std::string message) {
+  out.response.allowed = false;
+  out.response.status_code = code;
+  out.response.status_reason = std::move(reason);
+  out.response.status_message = std::move(message);
+  out.decision = "deny";
+}
+
+std::map<std::string, std::string> exportgate_labels(const json& object) {
+  std::map<std::string, std::string> out;
+  if (!object.is_object()) return out;
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return out;
+  auto labels = meta->find("labels");
+  if (labels == meta->end() || !labels->is_object()) return out;
+  for (const auto& [k, v] : labels->items()) {
+    if (k.starts_with(kLabelPrefix)) out[k] = v.is_string() ? v.get<std::string>() : v.dump();
+  }
+  return out;
+}
+
+// Namespaces: only policy admins may add, change or remove exportgate.io/ labels, because the
+// jurisdiction comes from them.
+void guard_namespace(const AdmissionRequest& req, const policy::Policy& policy,
+                     AdmissionOutcome& out) {
+  auto before = exportgate_labels(req.old_object);
+  auto after = exportgate_labels(req.object);
+  if (before == after) return;
+  if (is_policy_admin(policy, req.username, req.groups)) return;
+  std::string changes;
+  auto add_change = [&](const std::string& k, const std::string* from, const std::string* to) {
+    if (!changes.empty()) changes += ", ";
+    changes += k + " " + (from ? "\"" + *from + "\"" : "(none)") + " -> " +
+               (to ? "\"" + *to + "\"" : "(removed)");
+  };
+  for (const auto& [k, v] : after) {
+    auto it = before.find(k);
+    if (it == before.end()) {
+      add_change(k, nullptr, &v);
+    } else if (it->second != v) {
+      add_change(k, &it->second, &v);
+    }
+  }
+  for (const auto& [k, v] : before) {
+    if (!after.count(k)) add_change(k, &v, nullptr);
+  }
+  const std::string ns = req.name.empty() ? req.namespace_ : req.name;
+  deny(out, 403, "Forbidden",
+       "exportgate: user \"" + req.username + "\" may not change the " + std::string(kLabelPrefix) +
+           " labels of namespace \"" + ns + "\" (" + changes +
+           "): only the policy's admins may set a namespace's tenant or jurisdiction");
+  out.record = {{"uid", req.uid},
+                {"user", req.username},
+                {"namespace", ns},
+                {"decision", "deny"},
+                {"code", "namespace-label-guard"},
+                {"reasons", {out.response.status_message}}};
+}
+
+void fill_audit(AdmissionOutcome& out, const policy::TenantContext& tenant,
+                const policy::Decision& d, const policy::Policy& policy) {
+  auto& a = out.response.audit_annotations;
+  a["tenant"] = tenant.tenant;
+  a["jurisdiction"] = tenant.jurisdiction.empty() ? "unknown" : tenant.jurisdiction;
+  a["tier"] = tenant.tier.empty() ? "unknown" : tenant.tier;
+  a["tpp"] = tpp_text(d.requested_tpp);
+  a["decision"] = out.decision;
+  a["policy-hash"] = policy.hash;
+}
+
+json decision_record(const AdmissionRequest& req, const policy::WorkloadDemand& demand,
+                     const policy::TenantContext& tenant, const policy::Decision& d,
+                     const std::string& decision, const policy::Policy& policy) {
+  return {{"uid", req.uid},
+          {"user", req.username},
+          {"operation", req.operation},
+          {"kind", req.kind.kind},
+          {"name", demand.name.empty() ? req.name : demand.name},
+          {"namespace", req.namespace_},
+          {"tenant", tenant.tenant},
+          {"jurisdiction", tenant.jurisdiction},
+          {"tier", tenant.tier},
+          {"accelerators", demand.describe_accelerators()},
+          {"tpp", d.requested_tpp},
+          {"total_tpp", demand.total_tpp},
+          {"decision", decision},
+          {"code", d.code},
+          {"rule", d.rule},
+          {"reasons", d.reasons},
+          {"warnings", d.warnings},
+          {"dry_run", req.dry_run},
+          {"policy", policy.name},
+          {"policy_hash", policy.hash}};
+}
+
+// Demand of the request's object; the request namespace fills in a missing metadata.namespace.
+policy::WorkloadDemand demand_of(const json& object, const AdmissionRequest& req,
+                                 const policy::Policy& policy) {
+  auto demand = policy::extract_demand(object, policy);
+  if (demand.namespace_.empty()) demand.namespace_ = req.namespace_;
+  if (demand.name.empty()) demand.name = req.name;
+  return demand;
+}
+
+void handle_mutate(const AdmissionRequest& req, const policy::Policy& policy,
+                   AdmissionOutcome& out) {
+  if ((req.operation != "CREATE" && req.operation != "UPDATE") || !req.sub_resource.empty()) {
+    return;
+  }
+  policy::WorkloadDemand demand;
+  try {
+    demand = demand_of(req.object, req, policy);
+  } catch (const policy::ManifestError& e) {
+    // Not ours to deny here: /validate answers malformed objects with the reason.
+    out.response.warnings.push_back(clip(std::string("exportgate: ") + e.what()));
+    return;
+  }
+  if (!demand.recognized || !demand.has_accelerators()) return;
+  json patch = annotation_patch(req.object, exportgate_annotations(demand));
+  if (!patch.empty()) out.response.patch = std::move(patch);
+}
+
+void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, UsageLedger& ledger,
+                     AdmissionOutcome& out) {
+  const bool is_pod = is_core(req, "Pod") && req.sub_resource.empty();
+
+  // DELETE releases what the pod held (the apiserver sends oldObject when the rule has DELETE).
+  if (req.operation == "DELETE") {
+    if (is_pod && !req.dry_run && !req.name.empty()) {
+      if (auto released = ledger.release(req.namespace_ + "/" + req.name)) {
+        out.tenant = released->tenant;
+        out.jurisdiction = released->jurisdiction;
+        out.usage = UsageScope{released->tenant, released->jurisdiction, {}, {}};
+      }
+    }
+    return;
+  }
+  if (req.operation == "CONNECT") return;
+  if (is_core(req, "Namespace") && req.sub_resource.empty()) {
+    guard_namespace(req, policy, out);
+    return;
+  }
+  // Scale subresources carry only a replica count; the pods they add are checked at creation.
+  if (!req.sub_resource.empty()) return;
+  // Pod updates cannot change accelerator requests (resize covers cpu and memory only).
+  if (is_pod && req.operation == "UPDATE") return;
+
+  policy::WorkloadDemand demand;
+  try {
+    demand = demand_of(req.object, req, policy);
+  } catch (const policy::ManifestError& e) {
+    deny(out, 400, "BadRequest", std::string("exportgate: cannot read the object: ") + e.what());
+    out.decision = "error";
+    return;
+  }
+  if (!demand.recognized || !demand.has_accelerators()) return;  // fast path: costs nothing
+  if (!is_pod && !policy.workload_early_check) return;
+
+  auto tenant = policy::resolve_tenant(policy, req.namespace_, nullptr);
+  out.tenant = tenant.tenant;
+  out.jurisdiction = tenant.jurisdiction;
+  out.tier = tenant.tier;
+
+  // A workload update replaces its old pods: do not count the old demand twice.
+  double already_counted = 0;
+  if (!is_pod && req.operation == "UPDATE" && req.old_object.is_object()) {
+    try {
+      already_counted = demand_of(req.old_object, req, policy).controlled_tpp;
+    } catch (const policy::ManifestError&) {
+      already_counted = 0;
+    }
+  }
+
+  const bool reserves = is_pod && req.operation == "CREATE" && !req.dry_run;
+  policy::Decision d;
+  for (int attempt = 0;; ++attempt) {
+    auto usage = ledger.snapshot(tenant.tenant, tenant.jurisdiction);
+    usage.tenant_tpp = std::max(0.0, usage.tenant_tpp - already_counted);
+    usage.jurisdiction_tpp = std::max(0.0, usage.jurisdiction_tpp - already_counted);
+    d = policy::evaluate(demand, tenant, usage, policy);
+    if (!reserves || d.verdict == policy::Verdict::kDeny || !(d.requested_tpp > 0)) break;
+    Reservation r{req.name.empty() ? "" : req.namespace_ + "/" + req.name, tenant.tenant,
+                  tenant.jurisdiction, d.requested_tpp};
+    // Caps are enforced atomically only when this decision relied on them (enforce mode).
+    const bool enforce = !d.would_deny;
+    if (ledger.reserve(r, enforce ? d.tenant_cap_tpp : std::nullopt,
+                       enforce ? d.jurisdiction_cap_tpp : std::nullopt)) {
+      break;
+    }
+    if (attempt + 1 >= kReserveAttempts) {
+      deny(out, 429, "TooManyRequests",
+           "exportgate: usage of tenant \"" + tenant.tenant +
+               "\" changed concurrently too often to reserve capacity; retry");
+      out.decision = "error";
+      return;
+    }
+  }
+  out.usage =
+      UsageScope{tenant.tenant, tenant.jurisdiction, d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
+  out.decision = std::string(policy::to_string(d.verdict));
+  for (const auto& w : d.warnings) out.response.warnings.push_back(clip(w));
+  if (d.verdict == policy::Verdict::kDeny) {
+    std::string message;
+    for (const auto& r : d.reasons) message += (message.empty() ? "" : "; ") + r;
+    deny(out, 403, "Forbidden", std::move(message));
+  }
+  fill_audit(out, tenant, d, policy);
+  if (d.verdict != policy::Verdict::kAllow) {
+    out.record = decision_record(req, demand, tenant, d, out.decision, policy);
+  }
+}
+
+}  // namespace
+
+bool is_policy_admin(const policy::Policy& policy, const std::string& user,
+                     const std::vector<std::string>& groups) {
+  const auto& a = policy.admins;
+  if (!user.empty() && std::find(a.users.begin(), a.users.end(), user) != a.users.end()) {
+    return true;
+  }
+  for (const auto& g : groups) {
+    if (std::find(a.groups.begin(), a.groups.end(), g) != a.groups.end()) return true;
+  }
+  return false;
+}
+
+AdmissionOutcome handle_admission(const AdmissionRequest& request, Endpoint endpoint,
+                                  const policy::Policy& policy, UsageLedger& ledger) {
+  AdmissionOutcome out;
+  out.response.uid = request.uid;
+  if (endpoint == Endpoint::kMutate) {
+    handle_mutate(request, policy, out);
+  } else {
+    handle_validate(request, policy, ledger, out);
+  }
+  return out;
+}
+
+}  // namespace exportgate::webhook

@@ -1,0 +1,28 @@
+// Input for the offline subcommands: reading files or stdin, and loading the policy to use.
+#pragma once
+
+#include <ostream>
+#include <stdexcept>
+#include <string>
+
+#include "policy/policy.hpp"
+
+namespace exportgate::cli {
+
+// A file that cannot be read. The message names the file and the reason.
+class InputError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Reads a whole file; "-" reads stdin. Throws InputError.
+std::string read_input(const std::string& path);
+
+// Display name of an input path in messages: "<stdin>" for "-".
+std::string input_name(const std::string& path);
+
+// The policy in `path`, or the default preset when `path` is empty. Throws InputError or
+// policy::PolicyError (with every diagnostic).
+policy::Policy load_policy_or_default(const std::string& path);
+
+}  // namespace exportgate::cli

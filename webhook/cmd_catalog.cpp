@@ -1,0 +1,153 @@
+// `exportgate catalog`: the accelerator catalog with TPP, performance density and 3A090 class,
+// as a table or JSON.
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "policy/catalog.hpp"
+#include "policy/errors.hpp"
+#include "policy/policy_numbers.hpp"
+#include "webhook/cli_args.hpp"
+#include "webhook/cli_input.hpp"
+#include "webhook/commands.hpp"
+
+namespace exportgate::cli {
+
+namespace {
+
+namespace pol = exportgate::policy;
+
+constexpr std::string_view kUsage =
+    "Usage: exportgate catalog [--policy FILE] [-o text|json]\n"
+    "\n"
+    "Lists the accelerator models with their datasheet inputs, TPP (= dense TOPS x bit length),\n"
+    "performance density (TPP / die area) and 3A090 class, computed with the rule's formulas.\n"
+    "With --policy, the catalog of that policy (with its overrides) is listed.\n";
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) out += (out.empty() ? "" : ",") + i;
+  return out;
+}
+
+std::string fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+std::string pad(const std::string& s, size_t width) {
+  return s.size() >= width ? s : s + std::string(width - s.size(), ' ');
+}
+
+std::string pad_left(const std::string& s, size_t width) {
+  return s.size() >= width ? s : std::string(width - s.size(), ' ') + s;
+}
+
+void print_table(const pol::Catalog& catalog) {
+  struct Row {
+    std::string id, name, resources, dense, tpp, pd, klass;
+  };
+  std::vector<Row> rows;
+  rows.push_back({"ID", "NAME", "RESOURCES", "DENSE TOPS x BITS", "TPP", "PD", "CLASS"});
+  for (const auto& m : catalog.models) {
+    std::string dense = pol::format_thousands(m.dense_tops) + " x " + std::to_string(m.bit_length);
+    rows.push_back(
+        {m.id, m.display_name, join(m.resources), dense, pol::format_thousands(m.tpp),
+         m.pd ? fixed(*m.pd, 2) : "-",
+         std::string(pol::to_string(m.export_class)) + (m.datacenter ? "" : " (non-DC)")});
+  }
+  size_t w[6] = {0, 0, 0, 0, 0, 0};
+  for (const auto& r : rows) {
+    w[0] = std::max(w[0], r.id.size());
+    w[1] = std::max(w[1], r.name.size());
+    w[2] = std::max(w[2], r.resources.size());
+    w[3] = std::max(w[3], r.dense.size());
+    w[4] = std::max(w[4], r.tpp.size());
+    w[5] = std::max(w[5], r.pd.size());
+  }
+  for (const auto& r : rows) {
+    std::cout << pad(r.id, w[0]) << "  " << pad(r.name, w[1]) << "  " << pad(r.resources, w[2])
+              << "  " << pad_left(r.dense, w[3]) << "  " << pad_left(r.tpp, w[4]) << "  "
+              << pad_left(r.pd, w[5]) << "  " << r.klass << "\n";
+  }
+  if (!catalog.partitions.empty()) {
+    std::cout << "\nPartitions (count as a fraction of their parent):\n";
+    for (const auto& p : catalog.partitions) {
+      std::cout << "  " << pad(p.resource, 28) << fixed(p.fraction, 4) << " of "
+                << join(p.parent_models) << "\n";
+    }
+  }
+}
+
+nlohmann::json to_json(const pol::Catalog& catalog) {
+  nlohmann::json models = nlohmann::json::array();
+  for (const auto& m : catalog.models) {
+    nlohmann::json labels = nlohmann::json::array();
+    for (const auto& l : m.node_labels) labels.push_back({{"key", l.key}, {"value", l.value}});
+    models.push_back({{"id", m.id},
+                      {"vendor", m.vendor},
+                      {"name", m.display_name},
+                      {"dense_tops", m.dense_tops},
+                      {"bit_length", m.bit_length},
+                      {"die_area_mm2", m.die_area_mm2},
+                      {"datacenter", m.datacenter},
+                      {"resources", m.resources},
+                      {"node_labels", labels},
+                      {"tpp", m.tpp},
+                      {"pd", m.pd ? nlohmann::json(*m.pd) : nlohmann::json()},
+                      {"class", pol::to_string(m.export_class)},
+                      {"controlled", pol::is_controlled(m.export_class)},
+                      {"source", m.source}});
+  }
+  nlohmann::json partitions = nlohmann::json::array();
+  for (const auto& p : catalog.partitions) {
+    partitions.push_back(
+        {{"resource", p.resource}, {"parents", p.parent_models}, {"fraction", p.fraction}});
+  }
+  return {{"models", models},
+          {"partitions", partitions},
+          {"accelerator_resource_prefixes", catalog.accelerator_resource_prefixes}};
+}
+
+}  // namespace
+
+int run_catalog(const Args& args) {
+  std::string output = "text";
+  std::string policy_path;
+  try {
+    const ParsedArgs parsed(args, {{"--output", "-o"}, {"--policy", ""}, {"--help", "-h", false}});
+    if (parsed.has("--help")) {
+      std::cout << kUsage;
+      return 0;
+    }
+    if (!parsed.positional().empty())
+      throw UsageError("unexpected argument " + parsed.positional()[0]);
+    output = parsed.value("--output").value_or("text");
+    if (output != "text" && output != "json") throw UsageError("--output must be text or json");
+    policy_path = parsed.value("--policy").value_or("");
+  } catch (const UsageError& e) {
+    std::cerr << "exportgate catalog: " << e.what() << "\n\n" << kUsage;
+    return 2;
+  }
+  pol::Catalog catalog;
+  try {
+    catalog =
+        policy_path.empty() ? pol::builtin_catalog() : load_policy_or_default(policy_path).catalog;
+  } catch (const pol::PolicyError& e) {
+    for (const auto& d : e.diagnostics()) std::cerr << d.to_string() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+  if (output == "json") {
+    std::cout << to_json(catalog).dump(2) << "\n";
+  } else {
+    print_table(catalog);
+  }
+  return 0;
+}
+
+}  // namespace exportgate::cli

@@ -1,0 +1,122 @@
+// `exportgate policy validate FILE` and `exportgate policy show [FILE]`: check a policy file
+// with every error at file:line:column, or print the effective policy it produces.
+#include <iostream>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "policy/errors.hpp"
+#include "policy/policy_loader.hpp"
+#include "policy/policy_numbers.hpp"
+#include "webhook/cli_args.hpp"
+#include "webhook/cli_input.hpp"
+#include "webhook/commands.hpp"
+
+namespace exportgate::cli {
+
+namespace {
+
+namespace pol = exportgate::policy;
+
+constexpr std::string_view kUsage =
+    "Usage:\n"
+    "  exportgate policy validate FILE   check a policy file; every error as file:line:column\n"
+    "  exportgate policy show [FILE]     print the effective policy (default: the built-in\n"
+    "                                    diffusion-2025 preset)\n"
+    "\n"
+    "Exit status: 0 valid, 2 invalid or unreadable.\n";
+
+std::string cap_text(const std::optional<double>& cap) {
+  return cap ? pol::format_thousands(*cap) + " TPP" : std::string("none");
+}
+
+void show(const pol::Policy& p, std::ostream& out) {
+  out << "policy " << p.name << " (preset " << (p.preset.empty() ? "none" : p.preset) << ", hash "
+      << p.hash << ")\n";
+  out << "mode: " << pol::to_string(p.mode)
+      << ", workload early check: " << (p.workload_early_check ? "on" : "off")
+      << ", near-cap warning at " << static_cast<int>(p.near_cap_warning_ratio * 100) << "%\n";
+  out << "default tier: "
+      << (p.default_tier.empty() ? "none (unlisted codes are unknown)"
+                                 : pol::tier_display(p.default_tier))
+      << "\n";
+  out << "tiers:\n";
+  for (const auto& [name, limits] : p.tiers) {
+    size_t n = 0;
+    for (const auto& [code, tier] : p.jurisdiction_tiers) n += tier == name ? 1 : 0;
+    out << "  " << pol::tier_display(name) << ": controlled " << pol::to_string(limits.controlled)
+        << ", tenant cap " << cap_text(limits.tenant_cap_tpp) << ", jurisdiction cap "
+        << cap_text(limits.jurisdiction_cap_tpp) << ", " << n << " jurisdictions listed"
+        << (name == p.default_tier ? " + every other" : "") << "\n";
+    if (!limits.rule.empty()) out << "    rule: " << limits.rule << "\n";
+  }
+  out << "unknown jurisdiction: controlled " << pol::to_string(p.unknown_jurisdiction) << "\n";
+  for (const auto& [code, cap] : p.jurisdiction_caps) {
+    out << "jurisdiction cap " << code << ": " << pol::format_thousands(cap) << " TPP\n";
+  }
+  out << "tenants: " << p.tenants.size() << "\n";
+  for (const auto& t : p.tenants) {
+    std::string ns;
+    for (const auto& n : t.namespaces) ns += (ns.empty() ? "" : ",") + n;
+    out << "  " << t.name << ": " << t.jurisdiction << " ("
+        << pol::tier_display(p.tier_of(t.jurisdiction)) << "), namespaces " << ns
+        << ", authorization " << pol::to_string(t.authorization);
+    if (t.cap_tpp) out << ", cap " << pol::format_thousands(*t.cap_tpp) << " TPP";
+    out << "\n";
+  }
+  std::string exempt;
+  for (const auto& e : p.exempt_namespaces) exempt += (exempt.empty() ? "" : ",") + e;
+  out << "exempt namespaces: " << (exempt.empty() ? "none" : exempt) << "\n";
+  out << "admins: " << p.admins.users.size() << " users, " << p.admins.groups.size() << " groups\n";
+  out << "catalog: " << p.catalog.models.size() << " models, " << p.catalog.partitions.size()
+      << " partitions\n";
+  std::string kinds;
+  for (const auto& k : p.workload_kinds)
+    kinds += (kinds.empty() ? "" : ", ") + k.kind + "." + k.group;
+  out << "workload kinds: " << (kinds.empty() ? "none" : kinds) << "\n";
+}
+
+int validate_or_show(const std::string& verb, const std::string& path) {
+  try {
+    const pol::Policy p = load_policy_or_default(path);
+    if (verb == "validate") {
+      std::cout << input_name(path) << ": ok (policy " << p.name << ", preset "
+                << (p.preset.empty() ? "none" : p.preset) << ", hash " << p.hash << ")\n";
+    } else {
+      show(p, std::cout);
+    }
+    return 0;
+  } catch (const pol::PolicyError& e) {
+    for (const auto& d : e.diagnostics()) std::cerr << d.to_string() << "\n";
+    if (e.diagnostics().empty()) std::cerr << input_name(path) << ": " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace
+
+int run_policy(const Args& args) {
+  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+    (args.empty() ? std::cerr : std::cout) << kUsage;
+    return args.empty() ? 2 : 0;
+  }
+  const std::string verb = args[0];
+  const Args rest(args.begin() + 1, args.end());
+  if (verb == "validate" && rest.size() == 1 && rest[0] != "--help" && rest[0] != "-h") {
+    return validate_or_show(verb, rest[0]);
+  }
+  if (verb == "show" && rest.size() <= 1 && (rest.empty() || rest[0][0] != '-' || rest[0] == "-")) {
+    return validate_or_show(verb, rest.empty() ? "" : rest[0]);
+  }
+  if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::cerr << "exportgate policy: expected `validate FILE` or `show [FILE]`\n\n" << kUsage;
+  return 2;
+}
+
+}  // namespace exportgate::cli

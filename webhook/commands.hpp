@@ -1,0 +1,18 @@
+// The subcommands of the `exportgate` binary. Each takes the arguments after its own name and
+// returns the process exit code.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace exportgate::cli {
+
+using Args = std::vector<std::string>;
+
+int run_serve(const Args& args);    // webhook/cmd_serve.cpp
+int run_check(const Args& args);    // webhook/cmd_check.cpp: 0 admitted, 1 denied, 2 bad input
+int run_policy(const Args& args);   // webhook/cmd_policy.cpp: `policy validate FILE`
+int run_catalog(const Args& args);  // webhook/cmd_catalog.cpp
+int run_version(const Args& args);  // webhook/cmd_version.cpp
+
+}  // namespace exportgate::cli

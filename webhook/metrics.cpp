@@ -1,0 +1,123 @@
+// Prometheus metric definitions (see metrics.hpp).
+#include "webhook/metrics.hpp"
+
+#include <stdexcept>
+
+namespace exportgate::webhook {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+#ifndef EXPORTGATE_VERSION
+#define EXPORTGATE_VERSION "dev"
+#endif
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(BuildCounter()
+                    .Name("exportgate_admission_requests_total")
+                    .Help("AdmissionReview requests by endpoint, operation, kind, decision, tier "
+                          "and jurisdiction")
+                    .Register(*registry_)),
+      duration_(BuildHistogram()
+                    .Name("exportgate_admission_duration_seconds")
+                    .Help("Time from request received to response ready, by endpoint")
+                    .Register(*registry_)),
+      reloads_(BuildCounter()
+                   .Name("exportgate_policy_reloads_total")
+                   .Help("Policy reloads by result")
+                   .Register(*registry_)),
+      policy_info_(BuildGauge()
+                       .Name("exportgate_policy_info")
+                       .Help("The active policy (value 1)")
+                       .Register(*registry_)),
+      last_reload_success_(BuildGauge()
+                               .Name("exportgate_policy_last_reload_success")
+                               .Help("1 when the last policy (re)load succeeded, else 0")
+                               .Register(*registry_)
+                               .Add({})),
+      cert_expiry_(BuildGauge()
+                       .Name("exportgate_tls_certificate_expiry_timestamp_seconds")
+                       .Help("notAfter of the serving certificate, Unix seconds")
+                       .Register(*registry_)
+                       .Add({})),
+      tpp_in_use_(BuildGauge()
+                      .Name("exportgate_tpp_in_use")
+                      .Help("Controlled TPP admitted and in use, by scope (tenant|jurisdiction)")
+                      .Register(*registry_)),
+      tpp_limit_(BuildGauge()
+                     .Name("exportgate_tpp_limit")
+                     .Help("TPP cap, by scope (tenant|jurisdiction)")
+                     .Register(*registry_)) {
+  BuildGauge()
+      .Name("exportgate_build_info")
+      .Help("Build information (value 1)")
+      .Register(*registry_)
+      .Add({{"version", EXPORTGATE_VERSION}})
+      .Set(1);
+  // Both results exist from the start so rate() works before the first reload.
+  reloads_.Add({{"result", "success"}});
+  reloads_.Add({{"result", "failure"}});
+}
+
+void Metrics::observe_request(const RequestLabels& l, double seconds) {
+  requests_
+      .Add({{"endpoint", l.endpoint},
+            {"operation", l.operation},
+            {"kind", l.kind},
+            {"decision", l.decision},
+            {"tier", l.tier},
+            {"jurisdiction", l.jurisdiction}})
+      .Increment();
+  // 100 us .. 10 s: admission answers in microseconds; the apiserver gives up at 10 s.
+  static const prometheus::Histogram::BucketBoundaries kBuckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
+  duration_.Add({{"endpoint", l.endpoint}}, kBuckets).Observe(seconds);
+}
+
+void Metrics::policy_reload(bool success) {
+  reloads_.Add({{"result", success ? "success" : "failure"}}).Increment();
+  last_reload_success_.Set(success ? 1 : 0);
+}
+
+void Metrics::policy_loaded_at_start() {
+  last_reload_success_.Set(1);
+}
+
+void Metrics::set_policy_info(const std::string& name, const std::string& hash,
+                              const std::string& preset, const std::string& mode) {
+  std::lock_guard lock(info_mu_);
+  if (current_info_) policy_info_.Remove(current_info_);
+  current_info_ =
+      &policy_info_.Add({{"name", name}, {"hash", hash}, {"preset", preset}, {"mode", mode}});
+  current_info_->Set(1);
+}
+
+void Metrics::set_certificate_expiry(int64_t unix_seconds) {
+  cert_expiry_.Set(static_cast<double>(unix_seconds));
+}
+
+void Metrics::set_tpp(const std::string& scope, const std::string& name, double in_use,
+                      std::optional<double> limit) {
+  tpp_in_use_.Add({{"scope", scope}, {"name", name}}).Set(in_use);
+  if (limit) tpp_limit_.Add({{"scope", scope}, {"name", name}}).Set(*limit);
+}
+
+MetricsEndpoint::MetricsEndpoint(const std::string& listen,
+                                 const std::shared_ptr<prometheus::Registry>& registry) {
+  try {
+    exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("cannot listen for metrics on " + listen + ": " + e.what());
+  }
+  exposer_->RegisterCollectable(registry);
+}
+
+int MetricsEndpoint::port() const {
+  auto ports = exposer_->GetListeningPorts();
+  return ports.empty() ? 0 : ports.front();
+}
+
+}  // namespace exportgate::webhook

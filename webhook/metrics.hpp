@@ -1,0 +1,69 @@
+// Prometheus metrics of the webhook (names are part of the external contract: exportgate_*),
+// and the pull exposer that serves them on the metrics port.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/exposer.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace exportgate::webhook {
+
+struct RequestLabels {
+  std::string endpoint;      // "validate" | "mutate"
+  std::string operation;     // "CREATE", ... ("" when the request could not be decoded)
+  std::string kind;          // "Pod", "Deployment", ...
+  std::string decision;      // allow | warn | deny | error
+  std::string tier;          // "tier1", ... or "" when unknown
+  std::string jurisdiction;  // "SG", ... or ""
+};
+
+class Metrics {
+ public:
+  Metrics();
+
+  const std::shared_ptr<prometheus::Registry>& registry() const { return registry_; }
+
+  void observe_request(const RequestLabels& labels, double seconds);
+  void policy_reload(bool success);  // a reload attempt (counted)
+  void policy_loaded_at_start();     // the initial load (not a reload)
+  void set_policy_info(const std::string& name, const std::string& hash, const std::string& preset,
+                       const std::string& mode);
+  void set_certificate_expiry(int64_t unix_seconds);
+  // scope is "tenant" or "jurisdiction".
+  void set_tpp(const std::string& scope, const std::string& name, double in_use,
+               std::optional<double> limit);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& duration_;
+  prometheus::Family<prometheus::Counter>& reloads_;
+  prometheus::Family<prometheus::Gauge>& policy_info_;
+  prometheus::Gauge& last_reload_success_;
+  prometheus::Gauge& cert_expiry_;
+  prometheus::Family<prometheus::Gauge>& tpp_in_use_;
+  prometheus::Family<prometheus::Gauge>& tpp_limit_;
+  std::mutex info_mu_;
+  prometheus::Gauge* current_info_ = nullptr;
+};
+
+// Serves GET /metrics for a registry on HOST:PORT (port 0 = any). Throws std::runtime_error
+// when it cannot bind.
+class MetricsEndpoint {
+ public:
+  MetricsEndpoint(const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry);
+  int port() const;
+
+ private:
+  std::unique_ptr<prometheus::Exposer> exposer_;
+};
+
+}  // namespace exportgate::webhook

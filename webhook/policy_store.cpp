@@ -1,0 +1,47 @@
+// Policy loading and hot swap (see policy_store.hpp).
+#include "webhook/policy_store.hpp"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "policy/errors.hpp"
+#include "policy/jurisdictions.hpp"
+#include "policy/policy_loader.hpp"
+
+namespace exportgate::webhook {
+
+PolicyStore::PolicyStore(PolicySource source) : source_(std::move(source)) {}
+
+void PolicyStore::load() {
+  policy::Policy p;
+  if (source_.file.empty()) {
+    p = policy::load_preset(policy::kDefaultPreset);
+  } else {
+    std::ifstream in(source_.file, std::ios::binary);
+    if (!in) throw std::runtime_error("cannot read policy file " + source_.file);
+    std::ostringstream text;
+    text << in.rdbuf();
+    p = policy::load_policy(text.str(), source_.file);
+  }
+  // Command-line tenants come first so they win over the policy's globs for their namespace.
+  std::vector<policy::Tenant> extra;
+  for (const auto& tn : source_.tenant_namespaces) {
+    policy::Tenant t;
+    t.name = tn.namespace_name;
+    t.jurisdiction = tn.jurisdiction;
+    t.namespaces = {tn.namespace_name};
+    extra.push_back(std::move(t));
+  }
+  p.tenants.insert(p.tenants.begin(), extra.begin(), extra.end());
+  auto next = std::make_shared<const policy::Policy>(std::move(p));
+  std::lock_guard lock(mu_);
+  policy_ = std::move(next);
+}
+
+std::shared_ptr<const policy::Policy> PolicyStore::current() const {
+  std::lock_guard lock(mu_);
+  return policy_;
+}
+
+}  // namespace exportgate::webhook
