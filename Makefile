@@ -4,9 +4,10 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEB_PACKAGES := g++ cmake ninja-build pkg-config libcpp-httplib-dev libssl-dev libyaml-cpp-dev \
-  nlohmann-json3-dev prometheus-cpp-dev libgtest-dev libbenchmark-dev openssl curl clang-format
+  nlohmann-json3-dev prometheus-cpp-dev libgtest-dev libbenchmark-dev openssl curl clang-format \
+  prometheus python3-yaml
 
-.PHONY: all deps build run test unit e2e bench format format-check clean
+.PHONY: all deps build run test unit chart manifests image e2e bench format format-check clean
 
 all: build
 
@@ -29,14 +30,27 @@ build: deps $(BUILD)/build.ninja
 run: build
 	@scripts/run-demo.sh $(BUILD)/exportgate
 
-# Every test: unit and integration (ctest), then end to end against a real control plane.
-test: unit e2e
+# Every test: unit and integration (ctest), chart checks, end to end against a real control plane,
+# then the container image (built with buildah and run).
+test: unit chart e2e image
 
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
 e2e: build
 	tests/e2e/run.sh
+
+# Chart tests: lint, template per option set, schema, install.yaml freshness, policy validate, promtool.
+chart: build
+	EXPORTGATE_BIN=$(BUILD)/exportgate tests/chart/run.sh
+
+# Regenerates manifests/install.yaml from the chart (default values).
+manifests:
+	scripts/render-manifests.sh
+
+# Container image via buildah (debootstrap base, no Docker engine, no registry), then tested.
+image:
+	scripts/build-image.sh
 
 bench: deps
 	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DEXPORTGATE_BUILD_BENCH=ON -DEXPORTGATE_BUILD_TESTS=OFF
