@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "policy/errors.hpp"
+#include "policy/policy_yaml_reader.hpp"
 
 namespace exportgate::policy {
 
@@ -178,6 +179,9 @@ class Converter {
 
 std::vector<YAML::Node> load_yaml(std::string_view text, std::string_view filename) {
   try {
+    // yaml-cpp 0.7's LoadAll loops forever, allocating without bound, on some malformed input
+    // (e.g. "#\n,"); the bounded event-level pass rejects it first (found by fuzz_manifest).
+    yaml_document_starts(text);
     return YAML::LoadAll(std::string(text));
   } catch (const YAML::Exception& e) {
     throw ManifestError(position(filename, e.mark) + ": invalid YAML: " + e.msg);
@@ -205,6 +209,9 @@ json load_json(std::string_view text, std::string_view filename) {
       if (auto colon = what.find(": ", pos); colon != std::string::npos) what.erase(0, colon + 2);
     }
     throw ManifestError(position(filename, line, column) + ": invalid JSON: " + what);
+  } catch (const json::exception& e) {
+    // e.g. out_of_range.406, a number beyond double ("1e808"), which has no position.
+    throw ManifestError(std::string(filename) + ": invalid JSON: " + e.what());
   }
 }
 

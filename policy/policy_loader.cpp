@@ -565,29 +565,32 @@ void Loader::validate(const Policy& p) {
 
 Policy load_document(std::string_view text, std::string_view filename) {
   std::vector<Diagnostic> diagnostics;
-  std::vector<YAML::Node> docs;
+  std::vector<YAML::Mark> starts;
+  YAML::Node doc;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    // Count documents first: yaml-cpp's LoadAll can loop forever on some malformed input.
+    starts = yaml_document_starts(text);
+    if (starts.size() == 1) doc.reset(YAML::Load(std::string(text)));
   } catch (const YAML::Exception& e) {
     diagnostics.push_back({std::string(filename), e.mark.line >= 0 ? e.mark.line + 1 : 0,
                            e.mark.column >= 0 ? e.mark.column + 1 : 0,
                            "YAML syntax error: " + e.msg});
     throw PolicyError(std::move(diagnostics));
   }
-  if (docs.empty() || (docs.size() == 1 && docs[0].IsNull())) {
+  if (starts.empty() || (starts.size() == 1 && doc.IsNull())) {
     diagnostics.push_back({std::string(filename), 1, 1,
                            "empty policy; expected a Policy document (apiVersion: " +
                                std::string(kApiVersion) + ", kind: Policy)"});
     throw PolicyError(std::move(diagnostics));
   }
-  if (docs.size() > 1) {
+  if (starts.size() > 1) {
     YamlReader r(filename, diagnostics);
-    r.error(docs[1], "expected exactly one YAML document (one Policy per file), found " +
-                         std::to_string(docs.size()));
+    r.error(starts[1], "expected exactly one YAML document (one Policy per file), found " +
+                           std::to_string(starts.size()));
     throw PolicyError(std::move(diagnostics));
   }
   Loader loader(filename, diagnostics);
-  Policy p = loader.load(docs[0]);
+  Policy p = loader.load(doc);
   if (!diagnostics.empty()) {
     // Report in file order, whatever order the checks ran in.
     std::stable_sort(diagnostics.begin(), diagnostics.end(),

@@ -1,10 +1,13 @@
 // Typed, position-aware reading of YAML nodes for the policy loader (see policy_yaml_reader.hpp).
 #include "policy/policy_yaml_reader.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <set>
+#include <sstream>
 
 namespace exportgate::policy {
 
@@ -47,7 +50,40 @@ bool is_plain(const YAML::Node& node) {
   return node.Tag() != "!";
 }
 
+// Records document starts and ignores every other event.
+class DocumentStarts : public YAML::EventHandler {
+ public:
+  std::vector<YAML::Mark> starts;
+  void OnDocumentStart(const YAML::Mark& mark) override { starts.push_back(mark); }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
+
 }  // namespace
+
+std::vector<YAML::Mark> yaml_document_starts(std::string_view text) {
+  std::istringstream in{std::string(text)};
+  YAML::Parser parser(in);
+  DocumentStarts handler;
+  while (parser.HandleNextDocument(handler)) {
+    const auto& s = handler.starts;
+    // A document that starts where the previous one did consumed nothing: yaml-cpp would
+    // return it forever. Report it as the syntax error it is.
+    if (s.size() >= 2 && s[s.size() - 1].pos == s[s.size() - 2].pos) {
+      throw YAML::ParserException(s.back(), "unexpected content after the end of the document");
+    }
+  }
+  return handler.starts;
+}
 
 std::string closest_match(std::string_view word,
                           std::initializer_list<std::string_view> candidates) {

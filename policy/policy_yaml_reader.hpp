@@ -73,6 +73,11 @@ class YamlReader {
   std::vector<YAML::Mark> key_marks_;
 };
 
+// Where each YAML document of `text` starts, found with a bounded event-level parse. Throws
+// YAML::ParserException for syntax errors, including input that makes yaml-cpp 0.7's LoadAll
+// loop forever (junk after a top-level flow scalar such as `"a", "b"`): use this before LoadAll.
+std::vector<YAML::Mark> yaml_document_starts(std::string_view text);
+
 // Human name of a node's type for "got ..." messages: "a mapping", "a list", "null", "\"abc\"".
 std::string describe_node(const YAML::Node& node);
 

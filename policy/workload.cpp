@@ -49,8 +49,12 @@ int64_t read_count(const json* v, std::string_view path, int64_t fallback) {
     }
     return static_cast<int64_t>(d);
   }
+  // `replace`: YAML strings may hold invalid UTF-8, and a throwing dump() would escape as a
+  // json::type_error instead of this ManifestError (found by tests/fuzz/fuzz_manifest).
+  const std::string shown =
+      v->is_string() ? " " + v->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) : "";
   throw ManifestError(std::string(path) + ": expected an integer, got " +
-                      std::string(v->type_name()) + (v->is_string() ? " " + v->dump() : ""));
+                      std::string(v->type_name()) + shown);
 }
 
 int64_t multiply(int64_t a, int64_t b, std::string_view path) {

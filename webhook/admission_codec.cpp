@@ -3,6 +3,8 @@
 
 #include <openssl/evp.h>
 
+#include "webhook/admission_skim.hpp"
+
 namespace exportgate::webhook {
 
 using nlohmann::json;
@@ -29,10 +31,19 @@ std::string opt_string(const json& obj, const char* key, const std::string& wher
 
 AdmissionRequest decode_admission_review(std::string_view body) {
   json doc;
-  try {
-    doc = json::parse(body);
-  } catch (const json::parse_error& e) {
-    fail(std::string("request body is not valid JSON: ") + e.what());
+  if (auto skimmed = skim_pod_review(body)) {
+    // Most requests: a Pod, parsed only where admission reads it.
+    doc = std::move(*skimmed);
+  } else {
+    try {
+      doc = json::parse(body);
+    } catch (const json::parse_error& e) {
+      fail(std::string("request body is not valid JSON: ") + e.what());
+    } catch (const json::exception& e) {
+      // e.g. out_of_range.406 for a number beyond double ("1e808"): still the client's fault,
+      // a 400 and not a 500 (found by tests/fuzz/fuzz_admission_review).
+      fail(std::string("request body is not valid JSON: ") + e.what());
+    }
   }
   if (!doc.is_object()) fail("request body must be a JSON object (an AdmissionReview)");
   std::string api_version = opt_string(doc, "apiVersion", "AdmissionReview");

@@ -36,7 +36,9 @@ struct AdmissionRequest {
   std::string operation;  // CREATE, UPDATE, DELETE, CONNECT
   std::string username;
   std::vector<std::string> groups;
-  nlohmann::json object;      // null when absent
+  // null when absent. For a Pod CREATE only the parts admission reads (admission_skim.hpp):
+  // the rest of the Pod is validated as JSON but never parsed.
+  nlohmann::json object;
   nlohmann::json old_object;  // null when absent
   bool dry_run = false;
 };

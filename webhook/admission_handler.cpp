@@ -9,6 +9,7 @@
 #include "policy/evaluate.hpp"
 #include "policy/tenancy.hpp"
 #include "policy/workload.hpp"
+#include "webhook/ledger_model.hpp"
 #include "webhook/mutation.hpp"
 
 namespace exportgate::webhook {
@@ -136,33 +137,71 @@ json decision_record(const AdmissionRequest& req, const policy::WorkloadDemand& 
 
 // Demand of the request's object; the request namespace fills in a missing metadata.namespace.
 policy::WorkloadDemand demand_of(const json& object, const AdmissionRequest& req,
-                                 const policy::Policy& policy) {
-  auto demand = policy::extract_demand(object, policy);
+                                 const policy::Policy& policy, const AdmissionEnv& env) {
+  policy::ExtractOptions options;
+  options.available_models = env.available_models;
+  auto demand = policy::extract_demand(object, policy, options);
   if (demand.namespace_.empty()) demand.namespace_ = req.namespace_;
   if (demand.name.empty()) demand.name = req.name;
   return demand;
 }
 
 void handle_mutate(const AdmissionRequest& req, const policy::Policy& policy,
-                   AdmissionOutcome& out) {
+                   const AdmissionEnv& env, AdmissionOutcome& out) {
   if ((req.operation != "CREATE" && req.operation != "UPDATE") || !req.sub_resource.empty()) {
     return;
   }
   policy::WorkloadDemand demand;
   try {
-    demand = demand_of(req.object, req, policy);
+    demand = demand_of(req.object, req, policy, env);
   } catch (const policy::ManifestError& e) {
     // Not ours to deny here: /validate answers malformed objects with the reason.
     out.response.warnings.push_back(clip(std::string("exportgate: ") + e.what()));
     return;
   }
   if (!demand.recognized || !demand.has_accelerators()) return;
-  json patch = annotation_patch(req.object, exportgate_annotations(demand));
+  auto annotations = exportgate_annotations(demand);
+  if (env.annotate_admission_uid && is_core(req, "Pod") && req.operation == "CREATE") {
+    annotations[kAdmissionUidAnnotation] = req.uid;
+  }
+  json patch = annotation_patch(req.object, annotations);
   if (!patch.empty()) out.response.patch = std::move(patch);
 }
 
+// The ledger could not take the reservation (API unreachable or too contended): deny by default,
+// since admitting could pass a cap no replica can check; or admit with a warning when configured.
+void ledger_unavailable(const AdmissionRequest& req, const policy::WorkloadDemand& demand,
+                        const policy::TenantContext& tenant, policy::Decision d,
+                        const policy::Policy& policy, const AdmissionEnv& env,
+                        const std::string& error, AdmissionOutcome& out) {
+  out.ledger_unavailable = true;
+  out.usage =
+      UsageScope{tenant.tenant, tenant.jurisdiction, d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
+  const std::string what = "exportgate: " + demand.describe_accelerators() + " (" +
+                           tpp_text(d.requested_tpp) + " TPP) for tenant \"" + tenant.tenant +
+                           "\" in " + tenant.jurisdiction + " (" + tenant.tier +
+                           ") needs the usage ledger to check its cap, and the usage ledger is "
+                           "unavailable: " +
+                           error;
+  d.code = "ledger-unavailable";
+  if (env.allow_when_ledger_unavailable) {
+    out.decision = "warn";
+    out.response.warnings.push_back(
+        clip(what + "; admitted without reservation (--ledger-unavailable allow)"));
+    d.verdict = policy::Verdict::kWarn;
+    d.reasons = {what};
+  } else {
+    deny(out, 503, "ServiceUnavailable",
+         what + "; denied (--ledger-unavailable deny), retry later");
+    d.verdict = policy::Verdict::kDeny;
+    d.reasons = {out.response.status_message};
+  }
+  fill_audit(out, tenant, d, policy);
+  out.record = decision_record(req, demand, tenant, d, out.decision, policy);
+}
+
 void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, UsageLedger& ledger,
-                     AdmissionOutcome& out) {
+                     const AdmissionEnv& env, AdmissionOutcome& out) {
   const bool is_pod = is_core(req, "Pod") && req.sub_resource.empty();
 
   // DELETE releases what the pod held (the apiserver sends oldObject when the rule has DELETE).
@@ -188,7 +227,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
 
   policy::WorkloadDemand demand;
   try {
-    demand = demand_of(req.object, req, policy);
+    demand = demand_of(req.object, req, policy, env);
   } catch (const policy::ManifestError& e) {
     deny(out, 400, "BadRequest", std::string("exportgate: cannot read the object: ") + e.what());
     out.decision = "error";
@@ -197,7 +236,9 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   if (!demand.recognized || !demand.has_accelerators()) return;  // fast path: costs nothing
   if (!is_pod && !policy.workload_early_check) return;
 
-  auto tenant = policy::resolve_tenant(policy, req.namespace_, nullptr);
+  std::optional<std::map<std::string, std::string>> labels;
+  if (env.namespace_labels) labels = env.namespace_labels(req.namespace_);
+  auto tenant = policy::resolve_tenant(policy, req.namespace_, labels ? &*labels : nullptr);
   out.tenant = tenant.tenant;
   out.jurisdiction = tenant.jurisdiction;
   out.tier = tenant.tier;
@@ -206,7 +247,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   double already_counted = 0;
   if (!is_pod && req.operation == "UPDATE" && req.old_object.is_object()) {
     try {
-      already_counted = demand_of(req.old_object, req, policy).controlled_tpp;
+      already_counted = demand_of(req.old_object, req, policy, env).controlled_tpp;
     } catch (const policy::ManifestError&) {
       already_counted = 0;
     }
@@ -220,14 +261,23 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     usage.jurisdiction_tpp = std::max(0.0, usage.jurisdiction_tpp - already_counted);
     d = policy::evaluate(demand, tenant, usage, policy);
     if (!reserves || d.verdict == policy::Verdict::kDeny || !(d.requested_tpp > 0)) break;
-    Reservation r{req.name.empty() ? "" : req.namespace_ + "/" + req.name, tenant.tenant,
-                  tenant.jurisdiction, d.requested_tpp};
+    Reservation r{req.name.empty() ? "" : req.namespace_ + "/" + req.name,
+                  tenant.tenant,
+                  tenant.jurisdiction,
+                  d.requested_tpp,
+                  req.uid,
+                  req.namespace_};
     // Caps are enforced atomically only when this decision relied on them (enforce mode).
     const bool enforce = !d.would_deny;
-    if (ledger.reserve(r, enforce ? d.tenant_cap_tpp : std::nullopt,
-                       enforce ? d.jurisdiction_cap_tpp : std::nullopt)) {
-      break;
+    bool reserved = false;
+    try {
+      reserved = ledger.reserve(r, enforce ? d.tenant_cap_tpp : std::nullopt,
+                                enforce ? d.jurisdiction_cap_tpp : std::nullopt);
+    } catch (const LedgerUnavailable& e) {
+      ledger_unavailable(req, demand, tenant, d, policy, env, e.what(), out);
+      return;
     }
+    if (reserved) break;
     if (attempt + 1 >= kReserveAttempts) {
       deny(out, 429, "TooManyRequests",
            "exportgate: usage of tenant \"" + tenant.tenant +
@@ -246,7 +296,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     deny(out, 403, "Forbidden", std::move(message));
   }
   fill_audit(out, tenant, d, policy);
-  if (d.verdict != policy::Verdict::kAllow) {
+  if (d.verdict != policy::Verdict::kAllow || env.record_allows) {
     out.record = decision_record(req, demand, tenant, d, out.decision, policy);
   }
 }
@@ -266,13 +316,14 @@ bool is_policy_admin(const policy::Policy& policy, const std::string& user,
 }
 
 AdmissionOutcome handle_admission(const AdmissionRequest& request, Endpoint endpoint,
-                                  const policy::Policy& policy, UsageLedger& ledger) {
+                                  const policy::Policy& policy, UsageLedger& ledger,
+                                  const AdmissionEnv& env) {
   AdmissionOutcome out;
   out.response.uid = request.uid;
   if (endpoint == Endpoint::kMutate) {
-    handle_mutate(request, policy, out);
+    handle_mutate(request, policy, env, out);
   } else {
-    handle_validate(request, policy, ledger, out);
+    handle_validate(request, policy, ledger, env, out);
   }
   return out;
 }

@@ -311,7 +311,8 @@ int run_check(const Args& args) {
   if (options.json_output) {
     json out = json::array();
     for (const auto& r : outcomes) out.push_back(to_json(r));
-    std::cout << out.dump(2) << "\n";
+    // Names and reasons come from the manifest: invalid UTF-8 is replaced, not a crash.
+    std::cout << out.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   } else {
     for (const auto& r : outcomes) print_text(r, std::cout);
   }

@@ -1,5 +1,6 @@
 // `exportgate policy validate FILE` and `exportgate policy show [FILE]`: check a policy file
 // with every error at file:line:column, or print the effective policy it produces.
+// `policy diff` lives in cmd_policy_diff.cpp.
 #include <iostream>
 #include <map>
 #include <optional>
@@ -23,8 +24,10 @@ constexpr std::string_view kUsage =
     "  exportgate policy validate FILE   check a policy file; every error as file:line:column\n"
     "  exportgate policy show [FILE]     print the effective policy (default: the built-in\n"
     "                                    diffusion-2025 preset)\n"
+    "  exportgate policy diff A B        what changes from policy or preset A to B\n"
+    "                                    (`exportgate policy diff --help`)\n"
     "\n"
-    "Exit status: 0 valid, 2 invalid or unreadable.\n";
+    "Exit status: 0 valid, 2 invalid or unreadable (diff: 0 same, 1 different, 2 bad input).\n";
 
 std::string cap_text(const std::optional<double>& cap) {
   return cap ? pol::format_thousands(*cap) + " TPP" : std::string("none");
@@ -105,6 +108,7 @@ int run_policy(const Args& args) {
   }
   const std::string verb = args[0];
   const Args rest(args.begin() + 1, args.end());
+  if (verb == "diff") return run_policy_diff(rest);
   if (verb == "validate" && rest.size() == 1 && rest[0] != "--help" && rest[0] != "-h") {
     return validate_or_show(verb, rest[0]);
   }
@@ -115,7 +119,8 @@ int run_policy(const Args& args) {
     std::cout << kUsage;
     return 0;
   }
-  std::cerr << "exportgate policy: expected `validate FILE` or `show [FILE]`\n\n" << kUsage;
+  std::cerr << "exportgate policy: expected `validate FILE`, `show [FILE]` or `diff A B`\n\n"
+            << kUsage;
   return 2;
 }
 

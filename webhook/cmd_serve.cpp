@@ -4,6 +4,8 @@
 #include <iostream>
 
 #include "webhook/commands.hpp"
+#include "webhook/decision_log.hpp"
+#include "webhook/metrics.hpp"
 #include "webhook/serve_options.hpp"
 #include "webhook/server.hpp"
 
@@ -34,12 +36,24 @@ int run_serve(const Args& args) {
   signal(SIGPIPE, SIG_IGN);
 
   try {
+    // A decision log that cannot be opened or continued is a start-up error, not a silent gap.
+    std::shared_ptr<DecisionLog> decision_log;
+    if (!cmd.decision_log.path.empty()) {
+      cmd.decision_log.version = EXPORTGATE_VERSION;
+      decision_log = std::make_shared<DecisionLog>(cmd.decision_log);
+      cmd.options.decision_sink = decision_log;
+    }
     Server server(cmd.options);
+    if (decision_log) decision_log->attach(&server.logger(), server.metrics().registry().get());
     server.start();
     int sig = 0;
     sigwait(&stop_signals, &sig);
     server.logger().info("signal received", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
     server.shutdown();
+    if (decision_log) decision_log->close();  // after the drain, so every decision is in it
+  } catch (const DecisionLogError& e) {
+    std::cerr << "exportgate serve: " << e.what() << "\n";
+    return 2;
   } catch (const StartupError& e) {
     std::cerr << "exportgate serve: " << e.what() << "\n";
     return 2;

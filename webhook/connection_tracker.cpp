@@ -100,6 +100,20 @@ size_t ConnectionTracker::close_idle() {
   return closed;
 }
 
+size_t ConnectionTracker::shed_idle(std::chrono::steady_clock::time_point now,
+                                    std::chrono::milliseconds min_idle) {
+  std::lock_guard lock(mu_);  // keeps each fd valid, as in close_idle()
+  size_t closed = 0;
+  for (auto& [ssl, entry] : connections_) {
+    if (entry.busy || entry.fd < 0 || now - entry.since < min_idle) continue;
+    char byte;
+    if (recv(entry.fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT) > 0) continue;  // a request is arriving
+    close_locked(entry);
+    ++closed;
+  }
+  return closed;
+}
+
 size_t ConnectionTracker::open_count() const {
   std::lock_guard lock(mu_);
   return connections_.size();

@@ -36,6 +36,12 @@ class ConnectionTracker {
   // cpp-httplib has not closed as idle means a client trickling its headers.
   size_t reap(std::chrono::steady_clock::time_point now, std::chrono::milliseconds busy_limit,
               std::chrono::milliseconds idle_limit);
+  // Load shedding when every worker is taken: closes connections that are not serving a
+  // request, have no request bytes waiting, and have been idle for at least `min_idle` (so a
+  // connection that just finished its handshake keeps its chance to send). Idle keep-alive
+  // connections are cheap for a client to reopen; a queued connection cannot run without a
+  // worker. Returns how many were closed.
+  size_t shed_idle(std::chrono::steady_clock::time_point now, std::chrono::milliseconds min_idle);
   // Closes every socket (end of the drain timeout).
   size_t close_all();
 

@@ -15,6 +15,8 @@ constexpr std::string_view kUsage =
     "  exportgate serve [flags]             run the admission webhook (TLS)\n"
     "  exportgate check -f FILE|- [flags]   evaluate manifests offline\n"
     "  exportgate policy validate FILE      check a policy file\n"
+    "  exportgate policy diff A B           what changes between two policies or presets\n"
+    "  exportgate log verify FILE...        check the hash chain of a decision log\n"
     "  exportgate catalog [-o text|json]    list accelerators with TPP and class\n"
     "  exportgate version\n"
     "\n"
@@ -34,6 +36,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return run_serve(args);
     if (command == "check") return run_check(args);
     if (command == "policy") return run_policy(args);
+    if (command == "log") return run_log(args);
     if (command == "catalog") return run_catalog(args);
     if (command == "version" || command == "--version") return run_version(args);
     if (command == "help" || command == "--help" || command == "-h") {

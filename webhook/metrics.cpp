@@ -49,7 +49,47 @@ Metrics::Metrics()
       tpp_limit_(BuildGauge()
                      .Name("exportgate_tpp_limit")
                      .Help("TPP cap, by scope (tenant|jurisdiction)")
-                     .Register(*registry_)) {
+                     .Register(*registry_)),
+      tpp_reserved_(BuildGauge()
+                        .Name("exportgate_tpp_reserved")
+                        .Help("Controlled TPP reserved by admissions not yet claimed by a stored "
+                              "Pod, by scope (tenant|jurisdiction); cluster mode")
+                        .Register(*registry_)),
+      ledger_conflicts_(BuildCounter()
+                            .Name("exportgate_ledger_conflicts_total")
+                            .Help("TPPLedger writes answered 409 Conflict (another replica wrote "
+                                  "first)")
+                            .Register(*registry_)
+                            .Add({})),
+      ledger_retries_(BuildCounter()
+                          .Name("exportgate_ledger_retries_total")
+                          .Help("TPPLedger write attempts after the first of a compare-and-swap")
+                          .Register(*registry_)
+                          .Add({})),
+      ledger_unavailable_(BuildCounter()
+                              .Name("exportgate_ledger_unavailable_total")
+                              .Help("Requests decided by the --ledger-unavailable fallback "
+                                    "because the ledger could not be written")
+                              .Register(*registry_)
+                              .Add({})),
+      reconcile_runs_(BuildCounter()
+                          .Name("exportgate_reconcile_runs_total")
+                          .Help("Reconciler runs by result (ok|error)")
+                          .Register(*registry_)),
+      reconcile_corrections_(BuildCounter()
+                                 .Name("exportgate_reconcile_corrections_total")
+                                 .Help("Ledger corrections by kind: usage (in-use TPP differed "
+                                       "from the Pods), expired (reservation never claimed)")
+                                 .Register(*registry_)),
+      leader_(BuildGauge()
+                  .Name("exportgate_reconciler_leader")
+                  .Help("1 while this replica holds the reconciler Lease")
+                  .Register(*registry_)
+                  .Add({})),
+      cache_synced_(BuildGauge()
+                        .Name("exportgate_cache_synced")
+                        .Help("1 once the cache of a resource has listed (cluster mode)")
+                        .Register(*registry_)) {
   BuildGauge()
       .Name("exportgate_build_info")
       .Help("Build information (value 1)")
@@ -59,6 +99,10 @@ Metrics::Metrics()
   // Both results exist from the start so rate() works before the first reload.
   reloads_.Add({{"result", "success"}});
   reloads_.Add({{"result", "failure"}});
+  reconcile_runs_.Add({{"result", "ok"}});
+  reconcile_runs_.Add({{"result", "error"}});
+  reconcile_corrections_.Add({{"kind", "usage"}});
+  reconcile_corrections_.Add({{"kind", "expired"}});
 }
 
 void Metrics::observe_request(const RequestLabels& l, double seconds) {
@@ -103,6 +147,42 @@ void Metrics::set_tpp(const std::string& scope, const std::string& name, double 
                       std::optional<double> limit) {
   tpp_in_use_.Add({{"scope", scope}, {"name", name}}).Set(in_use);
   if (limit) tpp_limit_.Add({{"scope", scope}, {"name", name}}).Set(*limit);
+}
+
+void Metrics::set_tpp_limit(const std::string& scope, const std::string& name, double limit) {
+  tpp_limit_.Add({{"scope", scope}, {"name", name}}).Set(limit);
+}
+
+void Metrics::set_tpp_reserved(const std::string& scope, const std::string& name, double reserved) {
+  tpp_reserved_.Add({{"scope", scope}, {"name", name}}).Set(reserved);
+}
+
+void Metrics::ledger_conflict() {
+  ledger_conflicts_.Increment();
+}
+
+void Metrics::ledger_retry() {
+  ledger_retries_.Increment();
+}
+
+void Metrics::ledger_unavailable() {
+  ledger_unavailable_.Increment();
+}
+
+void Metrics::reconcile_run(bool ok) {
+  reconcile_runs_.Add({{"result", ok ? "ok" : "error"}}).Increment();
+}
+
+void Metrics::reconcile_corrections(const std::string& kind, int n) {
+  reconcile_corrections_.Add({{"kind", kind}}).Increment(n);
+}
+
+void Metrics::set_leader(bool leading) {
+  leader_.Set(leading ? 1 : 0);
+}
+
+void Metrics::set_cache_synced(const std::string& resource, bool synced) {
+  cache_synced_.Add({{"resource", resource}}).Set(synced ? 1 : 0);
 }
 
 MetricsEndpoint::MetricsEndpoint(const std::string& listen,

@@ -40,6 +40,16 @@ class Metrics {
   // scope is "tenant" or "jurisdiction".
   void set_tpp(const std::string& scope, const std::string& name, double in_use,
                std::optional<double> limit);
+  void set_tpp_limit(const std::string& scope, const std::string& name, double limit);
+  // Cluster mode: TPP reserved by admissions that no stored Pod has claimed yet.
+  void set_tpp_reserved(const std::string& scope, const std::string& name, double reserved);
+  void ledger_conflict();     // a TPPLedger write answered 409 Conflict
+  void ledger_retry();        // a TPPLedger write attempt after the first
+  void ledger_unavailable();  // a request decided by the ledger-unavailable fallback
+  void reconcile_run(bool ok);
+  void reconcile_corrections(const std::string& kind, int n);  // kind: usage | expired
+  void set_leader(bool leading);
+  void set_cache_synced(const std::string& resource, bool synced);
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -51,6 +61,14 @@ class Metrics {
   prometheus::Gauge& cert_expiry_;
   prometheus::Family<prometheus::Gauge>& tpp_in_use_;
   prometheus::Family<prometheus::Gauge>& tpp_limit_;
+  prometheus::Family<prometheus::Gauge>& tpp_reserved_;
+  prometheus::Counter& ledger_conflicts_;
+  prometheus::Counter& ledger_retries_;
+  prometheus::Counter& ledger_unavailable_;
+  prometheus::Family<prometheus::Counter>& reconcile_runs_;
+  prometheus::Family<prometheus::Counter>& reconcile_corrections_;
+  prometheus::Gauge& leader_;
+  prometheus::Family<prometheus::Gauge>& cache_synced_;
   std::mutex info_mu_;
   prometheus::Gauge* current_info_ = nullptr;
 };

@@ -35,7 +35,26 @@ const char* const kServeUsage =
     "                              (default 0)\n"
     "  --reload-interval SECONDS   how often files are checked for changes (default 1)\n"
     "  --log-level LEVEL           debug|info|warn|error (default info)\n"
-    "  --help                      this help\n";
+    "  --decision-log FILE         append every deny and warn to FILE as hash-chained JSON\n"
+    "                              lines (check with `exportgate log verify`)\n"
+    "  --decision-log-all          also record allowed requests that ask for accelerators\n"
+    "  --decision-log-max-bytes N  rotate FILE to FILE.000001, ... before it passes N bytes\n"
+    "                              (default 67108864; 0 = never)\n"
+    "  --help                      this help\n"
+    "\n"
+    "Cluster mode (usage shared by all replicas in TPPLedger objects, namespace labels,\n"
+    "node models and pod usage from watches; see docs/cluster-mode.md):\n"
+    "  --in-cluster                use the pod's service account\n"
+    "  --kubeconfig FILE           use this kubeconfig (token or client certificate)\n"
+    "  --ledger-namespace NS       where TPPLedgers and the Lease live (default: the pod's\n"
+    "                              namespace in-cluster, else exportgate-system)\n"
+    "  --identity NAME             Lease holder identity (default hostname-pid)\n"
+    "  --ledger-unavailable deny|allow  capped requests when the ledger cannot be written\n"
+    "                              (default deny)\n"
+    "  --ledger-timeout SECONDS    a reservation gives up after this (default 3)\n"
+    "  --lease-duration SECONDS    reconciler Lease duration (default 15)\n"
+    "  --reconcile-interval SECONDS  reconciler period (default 5)\n"
+    "  --reservation-ttl SECONDS   unclaimed reservations are dropped after this (default 30)\n";
 
 namespace {
 
@@ -79,6 +98,8 @@ void parse_host_port(const std::string& flag, const std::string& value, std::str
 ServeCommand parse_serve_args(const std::vector<std::string>& args) {
   ServeCommand cmd;
   auto& o = cmd.options;
+  std::string cluster_flag;       // a flag that only means something in cluster mode
+  std::string decision_log_flag;  // a --decision-log-* flag, which needs --decision-log
   for (size_t i = 0; i < args.size(); ++i) {
     std::string flag = args[i];
     std::string value;
@@ -154,13 +175,61 @@ ServeCommand parse_serve_args(const std::vector<std::string>& args) {
       if (!level)
         throw UsageError("--log-level: expected debug|info|warn|error, got \"" + v + "\"");
       o.log_level = *level;
-    } else if (flag == "--in-cluster" || flag == "--kubeconfig") {
-      throw UsageError(flag +
-                       " is not yet supported: this build runs standalone only (tenants "
-                       "from --policy or --tenant-namespace)");
+    } else if (flag == "--decision-log") {
+      cmd.decision_log.path = next();
+      if (cmd.decision_log.path.empty()) throw UsageError("--decision-log needs a file name");
+    } else if (flag == "--decision-log-all") {
+      if (has_inline) throw UsageError("--decision-log-all takes no value");
+      cmd.decision_log.record_allows = true;
+      decision_log_flag = flag;
+    } else if (flag == "--decision-log-max-bytes") {
+      const long long n = parse_integer(flag, next(), 0, 1LL << 50);
+      if (n != 0 && n < 1024) throw UsageError("--decision-log-max-bytes: 0 or at least 1024");
+      cmd.decision_log.max_bytes = static_cast<uint64_t>(n);
+      decision_log_flag = flag;
+    } else if (flag == "--in-cluster") {
+      if (has_inline) throw UsageError("--in-cluster takes no value");
+      o.cluster.in_cluster = true;
+    } else if (flag == "--kubeconfig") {
+      o.cluster.kubeconfig = next();
+      if (o.cluster.kubeconfig.empty()) throw UsageError("--kubeconfig needs a file name");
+    } else if (flag == "--ledger-namespace") {
+      o.cluster.ledger_namespace = next();
+      cluster_flag = flag;
+    } else if (flag == "--identity") {
+      o.cluster.identity = next();
+      cluster_flag = flag;
+    } else if (flag == "--ledger-unavailable") {
+      std::string v = next();
+      if (v != "deny" && v != "allow") {
+        throw UsageError("--ledger-unavailable: expected deny or allow, got \"" + v + "\"");
+      }
+      o.cluster.allow_when_ledger_unavailable = v == "allow";
+      cluster_flag = flag;
+    } else if (flag == "--ledger-timeout") {
+      o.cluster.ledger_timeout = parse_seconds(flag, next(), 0.1, 30);
+      cluster_flag = flag;
+    } else if (flag == "--lease-duration") {
+      o.cluster.lease_duration = std::chrono::seconds(parse_integer(flag, next(), 2, 3600));
+      cluster_flag = flag;
+    } else if (flag == "--reconcile-interval") {
+      o.cluster.reconcile_interval = parse_seconds(flag, next(), 0.1, 3600);
+      cluster_flag = flag;
+    } else if (flag == "--reservation-ttl") {
+      o.cluster.reservation_ttl = std::chrono::seconds(parse_integer(flag, next(), 1, 86400));
+      cluster_flag = flag;
     } else {
       throw UsageError("unknown flag \"" + args[i] + "\"");
     }
+  }
+  if (!decision_log_flag.empty() && cmd.decision_log.path.empty()) {
+    throw UsageError(decision_log_flag + " needs --decision-log FILE");
+  }
+  if (o.cluster.in_cluster && !o.cluster.kubeconfig.empty()) {
+    throw UsageError("--in-cluster and --kubeconfig are exclusive");
+  }
+  if (!cluster_flag.empty() && !o.cluster.enabled()) {
+    throw UsageError(cluster_flag + " needs cluster mode (--in-cluster or --kubeconfig)");
   }
   if (o.tls_cert.empty() != o.tls_key.empty()) {
     throw UsageError("--tls-cert and --tls-key must be given together");

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "webhook/decision_log.hpp"
 #include "webhook/server.hpp"
 
 namespace exportgate::webhook {
@@ -17,6 +18,7 @@ class UsageError : public std::runtime_error {
 
 struct ServeCommand {
   ServerOptions options;
+  DecisionLogOptions decision_log;  // path "" = no decision log
   bool help = false;
 };
 

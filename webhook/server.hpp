@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "webhook/decision_sink.hpp"
+#include "webhook/kube_options.hpp"
 #include "webhook/log.hpp"
 #include "webhook/policy_store.hpp"
 
@@ -41,6 +43,13 @@ struct ServerOptions {
   std::chrono::milliseconds drain_timeout{25'000};
   LogLevel log_level = LogLevel::kInfo;
   std::ostream* log_stream = nullptr;  // nullptr = stderr
+  ClusterOptions cluster;              // enabled(): usage ledger and caches in the Kubernetes API
+  // Receives every decision record (the decision log, webhook/decision_log.hpp); null = none.
+  std::shared_ptr<DecisionSink> decision_sink;
+  // Benchmarks only (bench/transport_ceiling; no flag of `exportgate serve`): also serve
+  // POST /constant, which reads the body and answers a fixed AdmissionReview, so the load
+  // benchmark can measure what the same server and TLS do without the admission work.
+  bool constant_endpoint = false;
 };
 
 // Thrown when the server cannot start (bad certificate, policy, or port in use).

@@ -35,6 +35,22 @@ int select_certificate(SSL* ssl, void* arg) {
   return 1;
 }
 
+// The TlsContextOptions of a context, for callbacks that get no argument of their own.
+int options_index() {
+  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+// Registers the connection as soon as its handshake starts, before the ClientHello is read, so
+// a client that connects and never sends a byte is tracked (and can be shed when the workers
+// run out) like any idle keep-alive connection.
+void on_tls_info(const SSL* ssl, int where, int) {
+  if (!(where & SSL_CB_HANDSHAKE_START)) return;
+  const auto* options = static_cast<const TlsContextOptions*>(
+      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), options_index()));
+  if (options && options->connections) options->connections->add(const_cast<SSL*>(ssl));
+}
+
 }  // namespace
 
 void configure_server_context(SSL_CTX& ctx, const TlsContextOptions& options) {
@@ -52,6 +68,8 @@ void configure_server_context(SSL_CTX& ctx, const TlsContextOptions& options) {
                           "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
   // The options object is owned by the Server and outlives the context.
   SSL_CTX_set_cert_cb(&ctx, &select_certificate, const_cast<TlsContextOptions*>(&options));
+  SSL_CTX_set_ex_data(&ctx, options_index(), const_cast<TlsContextOptions*>(&options));
+  SSL_CTX_set_info_callback(&ctx, &on_tls_info);
 
   if (!options.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(&ctx, options.client_ca_file.c_str(), nullptr) != 1) {

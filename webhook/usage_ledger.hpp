@@ -1,10 +1,12 @@
 // Controlled TPP in use per tenant and per jurisdiction. The interface is small on purpose: the
-// in-memory ledger here serves standalone mode; a Kubernetes-API-backed ledger replaces it later.
+// in-memory ledger here serves standalone mode; ClusterLedger (ledger_cluster.hpp) keeps the
+// counts in the Kubernetes API for cluster mode.
 #pragma once
 
 #include <map>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -13,11 +15,20 @@
 
 namespace exportgate::webhook {
 
+// The ledger cannot be read or written (Kubernetes API unreachable, or too much contention to
+// reserve in time). Requests that need the ledger follow the configured fallback.
+class LedgerUnavailable : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 struct Reservation {
   std::string key;  // "namespace/pod-name"; "" when the pod has no name yet (cannot be released)
   std::string tenant;
   std::string jurisdiction;  // "" when unknown (then only the tenant is charged)
   double tpp = 0;            // controlled TPP
+  std::string uid = {};      // AdmissionReview uid: the stored Pod claims it by annotation
+  std::string namespace_ = {};
 };
 
 struct UsageTotals {
@@ -33,7 +44,7 @@ class UsageLedger {
   // Adds `r` only if usage then stays within the caps given (nullopt = uncapped), checked
   // atomically with the update (compare-and-swap). false = another request took the room since
   // the snapshot: re-evaluate. A reservation with a key already held replaces the old one (a
-  // pod name is unique in a namespace, so the old pod is gone).
+  // pod name is unique in a namespace, so the old pod is gone). Throws LedgerUnavailable.
   virtual bool reserve(const Reservation& r, std::optional<double> tenant_cap,
                        std::optional<double> jurisdiction_cap) = 0;
   // Releases the reservation held under `key`; nullopt when there is none (already released, or

@@ -68,10 +68,15 @@ int run(std::vector<std::string> args, const std::string& stderr_file) {
 TEST(ServeBinary, FlagErrorsExitTwoWithAClearMessage) {
   TempDir dir;
   const std::string err = dir.file("stderr");
-  EXPECT_EQ(run({"serve", "--in-cluster"}, err), 2);
-  EXPECT_NE(read_file(err).find("not yet supported"), std::string::npos) << read_file(err);
-  EXPECT_EQ(run({"serve", "--kubeconfig", "/tmp/x"}, err), 2);
-  EXPECT_NE(read_file(err).find("not yet supported"), std::string::npos);
+  // Cluster mode outside a pod, or with a kubeconfig that cannot be read: a start-up error.
+  EXPECT_EQ(run({"serve", "--in-cluster", "--metrics-listen", ""}, err), 2);
+  EXPECT_NE(read_file(err).find("KUBERNETES_SERVICE_HOST"), std::string::npos) << read_file(err);
+  EXPECT_EQ(
+      run({"serve", "--kubeconfig", dir.file("missing-kubeconfig"), "--metrics-listen", ""}, err),
+      2);
+  EXPECT_NE(read_file(err).find("missing-kubeconfig"), std::string::npos) << read_file(err);
+  EXPECT_EQ(run({"serve", "--ledger-namespace", "x"}, err), 2);
+  EXPECT_NE(read_file(err).find("needs cluster mode"), std::string::npos) << read_file(err);
   EXPECT_EQ(run({"serve", "--bogus"}, err), 2);
   EXPECT_NE(read_file(err).find("unknown flag"), std::string::npos);
   EXPECT_EQ(run({"serve", "--threads", "zero"}, err), 2);

@@ -124,6 +124,7 @@ type Webhook struct {
 	cmd         *exec.Cmd
 	exited      chan struct{}
 	starts      int
+	ExtraArgs   []string // appended to the serve flags (cluster mode)
 }
 
 var (
@@ -187,6 +188,7 @@ func (w *Webhook) start(policyYAML string) {
 		"--tls-cert", webhookPKI.certFile,
 		"--tls-key", webhookPKI.keyFile,
 	}
+	args = append(args, w.ExtraArgs...)
 	cmd := exec.Command(w.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	// Dies with the test binary even if teardown never runs.

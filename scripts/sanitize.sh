@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs the test suites under sanitizers; any report fails the run.
+#
+#   scripts/sanitize.sh            # asan + tsan
+#   scripts/sanitize.sh asan       # unit + integration tests, clang ASan + UBSan (build-asan)
+#   scripts/sanitize.sh tsan       # the concurrent tests (server, reload, limits, hostile
+#                                  # clients, the ledger under racing requests), ThreadSanitizer
+#   scripts/sanitize.sh e2e        # the end-to-end suite against the ASan + UBSan binary
+#
+# build-asan is the same tree tests/fuzz/run.sh uses (ASan + UBSan + fuzzer coverage), so the
+# fuzz targets and the suites share one build. JOBS=n limits parallelism (default nproc).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+JOBS=${JOBS:-$(nproc)}
+MODES=${*:-asan tsan}
+
+command -v clang++ >/dev/null || {
+  SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq clang
+}
+
+# Every report is fatal: a sanitizer finding fails the test that triggered it.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$ROOT/scripts/tsan.supp"
+
+configure() {  # dir sanitizers [extra cmake args]
+  local dir=$1 san=$2
+  shift 2
+  [ -f "$dir/build.ninja" ] && return 0
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DEXPORTGATE_SANITIZE="$san" "$@"
+}
+
+run_asan() {
+  # Keep in step with tests/fuzz/run.sh (same tree, same flags).
+  configure build-asan address,undefined -DEXPORTGATE_BUILD_FUZZ=ON
+  cmake --build build-asan -j "$JOBS"
+  echo "== unit + integration tests under ASan + UBSan"
+  ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 300
+}
+
+# The tests that run threads against each other: the TLS server and its connection handling,
+# policy and certificate reload, limits, hostile clients, and admissions racing for a cap in
+# the usage ledger.
+TSAN_FILTER='ReloadTest.*:TlsTest.*:LimitsTest.*:Hostile*.*:AdmissionTest.*:AdmissionModes.*'
+
+run_tsan() {
+  configure build-tsan thread -DEXPORTGATE_BUILD_BENCH=OFF
+  cmake --build build-tsan -j "$JOBS" --target integration_tests
+  echo "== concurrent tests under ThreadSanitizer ($TSAN_FILTER)"
+  build-tsan/integration_tests --gtest_filter="$TSAN_FILTER"
+}
+
+run_e2e() {
+  run_asan_build_only
+  echo "== end-to-end suite against the ASan + UBSan binary"
+  EXPORTGATE_BIN=$ROOT/build-asan/exportgate tests/e2e/run.sh -run Exportgate
+}
+
+run_asan_build_only() {
+  configure build-asan address,undefined -DEXPORTGATE_BUILD_FUZZ=ON
+  cmake --build build-asan -j "$JOBS" --target exportgate
+}
+
+for mode in $MODES; do
+  case $mode in
+    asan) run_asan ;;
+    tsan) run_tsan ;;
+    e2e) run_e2e ;;
+    *) echo "usage: $0 [asan] [tsan] [e2e]" >&2; exit 2 ;;
+  esac
+done
+echo "sanitizers: no reports"

@@ -1,0 +1,369 @@
+package e2e_test
+
+// Helpers for cluster mode (`exportgate serve --kubeconfig`): the TPPLedger CRD, a service
+// account with the chart's RBAC rules, N replicas behind a round-robin TCP proxy (the honest model
+// of a Service: TLS passes through, every replica serves the same certificate), concurrent pod
+// creation through the API server's REST API, ledger reads, and direct AdmissionReviews.
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// tpp8 is the TPP of one pod of 8 pinned H100s (8 x 15,832).
+const tpp8 = 126656.0
+
+// clusterRBAC mirrors the rules of charts/exportgate/templates/rbac.yaml, bound to a service
+// account, so the replicas run with exactly the rights the chart grants (not as admin).
+func clusterRBAC(ns string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: ServiceAccount
+metadata: {name: exportgate, namespace: %[1]s}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: exportgate-e2e-%[1]s}
+rules:
+- apiGroups: [""]
+  resources: [namespaces, pods, nodes]
+  verbs: [get, list, watch]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: exportgate-e2e-%[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: exportgate-e2e-%[1]s}
+subjects: [{kind: ServiceAccount, name: exportgate, namespace: %[1]s}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: exportgate, namespace: %[1]s}
+rules:
+- apiGroups: [exportgate.io]
+  resources: [tppledgers]
+  verbs: [get, list, watch, create, update, patch]
+- apiGroups: [coordination.k8s.io]
+  resources: [leases]
+  verbs: [get, list, watch, create, update, patch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: exportgate, namespace: %[1]s}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: exportgate}
+subjects: [{kind: ServiceAccount, name: exportgate, namespace: %[1]s}]
+`, ns)
+}
+
+// ledgerEnv is one test's cluster-mode setup: its own ledger namespace (so ledgers and the Lease
+// of earlier tests do not leak in) and a kubeconfig for the exportgate service account there.
+type ledgerEnv struct {
+	Namespace  string
+	Kubeconfig string
+}
+
+func setupLedgerEnv(t *testing.T, ns string) ledgerEnv {
+	t.Helper()
+	mustKubectl(t, "apply", "-f", filepath.Join(cluster.RepoDir, "charts", "exportgate", "crds"))
+	mustKubectl(t, "wait", "--for=condition=Established", "crd/tppledgers.exportgate.io", "--timeout=30s")
+	deleteLedgerNamespace(t, ns)
+	mustApply(t, namespaceYAML(ns, nil)+"---\n"+clusterRBAC(ns))
+	t.Cleanup(func() { deleteLedgerNamespace(t, ns) })
+	token := strings.TrimSpace(mustKubectl(t, "create", "token", "exportgate", "-n", ns, "--duration", "2h"))
+	kc := filepath.Join(cluster.Dir, "kubeconfig-exportgate-"+ns)
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: e2e
+  cluster: {server: %q, certificate-authority: %q}
+users:
+- name: exportgate
+  user: {token: %q}
+contexts:
+- name: e2e
+  context: {cluster: e2e, user: exportgate, namespace: %q}
+current-context: e2e
+`, cluster.APIServerURL, cluster.CACert, token, ns)
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return ledgerEnv{Namespace: ns, Kubeconfig: kc}
+}
+
+func deleteLedgerNamespace(t *testing.T, ns string) {
+	kubectl("delete", "ns", ns, "--ignore-not-found", "--wait=true", "--timeout=60s")
+	kubectl("delete", "clusterrole,clusterrolebinding", "exportgate-e2e-"+ns, "--ignore-not-found")
+}
+
+// startReplicas starts n `exportgate serve --kubeconfig` processes sharing env's ledger.
+func startReplicas(t *testing.T, env ledgerEnv, policy string, n int, extra ...string) []*Webhook {
+	t.Helper()
+	bin := requireExportgate(t)
+	webhookCerts(t)
+	var ws []*Webhook
+	for i := 0; i < n; i++ {
+		w := &Webhook{
+			t:           t,
+			bin:         bin,
+			Port:        freePort(t),
+			MetricsPort: freePort(t),
+			PolicyPath:  filepath.Join(cluster.Dir, fmt.Sprintf("policy-%s.yaml", safeName(t.Name()))),
+			LogPath: filepath.Join(cluster.Dir, "logs",
+				fmt.Sprintf("exportgate-%s-r%d.log", safeName(t.Name()), i)),
+			ExtraArgs: append([]string{
+				"--kubeconfig", env.Kubeconfig,
+				"--ledger-namespace", env.Namespace,
+				"--identity", fmt.Sprintf("replica-%d", i),
+				"--lease-duration", "4",
+				"--reconcile-interval", "1",
+				"--reservation-ttl", "10",
+			}, extra...),
+		}
+		t.Cleanup(w.Stop)
+		w.start(policy)
+		ws = append(ws, w)
+	}
+	return ws
+}
+
+// rrProxy is a round-robin TCP proxy in front of the replicas: each accepted connection goes to
+// the next backend that accepts a connection (like a Service that routes to live endpoints).
+type rrProxy struct {
+	l        net.Listener
+	backends []*Webhook
+	next     atomic.Uint64
+	wg       sync.WaitGroup
+}
+
+func startProxy(t *testing.T, backends []*Webhook) *rrProxy {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &rrProxy{l: l, backends: backends}
+	p.wg.Add(1)
+	go p.serve()
+	t.Cleanup(func() { l.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *rrProxy) Port() int { return p.l.Addr().(*net.TCPAddr).Port }
+
+func (p *rrProxy) serve() {
+	defer p.wg.Done()
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		go p.forward(c)
+	}
+}
+
+func (p *rrProxy) forward(c net.Conn) {
+	defer c.Close()
+	var b net.Conn
+	for i := 0; i < len(p.backends) && b == nil; i++ {
+		w := p.backends[int(p.next.Add(1))%len(p.backends)]
+		b, _ = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", w.Port), time.Second)
+	}
+	if b == nil {
+		return
+	}
+	defer b.Close()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	go func() { io.Copy(c, b); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
+	<-done
+	<-done
+}
+
+// registerProxy registers the webhook configurations pointing at the proxy; the probe that
+// waits for the apiserver to call exportgate watches the first replica's request counter.
+func registerProxy(t *testing.T, p *rrProxy, replicas []*Webhook) {
+	t.Helper()
+	front := &Webhook{t: t, Port: p.Port(), MetricsPort: replicas[0].MetricsPort}
+	registerWebhooks(t, front)
+}
+
+// apiClient talks to the API server's REST API as a kubeconfig user (for concurrency kubectl
+// cannot give).
+type apiClient struct {
+	http  *http.Client
+	token string
+}
+
+func newAPIClient(t *testing.T, kubeconfig string) *apiClient {
+	t.Helper()
+	data, err := os.ReadFile(kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`token: "?([^"\s}]+)"?`).FindSubmatch(data)
+	if m == nil {
+		t.Fatalf("no token in %s", kubeconfig)
+	}
+	ca, err := os.ReadFile(cluster.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(ca)
+	return &apiClient{
+		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool}, MaxIdleConnsPerHost: 256}},
+		token: string(m[1]),
+	}
+}
+
+// createPod POSTs a pod; returns the HTTP status and the Status message on failure.
+func (c *apiClient) createPod(ns, manifestJSON string) (int, string, error) {
+	req, err := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/namespaces/%s/pods", cluster.APIServerURL, ns),
+		strings.NewReader(manifestJSON))
+	if err != nil {
+		return 0, "", err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var st struct {
+		Message string `json:"message"`
+	}
+	json.Unmarshal(body, &st)
+	return resp.StatusCode, st.Message, nil
+}
+
+// podJSON is an 8 x H100 pod pinned by nodeSelector; extraSelector adds labels no node has (a pod
+// that stays Pending, so the scheduler never needs room for it).
+func podJSON(ns, name, app string, gpus int, extraSelector map[string]string) string {
+	sel := map[string]string{"nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3"}
+	for k, v := range extraSelector {
+		sel[k] = v
+	}
+	pod := map[string]any{
+		"apiVersion": "v1", "kind": "Pod",
+		"metadata": map[string]any{"name": name, "namespace": ns, "labels": map[string]string{"app": app}},
+		"spec": map[string]any{
+			"terminationGracePeriodSeconds": 0,
+			"nodeSelector":                  sel,
+			"containers": []any{map[string]any{
+				"name": "main", "image": "registry.example/e2e/worker:1",
+				"resources": map[string]any{"limits": map[string]any{"nvidia.com/gpu": gpus}},
+			}},
+		},
+	}
+	b, _ := json.Marshal(pod)
+	return string(b)
+}
+
+// ledgerUsage reads TPPLedger jurisdiction-<cc>: tenant in-use and reserved TPP, and the
+// number of outstanding reservations. Zeros when the object does not exist.
+type ledgerView struct {
+	InUse, Reserved float64
+	Reservations    int
+	Exists          bool
+}
+
+func readLedger(t *testing.T, ns, jurisdiction, tenant string) ledgerView {
+	t.Helper()
+	name := "jurisdiction-" + strings.ToLower(jurisdiction)
+	out, _, err := kubectl("get", "tppledger", name, "-n", ns, "-o", "json", "--ignore-not-found")
+	if err != nil {
+		t.Fatalf("get tppledger %s: %v", name, err)
+	}
+	if strings.TrimSpace(out) == "" {
+		return ledgerView{}
+	}
+	var obj struct {
+		Spec struct {
+			Tenants map[string]struct {
+				InUse    float64 `json:"inUseTPP"`
+				Reserved float64 `json:"reservedTPP"`
+			} `json:"tenants"`
+			Reservations []any `json:"reservations"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal([]byte(out), &obj); err != nil {
+		t.Fatal(err)
+	}
+	u := obj.Spec.Tenants[tenant]
+	return ledgerView{InUse: u.InUse, Reserved: u.Reserved, Reservations: len(obj.Spec.Reservations), Exists: true}
+}
+
+// waitLedger waits until the tenant's ledger shows inUse TPP and no outstanding reservation.
+func waitLedger(t *testing.T, ns, jurisdiction, tenant string, inUse float64, timeout time.Duration) {
+	t.Helper()
+	err := waitFor(func() (bool, string) {
+		v := readLedger(t, ns, jurisdiction, tenant)
+		return v.InUse == inUse && v.Reserved == 0, fmt.Sprintf("%+v", v)
+	}, timeout)
+	if err != nil {
+		t.Fatalf("ledger %s tenant %s: want inUse %v and nothing reserved: %v", jurisdiction, tenant, inUse, err)
+	}
+}
+
+// review sends an AdmissionReview straight to a replica's /validate and returns the response.
+type reviewResponse struct {
+	Allowed bool `json:"allowed"`
+	Status  struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"status"`
+	AuditAnnotations map[string]string `json:"auditAnnotations"`
+}
+
+func sendReview(w *Webhook, uid, ns string, pod string, dryRun bool) (reviewResponse, error) {
+	body := fmt.Sprintf(`{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{
+"uid":%q,"kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},
+"namespace":%q,"operation":"CREATE","userInfo":{"username":"alice"},"object":%s,"dryRun":%t}}`, uid, ns, pod, dryRun)
+	c := w.httpsClient()
+	c.Timeout = 15 * time.Second
+	resp, err := c.Post(fmt.Sprintf("https://127.0.0.1:%d/validate", w.Port), "application/json",
+		bytes.NewBufferString(body))
+	if err != nil {
+		return reviewResponse{}, err
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Response reviewResponse `json:"response"`
+	}
+	data, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		return reviewResponse{}, fmt.Errorf("HTTP %d: %s", resp.StatusCode, data)
+	}
+	err = json.Unmarshal(data, &out)
+	return out.Response, err
+}
+
+// metricTotal sums a metric over replicas.
+func metricTotal(ws []*Webhook, metric string, matchers ...string) float64 {
+	total := 0.0
+	for _, w := range ws {
+		if text, err := w.Metrics(); err == nil {
+			v, _ := metricSum(text, metric, matchers...)
+			total += v
+		}
+	}
+	return total
+}

@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Runs the libFuzzer targets (tests/fuzz/fuzz_*.cpp) for a bounded time each, after replaying
+# every kept regression input. Any crash, hang (>10 s on one input), leak, out-of-memory or
+# sanitizer report fails the run, and the input that caused it is written to
+# tests/fuzz/regressions/<target>/ so it is replayed by every later run once committed.
+#
+#   tests/fuzz/run.sh                  # 45 s per target (FUZZ_SECONDS), build tree build-asan
+#   FUZZ_SECONDS=600 tests/fuzz/run.sh # a longer local session
+#   FUZZ_TARGETS=policy tests/fuzz/run.sh
+#
+# The build tree is clang + ASan + UBSan + fuzzer coverage; scripts/sanitize.sh reuses it for
+# the test suites, so building it once serves both.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+BUILD=${FUZZ_BUILD:-build-asan}
+SECONDS_PER_TARGET=${FUZZ_SECONDS:-45}
+TARGETS=${FUZZ_TARGETS:-admission_review manifest policy}
+JOBS=${JOBS:-$(nproc)}
+
+# clang and its libFuzzer/sanitizer runtimes (Debian packages), only when missing.
+need=()
+command -v clang++ >/dev/null || need+=(clang)
+[ -n "$(ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a 2>/dev/null)" ] ||
+  need+=(libclang-rt-14-dev)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
+fi
+
+# Keep in step with scripts/sanitize.sh (same tree, same flags).
+if [ ! -f "$BUILD/build.ninja" ]; then
+  cmake -S . -B "$BUILD" -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O1 -g1" -DEXPORTGATE_SANITIZE=address,undefined \
+    -DEXPORTGATE_BUILD_FUZZ=ON
+fi
+cmake --build "$BUILD" -j "$JOBS" --target $(for t in $TARGETS; do echo "fuzz_$t"; done)
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+
+status=0
+for t in $TARGETS; do
+  bin="$BUILD/fuzz_$t"
+  regressions="$ROOT/tests/fuzz/regressions/$t"
+  mkdir -p "$regressions"
+  # 1. Every kept input must now pass (libFuzzer runs each file given as an argument once).
+  mapfile -t kept < <(find "$regressions" -type f ! -name '.gitkeep' ! -name '*.md' | sort)
+  if [ ${#kept[@]} -gt 0 ]; then
+    echo "== fuzz_$t: replaying ${#kept[@]} regression input(s)"
+    if ! "$bin" -timeout=10 -rss_limit_mb=2048 "${kept[@]}" >"$BUILD/fuzz_$t.replay.log" 2>&1; then
+      tail -40 "$BUILD/fuzz_$t.replay.log"
+      echo "FAIL fuzz_$t: a regression input fails again (log: $BUILD/fuzz_$t.replay.log)"
+      status=1
+      continue
+    fi
+  fi
+  # 2. Fuzz from the seed corpus; new coverage goes to a work corpus in the build tree, so the
+  #    checked-in seeds stay small and a local re-run continues where the last one stopped.
+  work="$BUILD/fuzz-corpus/$t"
+  mkdir -p "$work"
+  echo "== fuzz_$t: ${SECONDS_PER_TARGET}s"
+  if "$bin" "$work" "$ROOT/tests/fuzz/corpus/$t" -dict="$ROOT/tests/fuzz/exportgate.dict" \
+    -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+    -artifact_prefix="$regressions/" -print_final_stats=1 >"$BUILD/fuzz_$t.log" 2>&1; then
+    grep -E "stat::number_of_executed_units|stat::new_units_added" "$BUILD/fuzz_$t.log" | tr '\n' ' '
+    echo
+  else
+    tail -60 "$BUILD/fuzz_$t.log"
+    echo "FAIL fuzz_$t: input kept in $regressions/ (commit it as a regression case after the fix)"
+    status=1
+  fi
+done
+exit $status

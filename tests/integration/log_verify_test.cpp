@@ -1,0 +1,295 @@
+// The decision log end to end with the real binary: `exportgate serve --decision-log` records
+// denials sent over HTTPS, `exportgate log verify` passes on the log it wrote (also rotated),
+// and fails naming the record on tampered copies; `exportgate policy diff` on the presets.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include "server_support.hpp"
+#include "webhook/decision_chain.hpp"
+
+extern char** environ;
+
+namespace eg_test {
+namespace {
+
+int free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// The exportgate binary as a child process; stdout and stderr go to files.
+class Process {
+ public:
+  Process(std::vector<std::string> args, const std::string& out_file, const std::string& err_file) {
+    args.insert(args.begin(), EXPORTGATE_BINARY);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+  }
+  ~Process() {
+    if (pid_ > 0 && !exited_) {
+      ::kill(pid_, SIGKILL);
+      wait();
+    }
+  }
+  void signal(int sig) { ::kill(pid_, sig); }
+  int wait() {
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    exited_ = true;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  }
+
+ private:
+  pid_t pid_ = -1;
+  bool exited_ = false;
+};
+
+struct Run {
+  int code;
+  std::string out;
+  std::string err;
+};
+
+Run run(const TempDir& dir, std::vector<std::string> args) {
+  Process p(std::move(args), dir.file("run.out"), dir.file("run.err"));
+  int code = p.wait();
+  return {code, read_file(dir.file("run.out")), read_file(dir.file("run.err"))};
+}
+
+std::vector<std::string> lines_of(const std::string& content) {
+  std::vector<std::string> lines;
+  std::istringstream in(content);
+  for (std::string l; std::getline(in, l);) lines.push_back(l);
+  return lines;
+}
+
+std::string join_lines(const std::vector<std::string>& lines) {
+  std::string s;
+  for (const auto& l : lines) s += l + "\n";
+  return s;
+}
+
+// Runs `exportgate serve --decision-log LOG [extra...]` with the test policy, sends `denials`
+// H100 pods for the Tier 3 tenant and one admitted Tier 1 pod, then stops it with SIGTERM.
+void serve_and_deny(const TempDir& dir, const std::string& log, int denials,
+                    std::vector<std::string> extra = {}) {
+  Pki pki;
+  auto [cert, key] = pki.issue("exportgate");
+  write_file(dir.file("tls.crt"), cert);
+  write_file(dir.file("tls.key"), key);
+  write_file(dir.file("ca.crt"), pki.ca_pem());
+  write_file(dir.file("policy.yaml"), test_policy("log-test"));
+  const int port = free_port();
+  std::vector<std::string> args = {"serve",
+                                   "--listen",
+                                   "127.0.0.1:" + std::to_string(port),
+                                   "--metrics-listen",
+                                   "",
+                                   "--policy",
+                                   dir.file("policy.yaml"),
+                                   "--tls-cert",
+                                   dir.file("tls.crt"),
+                                   "--tls-key",
+                                   dir.file("tls.key"),
+                                   "--decision-log",
+                                   log};
+  args.insert(args.end(), extra.begin(), extra.end());
+  Process p(args, dir.file("serve.out"), dir.file("serve.err"));
+  auto c = client(port, dir.file("ca.crt"));
+  ASSERT_TRUE(eventually([&] {
+    auto r = c->Get("/readyz");
+    return r && r->status == 200;
+  })) << read_file(dir.file("serve.err"));
+  for (int i = 0; i < denials; ++i) {
+    const std::string uid = "deny-" + std::to_string(i);
+    auto r =
+        post_review(*c, "/validate",
+                    review(uid, gpu_pod("team-cn", "h100-" + std::to_string(i), 8), "team-cn"));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(json::parse(r->body)["response"]["allowed"], false);
+  }
+  auto ok =
+      post_review(*c, "/validate", review("allow-0", gpu_pod("team-us", "h100", 8), "team-us"));
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(json::parse(ok->body)["response"]["allowed"], true);
+  p.signal(SIGTERM);
+  EXPECT_EQ(p.wait(), 0) << read_file(dir.file("serve.err"));
+}
+
+TEST(LogVerify, ARealLogVerifiesAndEveryTamperingIsNamed) {
+  TempDir dir;
+  const std::string log = dir.file("decisions.jsonl");
+  serve_and_deny(dir, log, 6);
+
+  const auto lines = lines_of(read_file(log));
+  ASSERT_EQ(lines.size(), 9u) << read_file(log);  // file, open, 6 denials, close
+  json first_denial = json::parse(lines[2]);
+  EXPECT_EQ(first_denial["type"], "decision");
+  EXPECT_EQ(first_denial["uid"], "deny-0");
+  EXPECT_EQ(first_denial["decision"], "deny");
+  EXPECT_EQ(first_denial["namespace"], "team-cn");
+  EXPECT_EQ(first_denial["tenant"], "team-cn");
+  EXPECT_EQ(first_denial["jurisdiction"], "CN");
+  EXPECT_EQ(first_denial["tier"], "tier3");
+  EXPECT_EQ(first_denial["tpp"], 126656);
+  EXPECT_EQ(first_denial["user"], "system:serviceaccount:kube-system:replicaset-controller");
+  EXPECT_FALSE(first_denial["policy_hash"].get<std::string>().empty());
+  EXPECT_FALSE(first_denial["reasons"].empty());
+  EXPECT_NE(first_denial["accelerators"].get<std::string>().find("H100"), std::string::npos);
+
+  auto good = run(dir, {"log", "verify", log});
+  EXPECT_EQ(good.code, 0) << good.out << good.err;
+  EXPECT_NE(good.out.find("chain intact: 9 records"), std::string::npos) << good.out;
+  EXPECT_NE(good.out.find("seq 1..9"), std::string::npos) << good.out;
+  EXPECT_NE(good.out.find(first_denial["policy_hash"].get<std::string>()), std::string::npos);
+  EXPECT_NE(good.out.find("clean close"), std::string::npos) << good.out;
+  auto good_json = run(dir, {"log", "verify", "-o", "json", log});
+  EXPECT_EQ(good_json.code, 0);
+  EXPECT_EQ(json::parse(good_json.out)["decisions"], 6);
+
+  struct Case {
+    std::string name;
+    std::vector<std::string> lines;
+    std::string kind;
+    size_t line;
+  };
+  std::vector<Case> cases;
+  {
+    auto l = lines;
+    auto pos = l[4].find("\"deny\"");
+    l[4].replace(pos, 6, "\"allow\"");
+    cases.push_back({"edited", l, "edited", 5});
+  }
+  {
+    auto l = lines;
+    l.insert(l.begin() + 5, l[3]);
+    cases.push_back({"inserted", l, "inserted", 6});
+  }
+  {
+    auto l = lines;
+    l.erase(l.begin() + 3);
+    cases.push_back({"removed", l, "removed", 4});
+  }
+  {
+    auto l = lines;
+    std::swap(l[3], l[4]);
+    cases.push_back({"reordered", l, "reordered", 4});
+  }
+  for (const auto& c : cases) {
+    const std::string copy = dir.file("tampered-" + c.name + ".jsonl");
+    write_file(copy, join_lines(c.lines));
+    auto r = run(dir, {"log", "verify", copy});
+    EXPECT_EQ(r.code, 1) << c.name << ": " << r.out;
+    EXPECT_NE(r.out.find("(" + c.kind + ")"), std::string::npos) << c.name << ": " << r.out;
+    EXPECT_NE(r.out.find(copy + ":" + std::to_string(c.line) + ":"), std::string::npos)
+        << c.name << ": " << r.out;
+  }
+  {
+    std::string content = join_lines(lines);
+    content.resize(content.size() - 10);
+    write_file(dir.file("truncated.jsonl"), content);
+    auto r = run(dir, {"log", "verify", dir.file("truncated.jsonl")});
+    EXPECT_EQ(r.code, 1);
+    EXPECT_NE(r.out.find("(truncated)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("truncated.jsonl:9:"), std::string::npos) << r.out;
+  }
+  // Unreadable input is not tampering.
+  auto missing = run(dir, {"log", "verify", dir.file("nope.jsonl")});
+  EXPECT_EQ(missing.code, 2);
+  EXPECT_NE(missing.err.find("nope.jsonl"), std::string::npos) << missing.err;
+  EXPECT_EQ(run(dir, {"log", "verify"}).code, 2);
+  EXPECT_EQ(run(dir, {"log", "bogus"}).code, 2);
+}
+
+TEST(LogVerify, RotatedLogsAndAllowRecordsFromTheServer) {
+  TempDir dir;
+  const std::string log = dir.file("decisions.jsonl");
+  serve_and_deny(dir, log, 12, {"--decision-log-all", "--decision-log-max-bytes", "4096"});
+  std::vector<std::string> files;
+  namespace chain = exportgate::webhook::decision_chain;
+  for (unsigned i = 1; fs::exists(chain::archive_path(log, i)); ++i) {
+    files.push_back(chain::archive_path(log, i));
+  }
+  ASSERT_GE(files.size(), 2u) << "expected rotation at 4096 bytes";
+  files.push_back(log);
+  std::vector<std::string> args = {"log", "verify", "-o", "json"};
+  args.insert(args.end(), files.begin(), files.end());
+  auto r = run(dir, args);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  json summary = json::parse(r.out);
+  EXPECT_EQ(summary["decisions"], 13);  // 12 denials and the allow (--decision-log-all)
+  EXPECT_EQ(summary["verdicts"], json::array({"allow", "deny"}));
+
+  // Without the second rotated file, the chain is broken at the start of the third.
+  std::vector<std::string> gap = {"log", "verify", files[0]};
+  gap.insert(gap.end(), files.begin() + 2, files.end());
+  auto broken = run(dir, gap);
+  EXPECT_EQ(broken.code, 1);
+  EXPECT_NE(broken.out.find("(missing-file)"), std::string::npos) << broken.out;
+  EXPECT_NE(broken.out.find(files[2] + ":1:"), std::string::npos) << broken.out;
+}
+
+TEST(LogVerify, ServeRejectsBadDecisionLogFlags) {
+  TempDir dir;
+  EXPECT_EQ(run(dir, {"serve", "--decision-log-all"}).code, 2);
+  EXPECT_EQ(
+      run(dir, {"serve", "--decision-log", dir.file("x"), "--decision-log-max-bytes", "10"}).code,
+      2);
+  write_file(dir.file("notes.txt"), "not a log\n");
+  auto r = run(dir, {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()),
+                     "--metrics-listen", "", "--decision-log", dir.file("notes.txt")});
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("not a decision log"), std::string::npos) << r.err;
+}
+
+TEST(PolicyDiffBinary, PresetsFilesAndExitCodes) {
+  TempDir dir;
+  auto same = run(dir, {"policy", "diff", "diffusion-2025", "preset:diffusion-2025"});
+  EXPECT_EQ(same.code, 0) << same.out << same.err;
+  EXPECT_NE(same.out.find("no differences"), std::string::npos);
+
+  auto rescission = run(dir, {"policy", "diff", "diffusion-2025", "controls-2023"});
+  EXPECT_EQ(rescission.code, 1) << rescission.err;
+  EXPECT_NE(rescission.out.find("Tier 3 -> licence-required"), std::string::npos) << rescission.out;
+  EXPECT_NE(rescission.out.find("tier2: removed"), std::string::npos) << rescission.out;
+
+  write_file(dir.file("p.yaml"), test_policy("diff-test"));
+  auto file = run(dir, {"policy", "diff", "-o", "json", "diffusion-2025", dir.file("p.yaml")});
+  EXPECT_EQ(file.code, 1) << file.err;
+  json doc = json::parse(file.out);
+  EXPECT_EQ(doc["identical"], false);
+  EXPECT_EQ(doc["b"]["name"], "diff-test");
+  bool saw_cap = false;
+  for (const auto& c : doc["changes"]) {
+    if (c["section"] == "tier" && c["key"] == "tier2") {
+      saw_cap = c["after"].get<std::string>().find("260,000") != std::string::npos;
+    }
+  }
+  EXPECT_TRUE(saw_cap) << file.out;
+
+  EXPECT_EQ(run(dir, {"policy", "diff", "diffusion-2025"}).code, 2);
+  auto unknown = run(dir, {"policy", "diff", "diffusion-2025", "no-such-preset"});
+  EXPECT_EQ(unknown.code, 2);
+  EXPECT_NE(unknown.err.find("not a preset name"), std::string::npos) << unknown.err;
+  write_file(dir.file("bad.yaml"), "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nspec: [\n");
+  EXPECT_EQ(run(dir, {"policy", "diff", dir.file("bad.yaml"), "controls-2023"}).code, 2);
+}
+
+}  // namespace
+}  // namespace eg_test

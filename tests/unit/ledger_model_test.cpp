@@ -1,0 +1,126 @@
+// The pure ledger math: reservations under caps (idempotent per admission uid), the reconciler's
+// corrections from Pods, TTL expiry, and the TPPLedger spec round trip.
+#include "webhook/ledger_model.hpp"
+
+#include <gtest/gtest.h>
+
+namespace wh = exportgate::webhook;
+using namespace std::chrono_literals;
+
+namespace {
+
+wh::SystemTime at(int seconds) {
+  return wh::SystemTime(std::chrono::seconds(1'700'000'000 + seconds));
+}
+
+wh::LedgerReservation res(std::string uid, std::string tenant, double tpp, int created = 0) {
+  return {std::move(uid), std::move(tenant), tpp, "ns", "", at(created)};
+}
+
+}  // namespace
+
+TEST(LedgerModel, ReservesUpToTheTenantCapExactly) {
+  wh::LedgerState s;
+  s.jurisdiction = "IN";
+  int admitted = 0;
+  for (int i = 0; i < 20; ++i) {
+    admitted +=
+        wh::try_reserve(s, res("u" + std::to_string(i), "t2", 126656), 10 * 126656.0, std::nullopt);
+  }
+  EXPECT_EQ(admitted, 10);
+  EXPECT_DOUBLE_EQ(s.tenant_total("t2"), 10 * 126656.0);
+  EXPECT_DOUBLE_EQ(s.reserved(), 10 * 126656.0);
+}
+
+TEST(LedgerModel, JurisdictionCapCountsEveryTenant) {
+  wh::LedgerState s;
+  s.tenants["a"].in_use = 900;
+  EXPECT_FALSE(wh::try_reserve(s, res("u1", "b", 200), std::nullopt, 1000.0));
+  EXPECT_TRUE(wh::try_reserve(s, res("u2", "b", 100), std::nullopt, 1000.0));
+  EXPECT_DOUBLE_EQ(s.total(), 1000);
+}
+
+TEST(LedgerModel, SameUidIsAcceptedOnceWithoutCountingTwice) {
+  wh::LedgerState s;
+  EXPECT_TRUE(wh::try_reserve(s, res("u1", "t", 100), 150.0, std::nullopt));
+  EXPECT_TRUE(wh::try_reserve(s, res("u1", "t", 100), 150.0, std::nullopt));
+  EXPECT_EQ(s.reservations.size(), 1u);
+}
+
+TEST(LedgerModel, ReconcileSetsUsageFromPodsAndHandsOverClaimedReservations) {
+  wh::LedgerState s;
+  s.tenants["t"].in_use = 500;  // drifted: a pod finished
+  ASSERT_TRUE(wh::try_reserve(s, res("claimed", "t", 100, 0), std::nullopt, std::nullopt));
+  ASSERT_TRUE(wh::try_reserve(s, res("young", "t", 100, 25), std::nullopt, std::nullopt));
+  ASSERT_TRUE(wh::try_reserve(s, res("old", "t", 100, 0), std::nullopt, std::nullopt));
+  wh::ReconcileInput in{{{"t", 300}}, {"claimed"}, at(31), 30s};
+  auto r = wh::reconcile_ledger(s, in);
+  EXPECT_TRUE(r.changed);
+  EXPECT_EQ(r.usage_corrections, 1);
+  EXPECT_EQ(r.claimed, 1);
+  EXPECT_EQ(r.expired, 1);
+  ASSERT_EQ(s.reservations.size(), 1u);
+  EXPECT_EQ(s.reservations[0].uid, "young");
+  EXPECT_DOUBLE_EQ(s.tenants["t"].in_use, 300);
+  EXPECT_DOUBLE_EQ(s.tenant_total("t"), 400);
+}
+
+TEST(LedgerModel, ReconcileOfAConsistentLedgerChangesNothing) {
+  wh::LedgerState s;
+  s.tenants["t"].in_use = 300;
+  wh::ReconcileInput in{{{"t", 300}}, {}, at(0), 30s};
+  EXPECT_FALSE(wh::reconcile_ledger(s, in).changed);
+}
+
+TEST(LedgerModel, FinishedTenantsDisappear) {
+  wh::LedgerState s;
+  s.tenants["gone"].in_use = 300;
+  wh::ReconcileInput in{{}, {}, at(0), 30s};
+  auto r = wh::reconcile_ledger(s, in);
+  EXPECT_TRUE(r.changed);
+  EXPECT_TRUE(s.tenants.empty());
+}
+
+TEST(LedgerModel, SpecRoundTrip) {
+  wh::LedgerState s;
+  s.jurisdiction = "SG";
+  s.tenants["t"].in_use = 126656;
+  ASSERT_TRUE(wh::try_reserve(s, res("u1", "t", 1000.5, 3), std::nullopt, std::nullopt));
+  s.last_reconcile = at(4);
+  auto spec = wh::ledger_to_spec(s);
+  EXPECT_EQ(spec["inUseTPP"], 126656);
+  EXPECT_EQ(spec["reservedTPP"], 1000.5);
+  EXPECT_EQ(spec["tenants"]["t"]["reservedTPP"], 1000.5);
+  auto back = wh::ledger_from_spec(spec);
+  EXPECT_EQ(back.jurisdiction, "SG");
+  EXPECT_DOUBLE_EQ(back.tenants["t"].in_use, 126656);
+  EXPECT_DOUBLE_EQ(back.tenants["t"].reserved, 1000.5);
+  ASSERT_EQ(back.reservations.size(), 1u);
+  EXPECT_EQ(back.reservations[0].created, at(3));
+  EXPECT_EQ(back.last_reconcile, at(4));
+}
+
+TEST(LedgerModel, MalformedSpecNamesTheField) {
+  nlohmann::json spec = {{"reservations", {{{"uid", "u"}, {"tenant", "t"}, {"tpp", -1}}}}};
+  try {
+    wh::ledger_from_spec(spec);
+    FAIL() << "no error";
+  } catch (const wh::LedgerFormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("spec.reservations[0].tpp"), std::string::npos);
+  }
+}
+
+TEST(LedgerModel, ObjectNames) {
+  EXPECT_EQ(wh::ledger_object_name("IN"), "jurisdiction-in");
+  EXPECT_EQ(wh::ledger_object_name(""), "jurisdiction-unknown");
+}
+
+TEST(LedgerModel, TimesRoundTripWithMicroseconds) {
+  auto t = at(0) + 123456us;
+  EXPECT_EQ(wh::format_time(t), "2023-11-14T22:13:20.123456Z");
+  EXPECT_EQ(wh::parse_time("2023-11-14T22:13:20.123456Z"), t);
+  EXPECT_EQ(wh::parse_time("2023-11-14T22:13:20Z"), at(0));
+  EXPECT_EQ(wh::parse_time("2023-11-15T00:13:20+02:00"), at(0));
+  EXPECT_FALSE(wh::parse_time("2023-11-14 22:13:20"));
+  EXPECT_FALSE(wh::parse_time("2023-11-14T22:13:20"));
+}

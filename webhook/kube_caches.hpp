@@ -1,0 +1,48 @@
+// What the caches keep of each Namespace, Node and Pod: small projections, so 100,000 Pods fit in
+// a few MiB. Pods are kept only when they hold controlled TPP or carry an admission uid.
+#pragma once
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "policy/policy.hpp"
+#include "webhook/ledger_model.hpp"
+
+namespace exportgate::webhook {
+
+using Labels = std::map<std::string, std::string>;
+
+// The exportgate.io/ labels of a Namespace (the only ones tenancy reads).
+std::optional<Labels> project_namespace(const nlohmann::json& ns);
+
+// All labels of a Node (catalog node labels may use any key).
+std::optional<Labels> project_node(const nlohmann::json& node);
+
+struct PodInfo {
+  std::string namespace_;
+  std::string admission_uid;  // exportgate.io/admission-uid, "" when absent
+  double controlled_tpp =
+      0;                  // recomputed from the spec with the engine (annotations can be edited)
+  bool finished = false;  // Succeeded or Failed
+  std::optional<SystemTime> deletion;  // deletionTimestamp (grace period end)
+
+  // Counts against caps at `now`: not finished and not past its deletion time.
+  bool in_use(SystemTime now) const {
+    return !finished && controlled_tpp > 0 && (!deletion || *deletion > now);
+  }
+};
+
+// nullopt for Pods that hold no controlled TPP and claim no reservation. A Pod whose spec the
+// engine cannot read is kept with 0 TPP only when it carries an admission uid.
+std::optional<PodInfo> project_pod(const nlohmann::json& pod, const policy::Policy& policy,
+                                   const std::vector<std::string>* available_models);
+
+// Catalog model ids that some Node's labels identify (sorted, unique).
+std::vector<std::string> models_on_nodes(const std::vector<const Labels*>& nodes,
+                                         const policy::Policy& policy);
+
+}  // namespace exportgate::webhook

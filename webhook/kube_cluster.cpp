@@ -1,0 +1,161 @@
+// Cluster mode wiring (see kube_cluster.hpp).
+#include "webhook/kube_cluster.hpp"
+
+#include <unistd.h>
+
+#include "webhook/metrics.hpp"
+
+namespace exportgate::webhook {
+
+namespace {
+
+KubeConfig load_config(const ClusterOptions& o) {
+  return o.in_cluster ? load_in_cluster() : load_kubeconfig(o.kubeconfig);
+}
+
+std::string default_identity() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return std::string(host[0] ? host : "exportgate") + "-" + std::to_string(getpid());
+}
+
+}  // namespace
+
+KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, Metrics& metrics,
+                         Logger& log)
+    : options_(options),
+      policies_(policies),
+      metrics_(metrics),
+      log_(log),
+      namespaces_(project_namespace),
+      nodes_(project_node),
+      pods_([this](const nlohmann::json& pod) -> std::optional<PodInfo> {
+        auto policy = policies_.current();
+        if (!policy) return std::nullopt;
+        auto models = available_models(*policy);
+        return project_pod(pod, *policy, models.get());
+      }) {
+  KubeConfig config = load_config(options_);
+  ledger_namespace_ = options_.ledger_namespace;
+  if (ledger_namespace_.empty()) {
+    ledger_namespace_ =
+        options_.in_cluster && !config.namespace_.empty() ? config.namespace_ : "exportgate-system";
+  }
+  if (options_.identity.empty()) options_.identity = default_identity();
+  log_.info("cluster mode",
+            {{"api", config.scheme + "://" + config.host + ":" + std::to_string(config.port)},
+             {"credentials", config.origin},
+             {"ledger_namespace", ledger_namespace_},
+             {"identity", options_.identity}});
+  KubeTimeouts timeouts;
+  timeouts.request = options_.ledger_timeout;
+  client_ = std::make_unique<KubeClient>(std::move(config), timeouts);
+
+  LedgerOptions lo;
+  lo.namespace_ = ledger_namespace_;
+  lo.deadline = options_.ledger_timeout;
+  ledger_ = std::make_unique<ClusterLedger>(*client_, lo, &metrics_, log_);
+
+  ReconcilerOptions ro;
+  ro.interval = options_.reconcile_interval;
+  ro.reservation_ttl = options_.reservation_ttl;
+  reconciler_ = std::make_unique<Reconciler>(
+      ReconcilerInputs{&pods_, &namespaces_, [this] { return synced(); }, &policies_,
+                       ledger_.get()},
+      ro, metrics_, log_);
+
+  auto add = [this](std::string path, InformerSink sink) {
+    informers_.push_back(
+        std::make_unique<Informer>(*client_, std::move(path), std::move(sink), log_));
+  };
+  add("/api/v1/namespaces", namespaces_.sink());
+  add("/api/v1/nodes", nodes_.sink());
+  add("/api/v1/pods", pods_.sink([this] { reconciler_->trigger(); }));
+  add(ledger_->collection_path(), ledger_->sink([this] { refresh_gauges(); }));
+
+  LeaseOptions lease;
+  lease.namespace_ = ledger_namespace_;
+  lease.identity = options_.identity;
+  lease.duration = options_.lease_duration;
+  lease.retry_period =
+      std::max(std::chrono::milliseconds(200),
+               std::chrono::duration_cast<std::chrono::milliseconds>(options_.lease_duration) / 4);
+  lease_ = std::make_unique<LeaseElector>(*client_, lease, log_, [this](bool leading) {
+    metrics_.set_leader(leading);
+    reconciler_->set_active(leading);
+  });
+}
+
+KubeCluster::~KubeCluster() {
+  stop();
+}
+
+void KubeCluster::start() {
+  if (started_) return;
+  started_ = true;
+  for (auto& i : informers_) i->start();
+  reconciler_->start();
+  lease_->start();
+}
+
+void KubeCluster::stop() {
+  if (!started_) return;
+  started_ = false;
+  lease_->stop();
+  reconciler_->stop();
+  client_->cancel_all();
+  for (auto& i : informers_) i->stop();
+}
+
+bool KubeCluster::synced() const {
+  bool all = true;
+  for (const auto& i : informers_) {
+    const bool s = i->synced();
+    metrics_.set_cache_synced(i->path(), s);
+    all = all && s;
+  }
+  return all;
+}
+
+std::optional<Labels> KubeCluster::namespace_labels(const std::string& ns) {
+  if (auto cached = namespaces_.get(ns)) return *cached;
+  try {
+    auto res =
+        client_->request("GET", "/api/v1/namespaces/" + ns, "", std::chrono::milliseconds(1'000));
+    if (res.ok()) return project_namespace(res.json());
+  } catch (const KubeUnavailable&) {
+  }
+  return std::nullopt;
+}
+
+std::shared_ptr<const std::vector<std::string>> KubeCluster::available_models(
+    const policy::Policy& policy) {
+  const uint64_t version = nodes_.version();
+  std::lock_guard lock(models_mu_);
+  if (models_ && version == models_nodes_version_ && policy.hash == models_policy_hash_) {
+    return models_;
+  }
+  auto nodes = nodes_.all();
+  std::vector<const Labels*> labels;
+  for (const auto& n : nodes) labels.push_back(n.get());
+  models_ = std::make_shared<const std::vector<std::string>>(models_on_nodes(labels, policy));
+  models_nodes_version_ = version;
+  models_policy_hash_ = policy.hash;
+  return models_;
+}
+
+void KubeCluster::refresh_gauges() {
+  auto policy = policies_.current();
+  for (const auto& [j, e] : ledger_->entries()) {
+    if (j.empty()) continue;
+    metrics_.set_tpp("jurisdiction", j, e->state.in_use(),
+                     policy ? policy->jurisdiction_cap(j) : std::nullopt);
+    metrics_.set_tpp_reserved("jurisdiction", j, e->state.reserved());
+    for (const auto& [tenant, u] : e->state.tenants) {
+      metrics_.set_tpp("tenant", tenant, u.in_use, std::nullopt);
+      metrics_.set_tpp_reserved("tenant", tenant, u.reserved);
+    }
+  }
+}
+
+}  // namespace exportgate::webhook

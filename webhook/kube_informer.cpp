@@ -1,0 +1,153 @@
+// The list+watch loop (see kube_informer.hpp).
+#include "webhook/kube_informer.hpp"
+
+namespace exportgate::webhook {
+
+using nlohmann::json;
+
+namespace {
+// The server ends each watch after this long; we then resume from the last resourceVersion.
+constexpr int kWatchTimeoutSeconds = 300;
+constexpr int kListPageSize = 500;
+
+std::string with_query(const std::string& path, const std::string& query) {
+  return path + (path.find('?') == std::string::npos ? "?" : "&") + query;
+}
+}  // namespace
+
+std::string object_key(const json& o) {
+  const json& meta = o.value("metadata", json::object());
+  std::string ns = meta.value("namespace", "");
+  std::string name = meta.value("name", "");
+  return ns.empty() ? name : ns + "/" + name;
+}
+
+Informer::Informer(KubeClient& client, std::string path, InformerSink sink, Logger& log)
+    : client_(client), path_(std::move(path)), sink_(std::move(sink)), log_(log) {}
+
+Informer::~Informer() {
+  stop();
+}
+
+void Informer::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void Informer::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Informer::sleep_for(std::chrono::milliseconds d) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stop_.load(); });
+}
+
+void Informer::list() {
+  std::vector<json> items;
+  std::string cont;
+  std::string rv;
+  do {
+    std::string q = "limit=" + std::to_string(kListPageSize);
+    if (!cont.empty()) q += "&continue=" + url_encode(cont);
+    auto res = client_.get(with_query(path_, q));
+    if (res.status == 410) {
+      // The continue token expired mid-list: start over.
+      items.clear();
+      cont.clear();
+      continue;
+    }
+    if (!res.ok()) throw KubeUnavailable("list " + path_ + ": " + res.describe());
+    json page = res.json();
+    // List items carry no apiVersion/kind (watch events do); restore them so consumers see the
+    // same objects either way (the engine recognises a Pod by its kind).
+    std::string kind = page.value("kind", "");
+    if (kind.ends_with("List")) kind.resize(kind.size() - 4);
+    const std::string api_version = page.value("apiVersion", "");
+    for (auto& it : page["items"]) {
+      if (!it.contains("kind")) it["kind"] = kind;
+      if (!it.contains("apiVersion")) it["apiVersion"] = api_version;
+      items.push_back(std::move(it));
+    }
+    const json& meta = page.value("metadata", json::object());
+    cont = meta.value("continue", "");
+    rv = meta.value("resourceVersion", "");
+  } while (!cont.empty() && !stop_);
+  sink_.replace(items);
+  if (sink_.changed) sink_.changed();
+  resource_version_ = rv;
+  ++relists_;
+  if (!synced_.exchange(true)) {
+    log_.info("cache synced", {{"resource", path_}, {"objects", items.size()}});
+  }
+}
+
+void Informer::watch() {
+  LineBuffer lines;
+  bool restart_list = false;
+  const std::string path = with_query(
+      path_,
+      "watch=1&allowWatchBookmarks=true&timeoutSeconds=" + std::to_string(kWatchTimeoutSeconds) +
+          "&resourceVersion=" + url_encode(resource_version_));
+  int status = client_.stream(path, [&](std::string_view chunk) {
+    for (auto& line : lines.feed(chunk)) {
+      WatchEvent ev;
+      try {
+        ev = parse_watch_event(line);
+      } catch (const WatchDecodeError& e) {
+        log_.warn("bad watch event; relisting", {{"resource", path_}, {"error", e.what()}});
+        restart_list = true;
+        return false;
+      }
+      if (ev.type == WatchEventType::kError) {
+        // 410 Gone: our resourceVersion is older than the server keeps. Any other error: relist
+        // too, it is the only safe way back to a consistent cache.
+        if (!ev.gone()) {
+          log_.warn("watch error; relisting",
+                    {{"resource", path_}, {"status", ev.object.value("message", "")}});
+        }
+        restart_list = true;
+        return false;
+      }
+      if (!ev.resource_version.empty()) resource_version_ = ev.resource_version;
+      if (ev.type == WatchEventType::kBookmark) continue;
+      sink_.apply(ev.type, ev.object);
+      if (sink_.changed) sink_.changed();
+    }
+    return !stop_;
+  });
+  if (status == 410 || restart_list) {
+    resource_version_.clear();
+  } else if (status != 200 && !stop_) {
+    throw KubeUnavailable("watch " + path_ + ": HTTP " + std::to_string(status));
+  }
+}
+
+void Informer::run() {
+  Backoff backoff(std::chrono::milliseconds(200), std::chrono::milliseconds(10'000));
+  bool reported = false;
+  while (!stop_) {
+    try {
+      if (resource_version_.empty()) list();
+      watch();
+      backoff.reset();
+      if (reported) log_.info("watch resumed", {{"resource", path_}});
+      reported = false;
+    } catch (const std::exception& e) {
+      if (stop_) break;
+      // Logged once per outage, not on every retry.
+      if (!reported) {
+        log_.warn("watch failed; retrying with backoff",
+                  {{"resource", path_}, {"error", e.what()}});
+        reported = true;
+      }
+      sleep_for(backoff.next());
+    }
+  }
+}
+
+}  // namespace exportgate::webhook

@@ -1,0 +1,131 @@
+// List+watch of one resource into a local store: relists after 410 Gone, follows bookmarks,
+// reconnects with backoff, and reports when the first list has synced. ObjectStore<T> keeps a
+// small projection of each object (not the whole JSON) to bound memory.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "webhook/kube_client.hpp"
+#include "webhook/kube_watch.hpp"
+#include "webhook/log.hpp"
+
+namespace exportgate::webhook {
+
+// What an informer does with what it sees.
+struct InformerSink {
+  std::function<void(std::vector<nlohmann::json>&)> replace;   // a full (re)list
+  std::function<void(WatchEventType, nlohmann::json&)> apply;  // one watch event
+  std::function<void()> changed;                               // after replace or apply
+};
+
+class Informer {
+ public:
+  // `path`: the collection, e.g. "/api/v1/pods" or
+  // "/apis/exportgate.io/v1alpha1/namespaces/ns/tppledgers".
+  Informer(KubeClient& client, std::string path, InformerSink sink, Logger& log);
+  ~Informer();
+  Informer(const Informer&) = delete;
+  Informer& operator=(const Informer&) = delete;
+
+  void start();
+  void stop();  // the client's streams must be cancelled too (KubeClient::cancel_all)
+  bool synced() const { return synced_; }
+  uint64_t relists() const { return relists_; }
+  const std::string& path() const { return path_; }
+
+ private:
+  void run();
+  void list();
+  void watch();
+  void sleep_for(std::chrono::milliseconds d);
+
+  KubeClient& client_;
+  std::string path_;
+  InformerSink sink_;
+  Logger& log_;
+  std::string resource_version_;
+  std::atomic<bool> synced_{false};
+  std::atomic<uint64_t> relists_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+};
+
+// "namespace/name" (or "name" for cluster-scoped objects) of an object.
+std::string object_key(const nlohmann::json& object);
+
+// A map of key -> projection, filled by an Informer. project() returns nullopt for objects that
+// are not worth keeping (e.g. Pods without accelerators).
+template <class T>
+class ObjectStore {
+ public:
+  using Project = std::function<std::optional<T>(const nlohmann::json&)>;
+  explicit ObjectStore(Project project) : project_(std::move(project)) {}
+
+  InformerSink sink(std::function<void()> changed = nullptr) {
+    return {[this](std::vector<nlohmann::json>& items) {
+              std::unordered_map<std::string, std::shared_ptr<const T>> fresh;
+              for (auto& o : items) {
+                if (auto p = project_(o))
+                  fresh[object_key(o)] = std::make_shared<const T>(std::move(*p));
+              }
+              std::lock_guard lock(mu_);
+              items_ = std::move(fresh);
+              ++version_;
+            },
+            [this](WatchEventType type, nlohmann::json& o) {
+              const std::string key = object_key(o);
+              std::optional<T> p;
+              if (type != WatchEventType::kDeleted) p = project_(o);
+              std::lock_guard lock(mu_);
+              if (p) {
+                items_[key] = std::make_shared<const T>(std::move(*p));
+              } else {
+                items_.erase(key);
+              }
+              ++version_;
+            },
+            std::move(changed)};
+  }
+
+  std::shared_ptr<const T> get(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = items_.find(key);
+    return it == items_.end() ? nullptr : it->second;
+  }
+  std::vector<std::shared_ptr<const T>> all() const {
+    std::lock_guard lock(mu_);
+    std::vector<std::shared_ptr<const T>> out;
+    out.reserve(items_.size());
+    for (const auto& [_, v] : items_) out.push_back(v);
+    return out;
+  }
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return items_.size();
+  }
+  uint64_t version() const {
+    std::lock_guard lock(mu_);
+    return version_;
+  }
+
+ private:
+  Project project_;
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::shared_ptr<const T>> items_;
+  uint64_t version_ = 0;
+};
+
+}  // namespace exportgate::webhook

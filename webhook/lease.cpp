@@ -1,0 +1,144 @@
+// Lease-based leader election (see lease.hpp).
+#include "webhook/lease.hpp"
+
+#include "webhook/ledger_model.hpp"
+
+namespace exportgate::webhook {
+
+using nlohmann::json;
+using Steady = std::chrono::steady_clock;
+
+LeaseAction decide_lease(const LeaseRecord& record, const std::string& identity,
+                         Steady::time_point observed_since, Steady::time_point now) {
+  if (record.holder == identity) return LeaseAction::kRenew;
+  if (record.holder.empty()) return LeaseAction::kTakeOver;
+  const auto duration =
+      std::chrono::seconds(record.duration_seconds > 0 ? record.duration_seconds : 15);
+  return now - observed_since > duration ? LeaseAction::kTakeOver : LeaseAction::kWait;
+}
+
+LeaseRecord lease_record_from(const json& lease) {
+  const json& spec = lease.value("spec", json::object());
+  LeaseRecord r;
+  r.holder = spec.value("holderIdentity", "");
+  r.duration_seconds = spec.value("leaseDurationSeconds", 0);
+  r.renew_time = spec.value("renewTime", "");
+  r.transitions = spec.value("leaseTransitions", 0);
+  return r;
+}
+
+LeaseElector::LeaseElector(KubeClient& client, LeaseOptions options, Logger& log,
+                           std::function<void(bool)> on_change)
+    : client_(client), options_(std::move(options)), log_(log), on_change_(std::move(on_change)) {}
+
+LeaseElector::~LeaseElector() {
+  stop();
+}
+
+std::string LeaseElector::path() const {
+  return "/apis/coordination.k8s.io/v1/namespaces/" + options_.namespace_ + "/leases/" +
+         options_.name;
+}
+
+void LeaseElector::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void LeaseElector::set_leading(bool leading) {
+  if (leading_.exchange(leading) == leading) return;
+  log_.info(
+      leading ? "reconciler lease acquired" : "reconciler lease lost",
+      {{"lease", options_.namespace_ + "/" + options_.name}, {"identity", options_.identity}});
+  if (on_change_) on_change_(leading);
+}
+
+void LeaseElector::tick() {
+  const auto now = Steady::now();
+  const std::string now_text = format_time(std::chrono::system_clock::now());
+  auto res = client_.get(path());
+  if (res.status == 404) {
+    json lease = {{"apiVersion", "coordination.k8s.io/v1"},
+                  {"kind", "Lease"},
+                  {"metadata", {{"name", options_.name}, {"namespace", options_.namespace_}}},
+                  {"spec",
+                   {{"holderIdentity", options_.identity},
+                    {"leaseDurationSeconds", options_.duration.count()},
+                    {"acquireTime", now_text},
+                    {"renewTime", now_text},
+                    {"leaseTransitions", 0}}}};
+    auto created = client_.request(
+        "POST", "/apis/coordination.k8s.io/v1/namespaces/" + options_.namespace_ + "/leases",
+        lease.dump());
+    if (created.ok()) last_renew_ = now;
+    set_leading(created.ok());
+    return;
+  }
+  if (!res.ok()) throw KubeUnavailable("lease " + path() + ": " + res.describe());
+  json lease = res.json();
+  LeaseRecord rec = lease_record_from(lease);
+  const std::string seen = rec.holder + "|" + rec.renew_time;
+  if (seen != observed_) {
+    observed_ = seen;
+    observed_since_ = now;
+  }
+  const LeaseAction action = decide_lease(rec, options_.identity, observed_since_, now);
+  if (action == LeaseAction::kWait) {
+    set_leading(false);
+    return;
+  }
+  json& spec = lease["spec"];
+  if (action == LeaseAction::kTakeOver) {
+    spec["acquireTime"] = now_text;
+    spec["leaseTransitions"] = rec.transitions + 1;
+  }
+  spec["holderIdentity"] = options_.identity;
+  spec["leaseDurationSeconds"] = options_.duration.count();
+  spec["renewTime"] = now_text;
+  lease["metadata"].erase("managedFields");
+  auto put = client_.request("PUT", path(), lease.dump());
+  if (put.ok()) last_renew_ = now;
+  set_leading(put.ok());  // 409: another replica renewed or took it first
+}
+
+void LeaseElector::run() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    lock.unlock();
+    try {
+      tick();
+    } catch (const std::exception& e) {
+      // Cannot reach the API: keep leading only while our last renewal is still valid.
+      if (leading_ && Steady::now() - last_renew_ > options_.duration) set_leading(false);
+      log_.debug("lease renewal failed", {{"error", e.what()}});
+    }
+    lock.lock();
+    cv_.wait_for(lock, options_.retry_period, [this] { return stop_; });
+  }
+}
+
+void LeaseElector::stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stop_) return;
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (!leading_) return;
+  try {
+    auto res = client_.get(path());
+    if (res.ok()) {
+      json lease = res.json();
+      if (lease_record_from(lease).holder == options_.identity) {
+        lease["spec"]["holderIdentity"] = "";
+        lease["metadata"].erase("managedFields");
+        client_.request("PUT", path(), lease.dump());
+      }
+    }
+  } catch (const std::exception& e) {
+    log_.warn("could not release the reconciler lease", {{"error", e.what()}});
+  }
+  set_leading(false);
+}
+
+}  // namespace exportgate::webhook

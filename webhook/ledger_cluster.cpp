@@ -1,0 +1,294 @@
+// The Kubernetes-API-backed usage ledger (see ledger_cluster.hpp).
+#include "webhook/ledger_cluster.hpp"
+
+#include <algorithm>
+#include <random>
+#include <thread>
+
+#include "webhook/metrics.hpp"
+
+namespace exportgate::webhook {
+
+using nlohmann::json;
+using Steady = std::chrono::steady_clock;
+
+struct ClusterLedger::Pending {
+  LedgerReservation r;
+  std::optional<double> tenant_cap;
+  std::optional<double> jurisdiction_cap;
+  bool done = false;
+  bool accepted = false;
+  std::exception_ptr error;
+};
+
+struct ClusterLedger::Committer {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::shared_ptr<Pending>> queue;
+  bool active = false;  // a thread is writing a batch for this jurisdiction
+};
+
+namespace {
+
+// resourceVersions are opaque, but etcd's are increasing integers; when both parse, the larger
+// one is newer. Otherwise the later arrival wins.
+bool newer_or_unknown(const std::string& a, const std::string& b) {
+  try {
+    return std::stoull(a) >= std::stoull(b);
+  } catch (const std::exception&) {
+    return true;
+  }
+}
+
+void jitter_sleep(int attempt) {
+  thread_local std::mt19937 rng(std::random_device{}());
+  const int ceiling = std::min(50, 1 << std::min(attempt, 6));
+  std::uniform_int_distribution<int> d(0, ceiling);
+  std::this_thread::sleep_for(std::chrono::milliseconds(d(rng)));
+}
+
+}  // namespace
+
+LedgerEntry ledger_entry_from_object(const json& object) {
+  LedgerEntry e;
+  e.metadata = object.value("metadata", json::object());
+  e.resource_version = e.metadata.value("resourceVersion", "");
+  e.state = ledger_from_spec(object.value("spec", json::object()));
+  return e;
+}
+
+ClusterLedger::ClusterLedger(KubeClient& client, LedgerOptions options, Metrics* metrics,
+                             Logger& log)
+    : client_(client), options_(std::move(options)), metrics_(metrics), log_(log) {}
+
+ClusterLedger::~ClusterLedger() = default;
+
+std::string ClusterLedger::collection_path() const {
+  return std::string("/apis/exportgate.io/v1alpha1/namespaces/") + options_.namespace_ + "/" +
+         kLedgerResource;
+}
+
+std::string ClusterLedger::object_path(const std::string& jurisdiction) const {
+  return collection_path() + "/" + ledger_object_name(jurisdiction);
+}
+
+InformerSink ClusterLedger::sink(std::function<void()> changed) {
+  auto add = [this](json& o) {
+    try {
+      auto e = std::make_shared<const LedgerEntry>(ledger_entry_from_object(o));
+      remember(e->state.jurisdiction, e);
+    } catch (const LedgerFormatError& err) {
+      log_.warn("ignoring malformed TPPLedger", {{"name", object_key(o)}, {"error", err.what()}});
+    }
+  };
+  return {[this, add](std::vector<json>& items) {
+            {
+              std::lock_guard lock(mu_);
+              entries_.clear();
+            }
+            for (auto& o : items) add(o);
+          },
+          [this, add](WatchEventType type, json& o) {
+            if (type == WatchEventType::kDeleted) {
+              std::lock_guard lock(mu_);
+              for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+                if (ledger_object_name(it->first) == o["metadata"].value("name", "")) {
+                  entries_.erase(it);
+                  break;
+                }
+              }
+              return;
+            }
+            add(o);
+          },
+          std::move(changed)};
+}
+
+void ClusterLedger::remember(const std::string& jurisdiction,
+                             std::shared_ptr<const LedgerEntry> e) {
+  std::lock_guard lock(mu_);
+  auto& slot = entries_[jurisdiction];
+  if (!slot || newer_or_unknown(e->resource_version, slot->resource_version)) slot = std::move(e);
+}
+
+std::shared_ptr<const LedgerEntry> ClusterLedger::cached(const std::string& jurisdiction) const {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(jurisdiction);
+  return it == entries_.end() ? nullptr : it->second;
+}
+
+std::map<std::string, std::shared_ptr<const LedgerEntry>> ClusterLedger::entries() const {
+  std::lock_guard lock(mu_);
+  return entries_;
+}
+
+std::shared_ptr<const LedgerEntry> ClusterLedger::fetch(const std::string& jurisdiction) {
+  auto res = client_.get(object_path(jurisdiction));
+  if (res.status == 404) return nullptr;
+  if (!res.ok()) {
+    throw LedgerUnavailable("reading TPPLedger " + ledger_object_name(jurisdiction) + ": " +
+                            res.describe());
+  }
+  try {
+    auto e = std::make_shared<const LedgerEntry>(ledger_entry_from_object(res.json()));
+    remember(jurisdiction, e);
+    return e;
+  } catch (const LedgerFormatError& err) {
+    throw LedgerUnavailable("TPPLedger " + ledger_object_name(jurisdiction) +
+                            " is malformed: " + err.what());
+  }
+}
+
+bool ClusterLedger::update(const std::string& jurisdiction,
+                           const std::function<LedgerEdit(LedgerState&, bool)>& edit) {
+  const auto deadline = Steady::now() + options_.deadline;
+  bool fresh = false;
+  auto entry = cached(jurisdiction);
+  try {
+    if (!entry) {
+      entry = fetch(jurisdiction);
+      fresh = true;
+    }
+    for (int attempt = 0; attempt < options_.max_attempts; ++attempt) {
+      if (attempt > 0 && metrics_) metrics_->ledger_retry();
+      if (Steady::now() > deadline) break;
+      LedgerState state = entry ? entry->state : LedgerState{};
+      state.jurisdiction = jurisdiction;
+      LedgerEdit e = edit(state, fresh);
+      if (e.need_fresh && !fresh) {
+        entry = fetch(jurisdiction);
+        fresh = true;
+        continue;
+      }
+      if (!e.write) return false;
+      json object = {{"apiVersion", kLedgerApiVersion},
+                     {"kind", kLedgerKind},
+                     {"spec", ledger_to_spec(state)}};
+      KubeResponse res;
+      if (entry) {
+        object["metadata"] = entry->metadata;
+        object["metadata"].erase("managedFields");
+        res = client_.request("PUT", object_path(jurisdiction), object.dump());
+      } else {
+        object["metadata"] = {{"name", ledger_object_name(jurisdiction)},
+                              {"namespace", options_.namespace_},
+                              {"labels", {{"app.kubernetes.io/part-of", "exportgate"}}}};
+        res = client_.request("POST", collection_path(), object.dump());
+      }
+      if (res.ok()) {
+        remember(jurisdiction,
+                 std::make_shared<const LedgerEntry>(ledger_entry_from_object(res.json())));
+        return true;
+      }
+      if (res.status == 409 || res.status == 404) {
+        // 409: someone wrote since we read (or created it first); 404: it was deleted.
+        if (res.status == 409 && metrics_) metrics_->ledger_conflict();
+        jitter_sleep(attempt);
+        entry = fetch(jurisdiction);
+        fresh = true;
+        continue;
+      }
+      throw LedgerUnavailable("writing TPPLedger " + ledger_object_name(jurisdiction) + ": " +
+                              res.describe());
+    }
+  } catch (const KubeUnavailable& e) {
+    throw LedgerUnavailable(e.what());
+  } catch (const LedgerFormatError& e) {
+    throw LedgerUnavailable(std::string("TPPLedger answer malformed: ") + e.what());
+  }
+  throw LedgerUnavailable("TPPLedger " + ledger_object_name(jurisdiction) +
+                          " changed concurrently too often to write it within " +
+                          std::to_string(options_.deadline.count()) + " ms");
+}
+
+ClusterLedger::Committer& ClusterLedger::committer(const std::string& jurisdiction) {
+  std::lock_guard lock(mu_);
+  auto& c = committers_[jurisdiction];
+  if (!c) c = std::make_unique<Committer>();
+  return *c;
+}
+
+void ClusterLedger::commit(const std::string& jurisdiction,
+                           std::vector<std::shared_ptr<Pending>>& batch) {
+  try {
+    // When nothing is written, each request keeps the answer of the last pass: rejected, or
+    // accepted because its uid was already held (an idempotent retry).
+    update(jurisdiction, [&](LedgerState& state, bool fresh) {
+      const size_t before = state.reservations.size();
+      bool rejected = false;
+      for (auto& p : batch) {
+        p->accepted = try_reserve(state, p->r, p->tenant_cap, p->jurisdiction_cap);
+        rejected |= !p->accepted;
+      }
+      // Never deny on a cached view: it may predate releases made by the reconciler.
+      if (rejected && !fresh) return LedgerEdit{false, true};
+      return LedgerEdit{state.reservations.size() > before, false};
+    });
+  } catch (...) {
+    for (auto& p : batch) p->error = std::current_exception();
+  }
+}
+
+bool ClusterLedger::reserve(const Reservation& r, std::optional<double> tenant_cap,
+                            std::optional<double> jurisdiction_cap) {
+  if (!tenant_cap && !jurisdiction_cap) return true;
+  auto p = std::make_shared<Pending>();
+  p->r.uid = r.uid;
+  p->r.tenant = r.tenant;
+  p->r.tpp = r.tpp;
+  p->r.namespace_ = r.namespace_;
+  if (auto slash = r.key.find('/'); slash != std::string::npos) p->r.pod = r.key.substr(slash + 1);
+  p->r.created = std::chrono::system_clock::now();
+  p->tenant_cap = tenant_cap;
+  p->jurisdiction_cap = jurisdiction_cap;
+  if (p->r.uid.empty()) throw LedgerUnavailable("a reservation needs the admission uid");
+
+  Committer& c = committer(r.jurisdiction);
+  std::unique_lock lock(c.mu);
+  c.queue.push_back(p);
+  const auto deadline = Steady::now() + options_.deadline * 2;
+  while (!p->done) {
+    if (!c.active) {
+      // Become the writer: take everything queued (ours included) and write it in one CAS.
+      c.active = true;
+      std::vector<std::shared_ptr<Pending>> batch;
+      batch.swap(c.queue);
+      lock.unlock();
+      commit(r.jurisdiction, batch);
+      lock.lock();
+      for (auto& q : batch) q->done = true;
+      c.active = false;
+      c.cv.notify_all();
+      continue;
+    }
+    if (c.cv.wait_until(lock, deadline) == std::cv_status::timeout && !p->done) {
+      std::erase(c.queue, p);
+      throw LedgerUnavailable("timed out waiting to write TPPLedger " +
+                              ledger_object_name(r.jurisdiction));
+    }
+  }
+  if (p->error) std::rethrow_exception(p->error);
+  return p->accepted;
+}
+
+policy::UsageSnapshot ClusterLedger::snapshot(const std::string& tenant,
+                                              const std::string& jurisdiction) const {
+  auto e = cached(jurisdiction);
+  if (!e) return {};
+  return {e->state.tenant_total(tenant), e->state.total()};
+}
+
+std::optional<Reservation> ClusterLedger::release(const std::string&) {
+  return std::nullopt;
+}
+
+UsageTotals ClusterLedger::totals() const {
+  UsageTotals t;
+  for (const auto& [j, e] : entries()) {
+    t.jurisdictions[j] = e->state.total();
+    for (const auto& [name, u] : e->state.tenants) t.tenants[name] += u.in_use + u.reserved;
+  }
+  return t;
+}
+
+}  // namespace exportgate::webhook

@@ -1,0 +1,94 @@
+// The usage ledger of cluster mode: one TPPLedger object per jurisdiction in the Kubernetes API,
+// written with optimistic concurrency (PUT with the resourceVersion read; retry on 409, bounded).
+// Concurrent reservations of one replica are grouped into one write ("group commit"), so the
+// conflicts that remain are between replicas, not between requests.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "webhook/kube_client.hpp"
+#include "webhook/kube_informer.hpp"
+#include "webhook/ledger_model.hpp"
+#include "webhook/log.hpp"
+#include "webhook/usage_ledger.hpp"
+
+namespace exportgate::webhook {
+
+class Metrics;
+
+struct LedgerEntry {
+  std::string resource_version;
+  nlohmann::json metadata;  // kept so a PUT preserves labels and annotations
+  LedgerState state;
+};
+
+struct LedgerOptions {
+  std::string namespace_;                     // where the TPPLedger objects live
+  std::chrono::milliseconds deadline{3'000};  // a reservation gives up after this
+  int max_attempts = 16;                      // compare-and-swap attempts per write
+};
+
+// What a read-modify-write step wants done with the state it was given.
+struct LedgerEdit {
+  bool write = false;       // PUT (or create) the modified state
+  bool need_fresh = false;  // the state came from the cache: read it from the API and call again
+};
+
+class ClusterLedger : public UsageLedger {
+ public:
+  ClusterLedger(KubeClient& client, LedgerOptions options, Metrics* metrics, Logger& log);
+  ~ClusterLedger() override;
+
+  // Feeds the ledger cache from an Informer on the TPPLedger collection.
+  InformerSink sink(std::function<void()> changed = nullptr);
+  std::string collection_path() const;
+
+  policy::UsageSnapshot snapshot(const std::string& tenant,
+                                 const std::string& jurisdiction) const override;
+  // Reserves under the caps; uncapped requests need no ledger and return true at once.
+  bool reserve(const Reservation& r, std::optional<double> tenant_cap,
+               std::optional<double> jurisdiction_cap) override;
+  // Pods free their TPP through the reconciler (it sees them finish or go); nothing here.
+  std::optional<Reservation> release(const std::string& key) override;
+  UsageTotals totals() const override;
+
+  // Read-modify-write of one jurisdiction's object with compare-and-swap. `edit` gets the state
+  // (a fresh copy on each attempt) and whether it was just read from the API. Returns whether a
+  // write happened. Throws LedgerUnavailable.
+  bool update(const std::string& jurisdiction,
+              const std::function<LedgerEdit(LedgerState&, bool fresh)>& edit);
+
+  // Every cached ledger, by jurisdiction.
+  std::map<std::string, std::shared_ptr<const LedgerEntry>> entries() const;
+
+ private:
+  struct Pending;
+  struct Committer;
+  void commit(const std::string& jurisdiction, std::vector<std::shared_ptr<Pending>>& batch);
+  std::shared_ptr<const LedgerEntry> fetch(const std::string& jurisdiction);
+  void remember(const std::string& jurisdiction, std::shared_ptr<const LedgerEntry> e);
+  std::shared_ptr<const LedgerEntry> cached(const std::string& jurisdiction) const;
+  Committer& committer(const std::string& jurisdiction);
+  std::string object_path(const std::string& jurisdiction) const;
+
+  KubeClient& client_;
+  LedgerOptions options_;
+  Metrics* metrics_;
+  Logger& log_;
+  mutable std::mutex mu_;
+  std::map<std::string, std::shared_ptr<const LedgerEntry>> entries_;
+  std::map<std::string, std::unique_ptr<Committer>> committers_;
+};
+
+// Parses a TPPLedger object. Throws LedgerFormatError.
+LedgerEntry ledger_entry_from_object(const nlohmann::json& object);
+
+}  // namespace exportgate::webhook

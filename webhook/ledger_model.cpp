@@ -1,0 +1,239 @@
+// Ledger data and math (see ledger_model.hpp).
+#include "webhook/ledger_model.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+
+namespace exportgate::webhook {
+
+using nlohmann::json;
+
+namespace {
+
+// Caps are compared with a little slack so float rounding never denies an exact fit.
+bool within(double value, std::optional<double> cap) {
+  return !cap || value <= *cap * (1 + 1e-12);
+}
+
+double number(const json& j, const char* key, const std::string& where) {
+  auto it = j.find(key);
+  if (it == j.end() || it->is_null()) return 0;
+  if (!it->is_number() || it->get<double>() < 0) {
+    throw LedgerFormatError(where + "." + key + ": expected a non-negative number");
+  }
+  return it->get<double>();
+}
+
+std::string text(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// TPP values are whole numbers in practice; rounding keeps the object free of float noise.
+double tidy(double v) {
+  return std::round(v * 1000) / 1000;
+}
+
+}  // namespace
+
+double LedgerState::in_use() const {
+  double s = 0;
+  for (const auto& [_, u] : tenants) s += u.in_use;
+  return s;
+}
+
+double LedgerState::reserved() const {
+  double s = 0;
+  for (const auto& r : reservations) s += r.tpp;
+  return s;
+}
+
+double LedgerState::tenant_total(const std::string& tenant) const {
+  double s = 0;
+  if (auto it = tenants.find(tenant); it != tenants.end()) s += it->second.in_use;
+  for (const auto& r : reservations) {
+    if (r.tenant == tenant) s += r.tpp;
+  }
+  return s;
+}
+
+bool LedgerState::holds(const std::string& uid) const {
+  return std::any_of(reservations.begin(), reservations.end(),
+                     [&](const LedgerReservation& r) { return r.uid == uid; });
+}
+
+std::string ledger_object_name(const std::string& jurisdiction) {
+  std::string code = jurisdiction.empty() ? "unknown" : jurisdiction;
+  std::transform(code.begin(), code.end(), code.begin(), ::tolower);
+  return "jurisdiction-" + code;
+}
+
+LedgerState ledger_from_spec(const json& spec) {
+  if (!spec.is_object()) throw LedgerFormatError("spec: expected an object");
+  LedgerState s;
+  s.jurisdiction = text(spec, "jurisdiction");
+  if (auto t = spec.find("tenants"); t != spec.end() && !t->is_null()) {
+    if (!t->is_object()) throw LedgerFormatError("spec.tenants: expected an object");
+    for (const auto& [name, u] : t->items()) {
+      if (!u.is_object()) throw LedgerFormatError("spec.tenants." + name + ": expected an object");
+      s.tenants[name].in_use = number(u, "inUseTPP", "spec.tenants." + name);
+    }
+  }
+  if (auto rs = spec.find("reservations"); rs != spec.end() && !rs->is_null()) {
+    if (!rs->is_array()) throw LedgerFormatError("spec.reservations: expected a list");
+    for (size_t i = 0; i < rs->size(); ++i) {
+      const json& r = (*rs)[i];
+      const std::string where = "spec.reservations[" + std::to_string(i) + "]";
+      if (!r.is_object()) throw LedgerFormatError(where + ": expected an object");
+      LedgerReservation lr;
+      lr.uid = text(r, "uid");
+      lr.tenant = text(r, "tenant");
+      if (lr.uid.empty() || lr.tenant.empty()) {
+        throw LedgerFormatError(where + ": uid and tenant are required");
+      }
+      lr.tpp = number(r, "tpp", where);
+      lr.namespace_ = text(r, "namespace");
+      lr.pod = text(r, "pod");
+      auto created = parse_time(text(r, "created"));
+      if (!created) throw LedgerFormatError(where + ".created: expected an RFC 3339 time");
+      lr.created = *created;
+      s.reservations.push_back(std::move(lr));
+    }
+  }
+  if (auto lr = text(spec, "lastReconcileTime"); !lr.empty()) s.last_reconcile = parse_time(lr);
+  for (const auto& r : s.reservations) s.tenants[r.tenant].reserved += r.tpp;
+  return s;
+}
+
+json ledger_to_spec(const LedgerState& s) {
+  json tenants = json::object();
+  std::map<std::string, double> reserved;
+  for (const auto& r : s.reservations) reserved[r.tenant] += r.tpp;
+  for (const auto& [name, u] : s.tenants) {
+    tenants[name] = {{"inUseTPP", tidy(u.in_use)}, {"reservedTPP", tidy(reserved[name])}};
+  }
+  json reservations = json::array();
+  for (const auto& r : s.reservations) {
+    json j = {{"uid", r.uid},
+              {"tenant", r.tenant},
+              {"tpp", tidy(r.tpp)},
+              {"namespace", r.namespace_},
+              {"created", format_time(r.created)}};
+    if (!r.pod.empty()) j["pod"] = r.pod;
+    reservations.push_back(std::move(j));
+  }
+  json spec = {{"jurisdiction", s.jurisdiction},
+               {"inUseTPP", tidy(s.in_use())},
+               {"reservedTPP", tidy(s.reserved())},
+               {"tenants", std::move(tenants)},
+               {"reservations", std::move(reservations)}};
+  if (s.last_reconcile) spec["lastReconcileTime"] = format_time(*s.last_reconcile);
+  return spec;
+}
+
+bool try_reserve(LedgerState& state, const LedgerReservation& r, std::optional<double> tenant_cap,
+                 std::optional<double> jurisdiction_cap) {
+  if (state.holds(r.uid)) return true;
+  if (!within(state.tenant_total(r.tenant) + r.tpp, tenant_cap)) return false;
+  if (!within(state.total() + r.tpp, jurisdiction_cap)) return false;
+  state.reservations.push_back(r);
+  state.tenants[r.tenant].reserved += r.tpp;
+  return true;
+}
+
+ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input) {
+  ReconcileResult res;
+  std::vector<LedgerReservation> kept;
+  for (auto& r : state.reservations) {
+    if (input.claimed.count(r.uid)) {
+      ++res.claimed;
+    } else if (input.now - r.created > input.reservation_ttl) {
+      ++res.expired;
+    } else {
+      kept.push_back(std::move(r));
+    }
+  }
+  state.reservations = std::move(kept);
+  std::map<std::string, TenantUsage> tenants;
+  for (const auto& [name, tpp] : input.in_use) {
+    if (tpp > 0) tenants[name].in_use = tpp;
+  }
+  for (const auto& r : state.reservations) tenants[r.tenant].reserved += r.tpp;
+  // Corrections: in-use figures that differ from what the Pods say.
+  std::set<std::string> names;
+  for (const auto& [n, _] : state.tenants) names.insert(n);
+  for (const auto& [n, _] : tenants) names.insert(n);
+  for (const auto& n : names) {
+    auto a = state.tenants.find(n);
+    auto b = tenants.find(n);
+    const double before = a == state.tenants.end() ? 0 : a->second.in_use;
+    const double after = b == tenants.end() ? 0 : b->second.in_use;
+    if (std::abs(before - after) > 1e-6) ++res.usage_corrections;
+  }
+  res.changed = res.usage_corrections > 0 || res.claimed > 0 || res.expired > 0 ||
+                tenants.size() != state.tenants.size();
+  state.tenants = std::move(tenants);
+  return res;
+}
+
+std::string format_time(SystemTime t) {
+  using namespace std::chrono;
+  const auto us = duration_cast<microseconds>(t.time_since_epoch()).count();
+  std::time_t secs = static_cast<std::time_t>(us / 1'000'000);
+  long frac = static_cast<long>(us % 1'000'000);
+  if (frac < 0) {
+    frac += 1'000'000;
+    --secs;
+  }
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06ldZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+  return buf;
+}
+
+std::optional<SystemTime> parse_time(const std::string& s) {
+  std::tm tm{};
+  int consumed = 0;
+  if (std::sscanf(s.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+                  &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &consumed) != 6 ||
+      consumed != 19) {
+    return std::nullopt;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  size_t i = 19;
+  long long micros = 0;
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    int digits = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) {
+      if (digits < 6) {
+        micros = micros * 10 + (s[i] - '0');
+        ++digits;
+      }
+      ++i;
+    }
+    while (digits++ < 6) micros *= 10;
+  }
+  long offset = 0;
+  if (i < s.size() && (s[i] == 'Z' || s[i] == 'z')) {
+    ++i;
+  } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+    const int h = std::atoi(s.substr(i + 1, 2).c_str());
+    const int m = std::atoi(s.substr(i + 4, 2).c_str());
+    offset = (s[i] == '-' ? -1 : 1) * (h * 3600 + m * 60);
+    i += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (i != s.size()) return std::nullopt;
+  const std::time_t secs = timegm(&tm) - offset;
+  return SystemTime(std::chrono::seconds(secs)) + std::chrono::microseconds(micros);
+}
+
+}  // namespace exportgate::webhook

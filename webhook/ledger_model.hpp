@@ -1,0 +1,96 @@
+// The TPPLedger object as data, and the pure ledger math: reserving TPP under caps, and the
+// reconciler's correction of usage from the Pods that exist. No I/O, no clocks (time is passed in).
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace exportgate::webhook {
+
+inline constexpr char kLedgerApiVersion[] = "exportgate.io/v1alpha1";
+inline constexpr char kLedgerKind[] = "TPPLedger";
+inline constexpr char kLedgerResource[] = "tppledgers";
+// Put on each Pod by /mutate in cluster mode: ties a stored Pod to the reservation its admission
+// made (the AdmissionReview uid is the same for the mutating and validating calls of a request).
+inline constexpr char kAdmissionUidAnnotation[] = "exportgate.io/admission-uid";
+
+class LedgerFormatError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+using SystemTime = std::chrono::system_clock::time_point;
+
+// TPP held by an admitted Pod that no stored Pod has claimed yet.
+struct LedgerReservation {
+  std::string uid;  // AdmissionReview uid
+  std::string tenant;
+  double tpp = 0;
+  std::string namespace_;
+  std::string pod;  // "" when the pod had no name at admission (generateName)
+  SystemTime created;
+};
+
+struct TenantUsage {
+  double in_use = 0;    // from stored, unfinished Pods (written by the reconciler)
+  double reserved = 0;  // sum of the tenant's reservations
+};
+
+// One TPPLedger object: all usage of one jurisdiction, so a reservation checks the tenant cap and
+// the jurisdiction cap in one compare-and-swap.
+struct LedgerState {
+  std::string jurisdiction;
+  std::map<std::string, TenantUsage> tenants;
+  std::vector<LedgerReservation> reservations;
+  std::optional<SystemTime> last_reconcile;
+
+  double in_use() const;
+  double reserved() const;
+  double tenant_total(const std::string& tenant) const;  // in use + reserved
+  double total() const { return in_use() + reserved(); }
+  bool holds(const std::string& uid) const;
+};
+
+// "jurisdiction-in": the object name for a jurisdiction code ("unknown" for "").
+std::string ledger_object_name(const std::string& jurisdiction);
+
+// spec <-> state. from_spec throws LedgerFormatError naming the field.
+LedgerState ledger_from_spec(const nlohmann::json& spec);
+nlohmann::json ledger_to_spec(const LedgerState& state);
+
+// Adds `r` when the tenant's and the jurisdiction's usage (in use + reserved) then stay within
+// the caps (nullopt = uncapped). A uid already held is accepted without change (idempotent
+// retries). Returns whether it was accepted.
+bool try_reserve(LedgerState& state, const LedgerReservation& r, std::optional<double> tenant_cap,
+                 std::optional<double> jurisdiction_cap);
+
+struct ReconcileInput {
+  std::map<std::string, double> in_use;  // tenant -> TPP of its stored, unfinished Pods
+  std::set<std::string> claimed;         // admission uids of every stored Pod
+  SystemTime now;
+  std::chrono::seconds reservation_ttl{30};
+};
+
+struct ReconcileResult {
+  bool changed = false;
+  int usage_corrections = 0;  // tenants whose in-use TPP differed from the Pods
+  int claimed = 0;            // reservations handed over to their stored Pod
+  int expired = 0;            // reservations no Pod claimed within the TTL
+};
+
+// Sets each tenant's in-use TPP from `input`, drops claimed reservations and those older than the
+// TTL, and recomputes the reserved sums. Tenants with nothing left are removed.
+ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input);
+
+// RFC 3339 UTC with microseconds ("2025-01-15T12:00:00.000000Z"), as Kubernetes MicroTime.
+std::string format_time(SystemTime t);
+// Parses RFC 3339 (any fraction, "Z" or numeric offset). nullopt when malformed.
+std::optional<SystemTime> parse_time(const std::string& s);
+
+}  // namespace exportgate::webhook

@@ -1,0 +1,109 @@
+// The ledger reconciler (see reconciler.hpp).
+#include "webhook/reconciler.hpp"
+
+#include "policy/tenancy.hpp"
+#include "webhook/metrics.hpp"
+
+namespace exportgate::webhook {
+
+Reconciler::Reconciler(ReconcilerInputs inputs, ReconcilerOptions options, Metrics& metrics,
+                       Logger& log)
+    : in_(std::move(inputs)), options_(options), metrics_(metrics), log_(log) {}
+
+Reconciler::~Reconciler() {
+  stop();
+}
+
+void Reconciler::start() {
+  thread_ = std::thread([this] { loop(); });
+}
+
+void Reconciler::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Reconciler::set_active(bool active) {
+  active_ = active;
+  if (active) trigger();
+}
+
+void Reconciler::trigger() {
+  {
+    std::lock_guard lock(mu_);
+    triggered_ = true;
+  }
+  cv_.notify_all();
+}
+
+void Reconciler::loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, options_.interval, [this] { return stop_ || triggered_; });
+    if (stop_) break;
+    if (triggered_) {
+      // Let a burst of Pod events settle into one pass.
+      cv_.wait_for(lock, options_.debounce, [this] { return stop_; });
+      triggered_ = false;
+    }
+    if (!active_ || stop_) continue;
+    lock.unlock();
+    const bool ok = run_once();
+    metrics_.reconcile_run(ok);
+    lock.lock();
+  }
+}
+
+bool Reconciler::run_once() {
+  if (!in_.synced || !in_.synced()) return true;
+  auto policy = in_.policies->current();
+  if (!policy) return true;
+  const auto now = std::chrono::system_clock::now();
+
+  // Usage by jurisdiction and tenant from the Pods, and every admission uid a Pod claims.
+  std::map<std::string, std::map<std::string, double>> usage;
+  std::set<std::string> claimed;
+  for (const auto& pod : in_.pods->all()) {
+    if (!pod->admission_uid.empty()) claimed.insert(pod->admission_uid);
+    if (!pod->in_use(now)) continue;
+    auto labels = in_.namespaces->get(pod->namespace_);
+    auto tenant = policy::resolve_tenant(*policy, pod->namespace_, labels.get());
+    if (tenant.exempt || tenant.jurisdiction.empty()) continue;
+    usage[tenant.jurisdiction][tenant.tenant] += pod->controlled_tpp;
+  }
+  std::set<std::string> jurisdictions;
+  for (const auto& [j, _] : usage) jurisdictions.insert(j);
+  for (const auto& [j, _] : in_.ledger->entries()) jurisdictions.insert(j);
+
+  bool ok = true;
+  for (const auto& j : jurisdictions) {
+    ReconcileResult result;
+    try {
+      const bool wrote = in_.ledger->update(j, [&](LedgerState& state, bool) {
+        ReconcileInput input{usage[j], claimed, now, options_.reservation_ttl};
+        result = reconcile_ledger(state, input);
+        if (!result.changed) return LedgerEdit{false, false};
+        state.last_reconcile = now;
+        return LedgerEdit{true, false};
+      });
+      if (!wrote) continue;
+      if (result.usage_corrections)
+        metrics_.reconcile_corrections("usage", result.usage_corrections);
+      if (result.expired) metrics_.reconcile_corrections("expired", result.expired);
+      log_.debug("ledger reconciled", {{"jurisdiction", j},
+                                       {"usage_corrections", result.usage_corrections},
+                                       {"claimed", result.claimed},
+                                       {"expired", result.expired}});
+    } catch (const LedgerUnavailable& e) {
+      ok = false;
+      log_.warn("reconcile failed", {{"jurisdiction", j}, {"error", e.what()}});
+    }
+  }
+  return ok;
+}
+
+}  // namespace exportgate::webhook

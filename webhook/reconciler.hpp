@@ -1,0 +1,64 @@
+// The reconciler: recomputes each jurisdiction's in-use TPP from the Pods that exist and are not
+// finished, hands reservations over to the Pods that claimed them, drops reservations no Pod
+// claimed within the TTL, and writes corrections with compare-and-swap. Runs only while this
+// replica holds the Lease; periodically and shortly after Pod events.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "webhook/kube_caches.hpp"
+#include "webhook/kube_informer.hpp"
+#include "webhook/ledger_cluster.hpp"
+#include "webhook/log.hpp"
+#include "webhook/policy_store.hpp"
+
+namespace exportgate::webhook {
+
+class Metrics;
+
+struct ReconcilerOptions {
+  std::chrono::milliseconds interval{5'000};
+  std::chrono::milliseconds debounce{300};
+  std::chrono::seconds reservation_ttl{30};
+};
+
+struct ReconcilerInputs {
+  const ObjectStore<PodInfo>* pods = nullptr;
+  const ObjectStore<Labels>* namespaces = nullptr;
+  std::function<bool()> synced;  // caches listed at least once
+  PolicyStore* policies = nullptr;
+  ClusterLedger* ledger = nullptr;
+};
+
+class Reconciler {
+ public:
+  Reconciler(ReconcilerInputs inputs, ReconcilerOptions options, Metrics& metrics, Logger& log);
+  ~Reconciler();
+  void start();
+  void stop();
+  void set_active(bool active);  // Lease held
+  void trigger();                // something changed: run soon (debounced)
+  // One pass now (the loop calls this). Returns false when a ledger write failed.
+  bool run_once();
+
+ private:
+  void loop();
+  ReconcilerInputs in_;
+  ReconcilerOptions options_;
+  Metrics& metrics_;
+  Logger& log_;
+  std::atomic<bool> active_{false};
+  bool triggered_ = false;
+  bool stop_ = false;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::thread thread_;
+};
+
+}  // namespace exportgate::webhook
