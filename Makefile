@@ -5,9 +5,9 @@ JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEB_PACKAGES := g++ cmake ninja-build pkg-config libcpp-httplib-dev libssl-dev libyaml-cpp-dev \
   nlohmann-json3-dev prometheus-cpp-dev libgtest-dev libbenchmark-dev openssl curl clang-format \
-  prometheus python3-yaml
+  prometheus python3-yaml clang libclang-rt-14-dev
 
-.PHONY: all deps build run test unit chart manifests image e2e bench format format-check clean
+.PHONY: all deps build run test unit chart manifests image e2e fuzz sanitize soak bench format format-check clean
 
 all: build
 
@@ -31,8 +31,9 @@ run: build
 	@scripts/run-demo.sh $(BUILD)/exportgate
 
 # Every test: unit and integration (ctest), chart checks, end to end against a real control plane,
-# then the container image (built with buildah and run).
-test: unit chart e2e image
+# the container image (built with buildah and run), fuzzing, sanitizers and a bounded soak.
+# fuzz comes before sanitize: they share build-asan.
+test: unit chart e2e image fuzz sanitize soak
 
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
@@ -43,6 +44,18 @@ e2e: build
 # Chart tests: lint, template per option set, schema, install.yaml freshness, policy validate, promtool.
 chart: build
 	EXPORTGATE_BIN=$(BUILD)/exportgate tests/chart/run.sh
+
+# libFuzzer targets, FUZZ_SECONDS (45) each, after replaying tests/fuzz/regressions/.
+fuzz: deps
+	tests/fuzz/run.sh
+
+# Unit + integration under clang ASan+UBSan (build-asan); concurrent tests under TSan (build-tsan).
+sanitize: deps
+	scripts/sanitize.sh asan tsan
+
+# Soak of the binary (SOAK_SECONDS, default 90): reloads, rotations, RSS and fd bounds.
+soak: build
+	EXPORTGATE_BIN=$(BUILD)/exportgate tests/soak/run.sh
 
 # Regenerates manifests/install.yaml from the chart (default values).
 manifests:
@@ -64,4 +77,4 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.hpp')
 
 clean:
-	rm -rf $(BUILD) $(BUILD)-bench
+	rm -rf $(BUILD) $(BUILD)-bench build-asan build-tsan
