@@ -25,4 +25,8 @@ std::string input_name(const std::string& path);
 // policy::PolicyError (with every diagnostic).
 policy::Policy load_policy_or_default(const std::string& path);
 
+// A policy argument of `policy diff` and `audit`: "preset:NAME", a file ("-" = stdin), or a bare
+// preset name when no file of that name exists (a file wins). Throws like load_policy_or_default.
+policy::Policy load_policy_argument(const std::string& arg);
+
 }  // namespace exportgate::cli

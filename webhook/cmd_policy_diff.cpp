@@ -20,27 +20,6 @@ namespace {
 
 namespace pol = exportgate::policy;
 
-constexpr std::string_view kPresetPrefix = "preset:";
-
-std::string known_presets() {
-  std::string s;
-  for (const auto& n : pol::preset_names()) s += (s.empty() ? "" : ", ") + n;
-  return s;
-}
-
-// A policy argument: "preset:NAME", a file, or a bare preset name when no such file exists
-// (a file wins, so a policy file that happens to be called like a preset is still read).
-pol::Policy load_argument(const std::string& arg) {
-  if (arg.starts_with(kPresetPrefix)) return pol::load_preset(arg.substr(kPresetPrefix.size()));
-  std::error_code ec;
-  if (arg == "-" || std::filesystem::exists(arg, ec)) return load_policy_or_default(arg);
-  for (const auto& n : pol::preset_names()) {
-    if (n == arg) return pol::load_preset(arg);
-  }
-  throw InputError(arg + ": no such file, and not a preset name (presets: " + known_presets() +
-                   ")");
-}
-
 std::string describe(const pol::Policy& p) {
   return p.name + " (preset " + (p.preset.empty() ? "none" : p.preset) + ", hash " + p.hash + ")";
 }
@@ -168,7 +147,7 @@ int run_policy_diff(const Args& args) {
   std::vector<pol::Policy> policies;
   for (const auto& path : paths) {
     try {
-      policies.push_back(load_argument(path));
+      policies.push_back(load_policy_argument(path));
     } catch (const pol::PolicyError& e) {
       for (const auto& d : e.diagnostics()) std::cerr << d.to_string() << "\n";
       if (e.diagnostics().empty()) std::cerr << path << ": " << e.what() << "\n";

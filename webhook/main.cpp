@@ -16,6 +16,7 @@ constexpr std::string_view kUsage =
     "  exportgate check -f FILE|- [flags]   evaluate manifests offline\n"
     "  exportgate policy validate FILE      check a policy file\n"
     "  exportgate policy diff A B           what changes between two policies or presets\n"
+    "  exportgate audit [flags]             evaluate what runs in a cluster against a policy\n"
     "  exportgate log verify FILE...        check the hash chain of a decision log\n"
     "  exportgate catalog [-o text|json]    list accelerators with TPP and class\n"
     "  exportgate version\n"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return run_serve(args);
     if (command == "check") return run_check(args);
     if (command == "policy") return run_policy(args);
+    if (command == "audit") return run_audit(args);
     if (command == "log") return run_log(args);
     if (command == "catalog") return run_catalog(args);
     if (command == "version" || command == "--version") return run_version(args);

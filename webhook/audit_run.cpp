@@ -1,0 +1,203 @@
+// One audit pass against the API (see audit_run.hpp).
+#include "webhook/audit_run.hpp"
+
+#include <functional>
+#include <memory>
+
+#include "webhook/kube_caches.hpp"
+#include "webhook/kube_informer.hpp"
+
+namespace exportgate::webhook {
+
+namespace {
+
+using nlohmann::json;
+
+std::string collection_path(const AuditedKind& k, const std::string& ns) {
+  std::string p = k.group.empty() ? "/api/" + k.version : "/apis/" + k.group + "/" + k.version;
+  if (!ns.empty()) p += "/namespaces/" + ns;
+  return p + "/" + k.resource;
+}
+
+std::string api_version_of(const AuditedKind& k) {
+  return k.group.empty() ? k.version : k.group + "/" + k.version;
+}
+
+[[noreturn]] void incomplete(const KubeResponse& res, const std::string& what) {
+  throw AuditApiError(what + ": API server answered " + res.describe() +
+                      (res.status == 401 || res.status == 403
+                           ? " (the audit needs list on Pods, Namespaces and the workload kinds)"
+                           : ""));
+}
+
+// Lists a collection page by page (limit/continue), calling `each` for every item. Returns false
+// when the collection is not served (404).
+bool list_pages(KubeClient& client, const std::string& path, int limit,
+                const std::function<void(json&)>& each) {
+  std::string cont;
+  do {
+    std::string url = path + "?limit=" + std::to_string(limit);
+    if (!cont.empty()) url += "&continue=" + url_encode(cont);
+    KubeResponse res = client.get(url);
+    if (res.status == 404 && cont.empty()) return false;
+    // 410 on a continued list: the snapshot expired (compaction) mid-way; a partial list would
+    // hide objects, so the pass fails and is run again.
+    if (!res.ok()) incomplete(res, "GET " + url);
+    json body = res.json();
+    auto items = body.find("items");
+    if (items == body.end() || !items->is_array()) {
+      throw AuditApiError("GET " + url + ": the answer is not a list");
+    }
+    for (auto& item : *items) {
+      if (item.is_object()) each(item);
+    }
+    cont.clear();
+    if (auto meta = body.find("metadata"); meta != body.end() && meta->is_object()) {
+      cont = meta->value("continue", "");
+    }
+  } while (!cont.empty());
+  return true;
+}
+
+// Finds version and plural resource of a custom kind through discovery; sets `skipped` when the
+// group or the kind is not served.
+void discover(KubeClient& client, AuditedKind& k) {
+  KubeResponse group = client.get("/apis/" + k.group);
+  if (group.status == 404) {
+    k.skipped = "API group " + k.group + " not served (404)";
+    return;
+  }
+  if (!group.ok()) incomplete(group, "GET /apis/" + k.group);
+  const json g = group.json();
+  std::string group_version;
+  if (auto pv = g.find("preferredVersion"); pv != g.end() && pv->is_object()) {
+    group_version = pv->value("groupVersion", "");
+  }
+  if (group_version.empty()) {
+    k.skipped = "API group " + k.group + " has no preferred version";
+    return;
+  }
+  KubeResponse resources = client.get("/apis/" + group_version);
+  if (resources.status == 404) {
+    k.skipped = group_version + " not served (404)";
+    return;
+  }
+  if (!resources.ok()) incomplete(resources, "GET /apis/" + group_version);
+  const json r = resources.json();
+  if (auto list = r.find("resources"); list != r.end() && list->is_array()) {
+    for (const auto& res : *list) {
+      if (!res.is_object() || res.value("kind", "") != k.kind) continue;
+      const std::string name = res.value("name", "");
+      if (name.empty() || name.find('/') != std::string::npos) continue;  // subresources
+      k.version = group_version.substr(group_version.find('/') + 1);
+      k.resource = name;
+      return;
+    }
+  }
+  k.skipped = "kind " + k.kind + " not served by " + group_version;
+}
+
+// Accelerator models on the Nodes; null (whole catalog, as the webhook falls back to) when the
+// Nodes cannot be read, with a note saying so.
+std::unique_ptr<std::vector<std::string>> node_models(KubeClient& client,
+                                                      const policy::Policy& policy,
+                                                      std::vector<std::string>& notes) {
+  std::vector<Labels> nodes;
+  try {
+    list_pages(client, "/api/v1/nodes", 500, [&](json& node) {
+      if (auto labels = project_node(node)) nodes.push_back(std::move(*labels));
+    });
+  } catch (const AuditApiError& e) {
+    notes.push_back(std::string("nodes not readable, unpinned requests are charged as the most "
+                                "capable catalog model: ") +
+                    e.what());
+    return nullptr;
+  }
+  std::vector<const Labels*> refs;
+  for (const auto& n : nodes) refs.push_back(&n);
+  return std::make_unique<std::vector<std::string>>(models_on_nodes(refs, policy));
+}
+
+}  // namespace
+
+std::vector<AuditedKind> audited_kinds(const policy::Policy& policy) {
+  auto kind = [](std::string group, std::string version, std::string resource, std::string k) {
+    AuditedKind a;
+    a.group = std::move(group);
+    a.version = std::move(version);
+    a.resource = std::move(resource);
+    a.kind = std::move(k);
+    return a;
+  };
+  std::vector<AuditedKind> kinds = {
+      kind("", "v1", "pods", "Pod"),
+      kind("", "v1", "replicationcontrollers", "ReplicationController"),
+      kind("apps", "v1", "deployments", "Deployment"),
+      kind("apps", "v1", "replicasets", "ReplicaSet"),
+      kind("apps", "v1", "statefulsets", "StatefulSet"),
+      kind("apps", "v1", "daemonsets", "DaemonSet"),
+      kind("batch", "v1", "jobs", "Job"),
+      kind("batch", "v1", "cronjobs", "CronJob"),
+  };
+  for (const auto& w : policy.workload_kinds) {
+    if (w.group.empty()) continue;  // core kinds are all listed above
+    kinds.push_back(kind(w.group, "", "", w.kind));
+  }
+  return kinds;
+}
+
+AuditRun run_audit(KubeClient& client, const policy::Policy& policy,
+                   const AuditRunOptions& options) {
+  AuditRun run;
+  run.time = std::chrono::system_clock::now();
+  const KubeConfig& config = client.config();
+  run.server = config.scheme + "://" + config.host + ":" + std::to_string(config.port);
+  const std::string& ns = options.namespace_;
+
+  const auto models = node_models(client, policy, run.notes);
+  policy::AuditOptions audit_options;
+  audit_options.available_models = models.get();
+  audit_options.check_caps = ns.empty();
+  policy::Auditor auditor(policy, audit_options);
+  if (!ns.empty()) {
+    run.notes.push_back("namespace " + ns +
+                        " only: tenant and jurisdiction caps are not checked (they need the "
+                        "Pods of all namespaces)");
+  }
+
+  // Namespace labels first: every object's tenant and jurisdiction come from them.
+  if (ns.empty()) {
+    list_pages(client, "/api/v1/namespaces", options.page_size, [&](json& n) {
+      auto labels = project_namespace(n);
+      auditor.set_namespace_labels(object_key(n), labels.value_or(Labels{}));
+    });
+  } else {
+    KubeResponse res = client.get("/api/v1/namespaces/" + url_encode(ns));
+    if (!res.ok()) incomplete(res, "namespace " + ns);
+    auditor.set_namespace_labels(ns, project_namespace(res.json()).value_or(Labels{}));
+  }
+
+  run.kinds = audited_kinds(policy);
+  for (auto& k : run.kinds) {
+    if (k.resource.empty()) discover(client, k);
+    if (!k.skipped.empty()) continue;
+    const std::string api_version = api_version_of(k);
+    const bool served =
+        list_pages(client, collection_path(k, ns), options.page_size, [&](json& object) {
+          // List items of built-in kinds carry no apiVersion/kind.
+          object["apiVersion"] = api_version;
+          object["kind"] = k.kind;
+          ++k.objects;
+          auditor.add(object);
+        });
+    if (!served) {
+      k.skipped = api_version + " " + k.resource + " not served (404)";
+      continue;
+    }
+    k.listed = true;
+  }
+  run.report = std::move(auditor).finish();
+  return run;
+}
+
+}  // namespace exportgate::webhook
