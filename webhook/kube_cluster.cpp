@@ -64,6 +64,11 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
                        ledger_.get()},
       ro, metrics_, log_);
 
+  AuditLoopOptions audit;
+  audit.interval = options_.audit_interval;
+  audit.identity = options_.identity;
+  audit_ = std::make_unique<AuditLoop>(*client_, policies_, audit, metrics_, log_);
+
   auto add = [this](std::string path, InformerSink sink) {
     informers_.push_back(
         std::make_unique<Informer>(*client_, std::move(path), std::move(sink), log_));
@@ -83,6 +88,8 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   lease_ = std::make_unique<LeaseElector>(*client_, lease, log_, [this](bool leading) {
     metrics_.set_leader(leading);
     reconciler_->set_active(leading);
+    // The same Lease: one replica audits, the one that also keeps the ledger.
+    audit_->set_active(leading);
   });
 }
 
@@ -95,6 +102,7 @@ void KubeCluster::start() {
   started_ = true;
   for (auto& i : informers_) i->start();
   reconciler_->start();
+  audit_->start();
   lease_->start();
 }
 
@@ -103,6 +111,7 @@ void KubeCluster::stop() {
   started_ = false;
   lease_->stop();
   reconciler_->stop();
+  audit_->stop();
   client_->cancel_all();
   for (auto& i : informers_) i->stop();
 }

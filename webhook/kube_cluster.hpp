@@ -1,5 +1,6 @@
 // Cluster mode at run time: the API client, the Namespace/Node/Pod/TPPLedger caches, the shared
-// usage ledger, the Lease and the reconciler, started and stopped together by the server.
+// usage ledger, the Lease, the reconciler and the background audit, started and stopped together
+// by the server.
 #pragma once
 
 #include <map>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "webhook/audit_loop.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_client.hpp"
 #include "webhook/kube_informer.hpp"
@@ -60,6 +62,7 @@ class KubeCluster {
   std::unique_ptr<ClusterLedger> ledger_;
   std::vector<std::unique_ptr<Informer>> informers_;
   std::unique_ptr<Reconciler> reconciler_;
+  std::unique_ptr<AuditLoop> audit_;
   std::unique_ptr<LeaseElector> lease_;
 
   std::mutex models_mu_;

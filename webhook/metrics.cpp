@@ -89,7 +89,27 @@ Metrics::Metrics()
       cache_synced_(BuildGauge()
                         .Name("exportgate_cache_synced")
                         .Help("1 once the cache of a resource has listed (cluster mode)")
-                        .Register(*registry_)) {
+                        .Register(*registry_)),
+      audit_violations_(BuildGauge()
+                            .Name("exportgate_audit_violations")
+                            .Help("Objects and caps in violation at the last background audit, "
+                                  "by tenant, jurisdiction and reason code")
+                            .Register(*registry_)),
+      audit_runs_(BuildCounter()
+                      .Name("exportgate_audit_runs_total")
+                      .Help("Background audit passes by result (ok|error)")
+                      .Register(*registry_)),
+      audit_last_run_(BuildGauge()
+                          .Name("exportgate_audit_last_run_timestamp_seconds")
+                          .Help("When the last successful background audit pass ended, Unix "
+                                "seconds")
+                          .Register(*registry_)
+                          .Add({})),
+      audit_events_(BuildCounter()
+                        .Name("exportgate_audit_events_total")
+                        .Help("Kubernetes Events created or refreshed by the background audit")
+                        .Register(*registry_)
+                        .Add({})) {
   BuildGauge()
       .Name("exportgate_build_info")
       .Help("Build information (value 1)")
@@ -103,6 +123,8 @@ Metrics::Metrics()
   reconcile_runs_.Add({{"result", "error"}});
   reconcile_corrections_.Add({{"kind", "usage"}});
   reconcile_corrections_.Add({{"kind", "expired"}});
+  audit_runs_.Add({{"result", "ok"}});
+  audit_runs_.Add({{"result", "error"}});
 }
 
 void Metrics::observe_request(const RequestLabels& l, double seconds) {
@@ -183,6 +205,36 @@ void Metrics::set_leader(bool leading) {
 
 void Metrics::set_cache_synced(const std::string& resource, bool synced) {
   cache_synced_.Add({{"resource", resource}}).Set(synced ? 1 : 0);
+}
+
+void Metrics::set_audit_violations(const std::map<AuditKey, double>& counts) {
+  std::lock_guard lock(audit_mu_);
+  for (auto it = audit_series_.begin(); it != audit_series_.end();) {
+    if (counts.count(it->first)) {
+      ++it;
+      continue;
+    }
+    audit_violations_.Remove(it->second);
+    it = audit_series_.erase(it);
+  }
+  for (const auto& [key, n] : counts) {
+    auto& gauge = audit_series_[key];
+    if (!gauge) {
+      const auto& [tenant, jurisdiction, reason] = key;
+      gauge = &audit_violations_.Add(
+          {{"tenant", tenant}, {"jurisdiction", jurisdiction}, {"reason", reason}});
+    }
+    gauge->Set(n);
+  }
+}
+
+void Metrics::audit_run(bool ok, double unix_seconds) {
+  audit_runs_.Add({{"result", ok ? "ok" : "error"}}).Increment();
+  if (ok) audit_last_run_.Set(unix_seconds);
+}
+
+void Metrics::audit_events(int n) {
+  audit_events_.Increment(n);
 }
 
 MetricsEndpoint::MetricsEndpoint(const std::string& listen,

@@ -9,10 +9,12 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <tuple>
 
 namespace exportgate::webhook {
 
@@ -50,6 +52,12 @@ class Metrics {
   void reconcile_corrections(const std::string& kind, int n);  // kind: usage | expired
   void set_leader(bool leading);
   void set_cache_synced(const std::string& resource, bool synced);
+  // Background audit: violations by (tenant, jurisdiction, reason code) of the last pass; series
+  // of earlier passes that are not in `counts` are removed, not left at their old value.
+  using AuditKey = std::tuple<std::string, std::string, std::string>;
+  void set_audit_violations(const std::map<AuditKey, double>& counts);
+  void audit_run(bool ok, double unix_seconds);  // unix_seconds: when a successful pass ended
+  void audit_events(int n);                      // Events created or refreshed
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
@@ -69,6 +77,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& reconcile_corrections_;
   prometheus::Gauge& leader_;
   prometheus::Family<prometheus::Gauge>& cache_synced_;
+  prometheus::Family<prometheus::Gauge>& audit_violations_;
+  prometheus::Family<prometheus::Counter>& audit_runs_;
+  prometheus::Gauge& audit_last_run_;
+  prometheus::Counter& audit_events_;
+  std::mutex audit_mu_;
+  std::map<AuditKey, prometheus::Gauge*> audit_series_;
   std::mutex info_mu_;
   prometheus::Gauge* current_info_ = nullptr;
 };

@@ -54,7 +54,9 @@ const char* const kServeUsage =
     "  --ledger-timeout SECONDS    a reservation gives up after this (default 3)\n"
     "  --lease-duration SECONDS    reconciler Lease duration (default 15)\n"
     "  --reconcile-interval SECONDS  reconciler period (default 5)\n"
-    "  --reservation-ttl SECONDS   unclaimed reservations are dropped after this (default 30)\n";
+    "  --reservation-ttl SECONDS   unclaimed reservations are dropped after this (default 30)\n"
+    "  --audit-interval DURATION   background audit period while holding the Lease, e.g. 30s,\n"
+    "                              5m, 1h or plain seconds (default 5m; 0 disables)\n";
 
 namespace {
 
@@ -91,6 +93,37 @@ void parse_host_port(const std::string& flag, const std::string& value, std::str
     host = host.substr(1, host.size() - 2);
   }
   port = static_cast<int>(parse_integer(flag + " port", value.substr(colon + 1), 0, 65535));
+}
+
+// "90", "30s", "5m", "1h", "1.5m": a non-negative duration up to a day.
+std::chrono::milliseconds parse_duration(const std::string& flag, const std::string& value) {
+  double scale = 1;
+  std::string number = value;
+  if (!number.empty()) {
+    switch (number.back()) {
+      case 's':
+        number.pop_back();
+        break;
+      case 'm':
+        scale = 60;
+        number.pop_back();
+        break;
+      case 'h':
+        scale = 3600;
+        number.pop_back();
+        break;
+      default:
+        break;
+    }
+  }
+  double d = 0;
+  auto [ptr, ec] = std::from_chars(number.data(), number.data() + number.size(), d);
+  if (number.empty() || ec != std::errc() || ptr != number.data() + number.size() || d < 0 ||
+      d * scale > 86400 || (d > 0 && d * scale < 1)) {
+    throw UsageError(flag + ": expected 0 or a duration between 1s and 24h such as 30s, 5m, 1h, " +
+                     "got \"" + value + "\"");
+  }
+  return std::chrono::milliseconds(static_cast<long long>(d * scale * 1000));
 }
 
 }  // namespace
@@ -214,6 +247,9 @@ ServeCommand parse_serve_args(const std::vector<std::string>& args) {
       cluster_flag = flag;
     } else if (flag == "--reconcile-interval") {
       o.cluster.reconcile_interval = parse_seconds(flag, next(), 0.1, 3600);
+      cluster_flag = flag;
+    } else if (flag == "--audit-interval") {
+      o.cluster.audit_interval = parse_duration(flag, next());
       cluster_flag = flag;
     } else if (flag == "--reservation-ttl") {
       o.cluster.reservation_ttl = std::chrono::seconds(parse_integer(flag, next(), 1, 86400));

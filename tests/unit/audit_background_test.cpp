@@ -1,0 +1,116 @@
+// The background audit's pieces that need no API server: Event names and bodies, the violation
+// gauge (series that vanish are removed), and the --audit-interval flag.
+#include <gtest/gtest.h>
+#include <prometheus/text_serializer.h>
+
+#include "policy/audit.hpp"
+#include "webhook/audit_events.hpp"
+#include "webhook/audit_loop.hpp"
+#include "webhook/metrics.hpp"
+#include "webhook/serve_options.hpp"
+
+namespace exportgate::webhook {
+namespace {
+
+policy::AuditFinding finding(std::string name, std::string uid, std::string code) {
+  policy::AuditFinding f;
+  f.object.api_version = "apps/v1";
+  f.object.kind = "Deployment";
+  f.object.namespace_ = "acme";
+  f.object.name = std::move(name);
+  f.object.uid = std::move(uid);
+  f.tenant = "acme";
+  f.jurisdiction = "CN";
+  f.tier = "tier3";
+  f.code = std::move(code);
+  f.reason = "exportgate: denied 8 x NVIDIA H100 SXM ... CN (Tier 3) ...";
+  return f;
+}
+
+TEST(AuditEvents, NameIsStablePerObjectAndViolation) {
+  const auto a = finding("train", "uid-1", "tier-prohibited");
+  EXPECT_EQ(audit_event_name(a), audit_event_name(a));
+  EXPECT_TRUE(audit_event_name(a).starts_with("train."));
+  EXPECT_EQ(audit_event_name(a).size(), std::string("train.").size() + 16);
+  // Another violation of the same object, or another object of the same name (recreated, new
+  // uid), is another Event.
+  EXPECT_NE(audit_event_name(a), audit_event_name(finding("train", "uid-1", "licence-required")));
+  EXPECT_NE(audit_event_name(a), audit_event_name(finding("train", "uid-2", "tier-prohibited")));
+  // Long names are cut to fit a DNS subdomain (253).
+  EXPECT_LE(audit_event_name(finding(std::string(253, 'a'), "u", "c")).size(), 253u);
+}
+
+TEST(AuditEvents, EventNamesTheObjectAndTheReason) {
+  const auto f = finding("train", "uid-1", "tier-prohibited");
+  const auto e = audit_event(f, "replica-0", SystemTime{});
+  EXPECT_EQ(e["type"], "Warning");
+  EXPECT_EQ(e["reason"], "ExportControlViolation");
+  EXPECT_EQ(e["reportingComponent"], "exportgate.io/audit");
+  EXPECT_EQ(e["reportingInstance"], "replica-0");
+  EXPECT_EQ(e["metadata"]["namespace"], "acme");
+  EXPECT_EQ(e["metadata"]["name"], audit_event_name(f));
+  EXPECT_EQ(e["involvedObject"]["kind"], "Deployment");
+  EXPECT_EQ(e["involvedObject"]["uid"], "uid-1");
+  EXPECT_EQ(e["message"], f.reason);
+  EXPECT_EQ(e["count"], 1);
+  EXPECT_EQ(e["firstTimestamp"], "1970-01-01T00:00:00Z");
+}
+
+std::string exposition(const Metrics& m) {
+  return prometheus::TextSerializer().Serialize(m.registry()->Collect());
+}
+
+TEST(AuditMetrics, ViolationSeriesFollowTheLastPass) {
+  policy::AuditReport report;
+  report.findings = {finding("a", "1", "tier-prohibited"), finding("b", "2", "tier-prohibited")};
+  report.findings.push_back(finding("c", "3", "near-cap"));
+  report.findings.back().decision = policy::Verdict::kWarn;  // warnings are not violations
+  policy::CapFinding cap;
+  cap.scope = "jurisdiction";
+  cap.jurisdiction = "IN";
+  cap.code = "jurisdiction-cap";
+  report.caps.push_back(cap);
+  const auto counts = audit_violation_counts(report);
+  ASSERT_EQ(counts.size(), 2u);
+  EXPECT_EQ(counts.at({"acme", "CN", "tier-prohibited"}), 2);
+  EXPECT_EQ(counts.at({"", "IN", "jurisdiction-cap"}), 1);
+
+  Metrics m;
+  m.set_audit_violations(counts);
+  std::string text = exposition(m);
+  EXPECT_NE(
+      text.find(
+          R"(exportgate_audit_violations{jurisdiction="CN",reason="tier-prohibited",tenant="acme"} 2)"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find(R"(reason="jurisdiction-cap")"), std::string::npos);
+  // The next pass finds only the cap: the tenant's series goes, it does not stay at 2.
+  m.set_audit_violations({{{"", "IN", "jurisdiction-cap"}, 1}});
+  text = exposition(m);
+  EXPECT_EQ(text.find(R"(reason="tier-prohibited")"), std::string::npos) << text;
+  EXPECT_NE(text.find(R"(reason="jurisdiction-cap")"), std::string::npos);
+  m.set_audit_violations({});
+  EXPECT_EQ(exposition(m).find("exportgate_audit_violations{"), std::string::npos);
+}
+
+TEST(AuditInterval, ParsesDurationsAndNeedsClusterMode) {
+  using std::chrono::milliseconds;
+  auto interval = [](const std::string& v) {
+    return parse_serve_args({"--kubeconfig", "kc", "--audit-interval", v})
+        .options.cluster.audit_interval;
+  };
+  EXPECT_EQ(parse_serve_args({"--kubeconfig", "kc"}).options.cluster.audit_interval,
+            milliseconds(300'000));
+  EXPECT_EQ(interval("30s"), milliseconds(30'000));
+  EXPECT_EQ(interval("5m"), milliseconds(300'000));
+  EXPECT_EQ(interval("1h"), milliseconds(3'600'000));
+  EXPECT_EQ(interval("90"), milliseconds(90'000));
+  EXPECT_EQ(interval("0"), milliseconds(0));
+  for (const char* bad : {"", "m", "-1s", "5d", "0.5s", "25h", "1x"}) {
+    EXPECT_THROW(interval(bad), UsageError) << bad;
+  }
+  EXPECT_THROW(parse_serve_args({"--audit-interval", "1m"}), UsageError);  // no cluster mode
+}
+
+}  // namespace
+}  // namespace exportgate::webhook

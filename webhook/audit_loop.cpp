@@ -1,0 +1,100 @@
+// The background audit (see audit_loop.hpp).
+#include "webhook/audit_loop.hpp"
+
+#include "webhook/audit_run.hpp"
+#include "webhook/metrics.hpp"
+
+namespace exportgate::webhook {
+
+std::map<std::tuple<std::string, std::string, std::string>, double> audit_violation_counts(
+    const policy::AuditReport& report) {
+  std::map<std::tuple<std::string, std::string, std::string>, double> counts;
+  for (const auto& f : report.findings) {
+    if (f.decision == policy::Verdict::kDeny) counts[{f.tenant, f.jurisdiction, f.code}] += 1;
+  }
+  for (const auto& c : report.caps) {
+    if (c.decision == policy::Verdict::kDeny) counts[{c.tenant, c.jurisdiction, c.code}] += 1;
+  }
+  return counts;
+}
+
+AuditLoop::AuditLoop(KubeClient& client, PolicyStore& policies, AuditLoopOptions options,
+                     Metrics& metrics, Logger& log)
+    : client_(client),
+      policies_(policies),
+      options_(std::move(options)),
+      metrics_(metrics),
+      log_(log),
+      events_(client, options_.identity, log) {}
+
+AuditLoop::~AuditLoop() {
+  stop();
+}
+
+void AuditLoop::start() {
+  if (options_.interval.count() <= 0 || thread_.joinable()) return;
+  thread_ = std::thread([this] { loop(); });
+}
+
+void AuditLoop::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void AuditLoop::set_active(bool active) {
+  active_ = active;
+  {
+    std::lock_guard lock(mu_);
+    run_now_ = active;
+  }
+  // Only the leader's numbers mean anything; a replica that lost the Lease shows none.
+  if (!active) metrics_.set_audit_violations({});
+  cv_.notify_all();
+}
+
+void AuditLoop::loop() {
+  std::unique_lock lock(mu_);
+  while (!stop_) {
+    cv_.wait_for(lock, options_.interval, [this] { return stop_ || run_now_; });
+    if (stop_) break;
+    run_now_ = false;
+    if (!active_) continue;
+    lock.unlock();
+    const bool ok = run_once();
+    const double now =
+        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+    metrics_.audit_run(ok, now);
+    lock.lock();
+  }
+}
+
+bool AuditLoop::run_once() {
+  auto policy = policies_.current();
+  if (!policy) return false;
+  try {
+    AuditRun run = run_audit(client_, *policy);
+    // The Lease may have moved while the pass ran: the new leader reports from now on.
+    if (!active_) return true;
+    metrics_.set_audit_violations(audit_violation_counts(run.report));
+    const int events = events_.record(run.report.findings, std::chrono::system_clock::now());
+    if (events > 0) metrics_.audit_events(events);
+    log_.info("audit", {{"violations", run.report.violations()},
+                        {"warnings", run.report.warnings()},
+                        {"pods", run.report.pods},
+                        {"workloads", run.report.workloads},
+                        {"events", events},
+                        {"policy_hash", policy->hash}});
+    return true;
+  } catch (const KubeUnavailable& e) {
+    log_.warn("audit failed", {{"error", e.what()}});
+  } catch (const AuditApiError& e) {
+    log_.warn("audit failed", {{"error", e.what()}});
+  }
+  return false;
+}
+
+}  // namespace exportgate::webhook
