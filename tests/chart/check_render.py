@@ -235,6 +235,19 @@ def main():
                 ("ClusterRole", "", "nodes"): read,
                 ("ClusterRole", "", "events"): {"create", "patch"},
                 ("ClusterRole", "events.k8s.io", "events"): {"create", "patch"},
+                # The background audit lists the pod-owning workloads (and the custom kinds the
+                # webhook is sent).
+                **{("ClusterRole", g, res): {"list"} for g, res in (
+                    ("", "replicationcontrollers"), ("apps", "deployments"), ("apps", "replicasets"),
+                    ("apps", "statefulsets"), ("apps", "daemonsets"), ("batch", "jobs"),
+                    ("batch", "cronjobs"))},
+                **({("ClusterRole", g, res): {"list"} for g, res in (
+                    ("jobset.x-k8s.io", "jobsets"), ("kubeflow.org", "pytorchjobs"),
+                    ("kubeflow.org", "tfjobs"), ("kubeflow.org", "mpijobs"),
+                    ("kubeflow.org", "xgboostjobs"), ("kubeflow.org", "paddlejobs"),
+                    ("ray.io", "rayclusters"), ("ray.io", "rayjobs"), ("ray.io", "rayservices"),
+                    ("leaderworkerset.x-k8s.io", "leaderworkersets"))}
+                   if v["webhook"]["customWorkloads"] else {}),
                 ("Role", "exportgate.io", "tppledgers"): read | {"create", "update", "patch"},
                 ("Role", "coordination.k8s.io", "leases"): read | {"create", "update", "patch"}}
         check(grants == want, f"RBAC grants differ: {grants}")
