@@ -2,8 +2,8 @@ package e2e_test
 
 // Compliance evidence on the real control plane: exportgate started with
 // --decision-log records the denials of the scenarios, `exportgate log
-// verify` passes on that real log, and fails on a tampered copy. (The audit
-// of existing objects comes with cluster mode.)
+// verify` passes on that real log, and fails on a tampered copy. The audit of
+// existing objects is in audit_test.go.
 
 import (
 	"encoding/json"
