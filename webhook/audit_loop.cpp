@@ -37,6 +37,7 @@ void AuditLoop::start() {
 }
 
 void AuditLoop::stop() {
+  stopping_ = true;
   {
     std::lock_guard lock(mu_);
     stop_ = true;
@@ -76,7 +77,9 @@ bool AuditLoop::run_once() {
   auto policy = policies_.current();
   if (!policy) return false;
   try {
-    AuditRun run = run_audit(client_, *policy);
+    AuditRunOptions options;
+    options.cancelled = [this] { return stopping_ || !active_; };
+    AuditRun run = run_audit(client_, *policy, options);
     // The Lease may have moved while the pass ran: the new leader reports from now on.
     if (!active_) return true;
     metrics_.set_audit_violations(audit_violation_counts(run.report));

@@ -56,6 +56,7 @@ class AuditLoop {
   Logger& log_;
   AuditEventRecorder events_;
   std::atomic<bool> active_{false};
+  std::atomic<bool> stopping_{false};  // read by a pass in progress, between requests
   bool run_now_ = false;
   bool stop_ = false;
   std::mutex mu_;

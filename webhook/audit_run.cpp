@@ -33,9 +33,11 @@ std::string api_version_of(const AuditedKind& k) {
 // Lists a collection page by page (limit/continue), calling `each` for every item. Returns false
 // when the collection is not served (404).
 bool list_pages(KubeClient& client, const std::string& path, int limit,
-                const std::function<void(json&)>& each) {
+                const std::function<void(json&)>& each,
+                const std::function<bool()>& cancelled = nullptr) {
   std::string cont;
   do {
+    if (cancelled && cancelled()) throw AuditApiError("audit cancelled");
     std::string url = path + "?limit=" + std::to_string(limit);
     if (!cont.empty()) url += "&continue=" + url_encode(cont);
     KubeResponse res = client.get(url);
@@ -167,10 +169,13 @@ AuditRun run_audit(KubeClient& client, const policy::Policy& policy,
 
   // Namespace labels first: every object's tenant and jurisdiction come from them.
   if (ns.empty()) {
-    list_pages(client, "/api/v1/namespaces", options.page_size, [&](json& n) {
-      auto labels = project_namespace(n);
-      auditor.set_namespace_labels(object_key(n), labels.value_or(Labels{}));
-    });
+    list_pages(
+        client, "/api/v1/namespaces", options.page_size,
+        [&](json& n) {
+          auto labels = project_namespace(n);
+          auditor.set_namespace_labels(object_key(n), labels.value_or(Labels{}));
+        },
+        options.cancelled);
   } else {
     KubeResponse res = client.get("/api/v1/namespaces/" + url_encode(ns));
     if (!res.ok()) incomplete(res, "namespace " + ns);
@@ -182,14 +187,16 @@ AuditRun run_audit(KubeClient& client, const policy::Policy& policy,
     if (k.resource.empty()) discover(client, k);
     if (!k.skipped.empty()) continue;
     const std::string api_version = api_version_of(k);
-    const bool served =
-        list_pages(client, collection_path(k, ns), options.page_size, [&](json& object) {
+    const bool served = list_pages(
+        client, collection_path(k, ns), options.page_size,
+        [&](json& object) {
           // List items of built-in kinds carry no apiVersion/kind.
           object["apiVersion"] = api_version;
           object["kind"] = k.kind;
           ++k.objects;
           auditor.add(object);
-        });
+        },
+        options.cancelled);
     if (!served) {
       k.skipped = api_version + " " + k.resource + " not served (404)";
       continue;

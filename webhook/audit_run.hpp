@@ -4,6 +4,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -36,6 +37,9 @@ struct AuditedKind {
 struct AuditRunOptions {
   std::string namespace_;  // "" = all namespaces
   int page_size = 500;     // objects per list request (limit/continue)
+  // Checked before every request; true stops the pass with AuditApiError (shutdown, Lease lost),
+  // so stopping never waits for a whole pass over a big cluster.
+  std::function<bool()> cancelled;
 };
 
 struct AuditRun {
