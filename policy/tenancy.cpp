@@ -3,6 +3,7 @@
 #include "policy/tenancy.hpp"
 
 #include "policy/jurisdictions.hpp"
+#include "policy/policy_hash.hpp"
 
 namespace exportgate::policy {
 
@@ -92,6 +93,28 @@ TenantContext resolve_tenant(const Policy& policy, std::string_view namespace_na
   }
   ctx.source = "none";
   return ctx;
+}
+
+std::optional<NamespaceTenant> parse_namespace_tenant(std::string_view text) {
+  const auto eq = text.find('=');
+  if (eq == std::string_view::npos || eq == 0) return std::nullopt;
+  std::string code = normalize_jurisdiction_code(text.substr(eq + 1));
+  if (code.empty() || !find_jurisdiction(code)) return std::nullopt;
+  return NamespaceTenant{std::string(text.substr(0, eq)), std::move(code)};
+}
+
+void add_namespace_tenants(Policy& policy, const std::vector<NamespaceTenant>& tenants) {
+  if (tenants.empty()) return;
+  std::vector<Tenant> extra;
+  for (const auto& nt : tenants) {
+    Tenant t;
+    t.name = nt.namespace_name;
+    t.jurisdiction = nt.jurisdiction;
+    t.namespaces = {nt.namespace_name};
+    extra.push_back(std::move(t));
+  }
+  policy.tenants.insert(policy.tenants.begin(), extra.begin(), extra.end());
+  policy.hash = policy_hash(policy);
 }
 
 }  // namespace exportgate::policy

@@ -3,8 +3,10 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "policy/policy.hpp"
 
@@ -21,7 +23,7 @@ struct TenantContext {
   Authorization authorization = Authorization::kNone;
   std::optional<double> tenant_cap_tpp;  // the tenant's own cap if the policy gives one
   std::string licence;
-  bool exempt = false;       // namespace exempt by policy
+  bool exempt = false;             // namespace exempt by policy
   std::string jurisdiction_error;  // e.g. "label value \"XX\" is not an ISO 3166-1 code"
 };
 
@@ -30,6 +32,21 @@ struct TenantContext {
 // the policy takes the policy's jurisdiction and authorisation.
 TenantContext resolve_tenant(const Policy& policy, std::string_view namespace_name,
                              const std::map<std::string, std::string>* namespace_labels);
+
+// A namespace -> jurisdiction pair given on the command line (`--tenant-namespace NS=CC` of
+// serve and audit).
+struct NamespaceTenant {
+  std::string namespace_name;
+  std::string jurisdiction;  // normalised ISO 3166-1 alpha-2 code
+};
+
+// Parses "NS=CC"; nullopt when the form or the code is wrong (the caller says how to fix it).
+std::optional<NamespaceTenant> parse_namespace_tenant(std::string_view text);
+
+// Adds one tenant per pair ahead of the policy's own, so they win over its globs for their
+// namespace, and recomputes the policy hash: the tenants decide, so the hash that the decision
+// log and metrics carry must cover them.
+void add_namespace_tenants(Policy& policy, const std::vector<NamespaceTenant>& tenants);
 
 // Glob match used for namespaces: exact, or prefix when the pattern ends with '*'.
 bool namespace_matches(std::string_view pattern, std::string_view namespace_name);

@@ -71,4 +71,9 @@ std::map<std::string, std::string> parse_key_values(const std::string& text) {
   return out;
 }
 
+std::string tenant_namespace_error(const std::string& value) {
+  return "--tenant-namespace: expected NAMESPACE=CC with an ISO 3166-1 alpha-2 code, got \"" +
+         value + "\"";
+}
+
 }  // namespace exportgate::cli

@@ -42,4 +42,7 @@ class ParsedArgs {
 // Parses "k=v,k2=v2" (namespace labels). Throws UsageError for an entry without '='.
 std::map<std::string, std::string> parse_key_values(const std::string& text);
 
+// The message for a bad `--tenant-namespace` value (serve and audit).
+std::string tenant_namespace_error(const std::string& value);
+
 }  // namespace exportgate::cli

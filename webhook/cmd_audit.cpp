@@ -8,6 +8,7 @@
 
 #include "policy/errors.hpp"
 #include "policy/jurisdictions.hpp"
+#include "policy/tenancy.hpp"
 #include "webhook/audit_output.hpp"
 #include "webhook/audit_run.hpp"
 #include "webhook/cli_args.hpp"
@@ -56,7 +57,7 @@ struct Options {
   std::string kubeconfig;
   bool in_cluster = false;
   std::string policy;
-  std::vector<std::pair<std::string, std::string>> tenant_namespaces;
+  std::vector<pol::NamespaceTenant> tenant_namespaces;
   std::string namespace_;
   bool json_output = false;
   bool fail_on_warn = false;
@@ -103,16 +104,9 @@ Options parse_options(const Args& args) {
   }
   o.policy = parsed.value("--policy").value_or("");
   for (const auto& v : parsed.values("--tenant-namespace")) {
-    const auto eq = v.find('=');
-    const std::string code =
-        eq == std::string::npos ? "" : pol::normalize_jurisdiction_code(v.substr(eq + 1));
-    if (eq == std::string::npos || eq == 0 || code.empty() || !pol::find_jurisdiction(code)) {
-      throw UsageError(
-          "--tenant-namespace: expected NAMESPACE=CC with an ISO 3166-1 alpha-2 code, "
-          "got \"" +
-          v + "\"");
-    }
-    o.tenant_namespaces.emplace_back(v.substr(0, eq), code);
+    auto tn = pol::parse_namespace_tenant(v);
+    if (!tn) throw UsageError(tenant_namespace_error(v));
+    o.tenant_namespaces.push_back(std::move(*tn));
   }
   o.namespace_ = parsed.value("--namespace").value_or("");
   if (parsed.has("--namespace") && o.namespace_.empty())
@@ -139,18 +133,10 @@ Options parse_options(const Args& args) {
   return o;
 }
 
-// The policy, with --tenant-namespace tenants first (as serve adds them).
+// The policy, with --tenant-namespace tenants first (as serve adds them, hash included).
 pol::Policy load_audit_policy(const Options& o) {
   pol::Policy p = o.policy.empty() ? load_policy_or_default("") : load_policy_argument(o.policy);
-  std::vector<pol::Tenant> extra;
-  for (const auto& [ns, code] : o.tenant_namespaces) {
-    pol::Tenant t;
-    t.name = ns;
-    t.jurisdiction = code;
-    t.namespaces = {ns};
-    extra.push_back(std::move(t));
-  }
-  p.tenants.insert(p.tenants.begin(), extra.begin(), extra.end());
+  pol::add_namespace_tenants(p, o.tenant_namespaces);
   return p;
 }
 

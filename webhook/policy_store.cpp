@@ -6,8 +6,8 @@
 #include <stdexcept>
 
 #include "policy/errors.hpp"
-#include "policy/jurisdictions.hpp"
 #include "policy/policy_loader.hpp"
+#include "policy/tenancy.hpp"
 
 namespace exportgate::webhook {
 
@@ -24,16 +24,7 @@ void PolicyStore::load() {
     text << in.rdbuf();
     p = policy::load_policy(text.str(), source_.file);
   }
-  // Command-line tenants come first so they win over the policy's globs for their namespace.
-  std::vector<policy::Tenant> extra;
-  for (const auto& tn : source_.tenant_namespaces) {
-    policy::Tenant t;
-    t.name = tn.namespace_name;
-    t.jurisdiction = tn.jurisdiction;
-    t.namespaces = {tn.namespace_name};
-    extra.push_back(std::move(t));
-  }
-  p.tenants.insert(p.tenants.begin(), extra.begin(), extra.end());
+  policy::add_namespace_tenants(p, source_.tenant_namespaces);
   auto next = std::make_shared<const policy::Policy>(std::move(p));
   std::lock_guard lock(mu_);
   policy_ = std::move(next);

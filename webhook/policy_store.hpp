@@ -9,18 +9,13 @@
 #include <vector>
 
 #include "policy/policy.hpp"
+#include "policy/tenancy.hpp"
 
 namespace exportgate::webhook {
 
-// A namespace -> jurisdiction pair given on the command line (--tenant-namespace NS=CC).
-struct TenantNamespace {
-  std::string namespace_name;
-  std::string jurisdiction;
-};
-
 struct PolicySource {
-  std::string file;  // "" = the embedded default preset
-  std::vector<TenantNamespace> tenant_namespaces;
+  std::string file;                                        // "" = the embedded default preset
+  std::vector<policy::NamespaceTenant> tenant_namespaces;  // --tenant-namespace NS=CC
 };
 
 class PolicyStore {

@@ -5,6 +5,8 @@
 #include <limits>
 
 #include "policy/jurisdictions.hpp"
+#include "policy/tenancy.hpp"
+#include "webhook/cli_args.hpp"
 
 namespace exportgate::webhook {
 
@@ -174,16 +176,9 @@ ServeCommand parse_serve_args(const std::vector<std::string>& args) {
       o.dns_names.push_back(v);
     } else if (flag == "--tenant-namespace") {
       std::string v = next();
-      auto eq = v.find('=');
-      std::string code =
-          eq == std::string::npos ? "" : policy::normalize_jurisdiction_code(v.substr(eq + 1));
-      if (eq == std::string::npos || eq == 0 || code.empty() || !policy::find_jurisdiction(code)) {
-        throw UsageError(
-            "--tenant-namespace: expected NAMESPACE=CC with an ISO 3166-1 alpha-2 "
-            "code, got \"" +
-            v + "\"");
-      }
-      o.policy.tenant_namespaces.push_back({v.substr(0, eq), code});
+      auto tn = policy::parse_namespace_tenant(v);
+      if (!tn) throw UsageError(cli::tenant_namespace_error(v));
+      o.policy.tenant_namespaces.push_back(std::move(*tn));
     } else if (flag == "--threads") {
       o.max_threads = static_cast<size_t>(parse_integer(flag, next(), 1, 65536));
       o.min_threads = std::min(o.min_threads, o.max_threads);

@@ -207,6 +207,32 @@ TEST(Tenancy, ValidatedEndUserCarriesItsCapAndReference) {
   EXPECT_EQ(ctx.licence, "NVEU-2025-017");
 }
 
+TEST(NamespaceTenants, ParseAcceptsNamespaceEqualsIsoCode) {
+  auto tn = parse_namespace_tenant("ml-team=cn");
+  ASSERT_TRUE(tn.has_value());
+  EXPECT_EQ(tn->namespace_name, "ml-team");
+  EXPECT_EQ(tn->jurisdiction, "CN");
+  for (const char* bad : {"ml-team", "=CN", "ml-team=", "ml-team=XX", "ml-team=China"}) {
+    EXPECT_FALSE(parse_namespace_tenant(bad).has_value()) << bad;
+  }
+}
+
+TEST(NamespaceTenants, WinOverThePolicyAndChangeItsHash) {
+  Policy p = acme();
+  const std::string before = p.hash;
+  add_namespace_tenants(p, {{"gulf", "CN"}});
+  // The decision log and metrics carry the hash: a policy that decides differently must not
+  // carry the same one.
+  EXPECT_NE(p.hash, before);
+  EXPECT_EQ(resolve_tenant(p, "gulf", nullptr).jurisdiction, "CN");
+  Policy again = acme();
+  add_namespace_tenants(again, {{"gulf", "CN"}});
+  EXPECT_EQ(again.hash, p.hash);
+  Policy none = acme();
+  add_namespace_tenants(none, {});
+  EXPECT_EQ(none.hash, before);
+}
+
 struct MatchCase {
   std::string pattern;
   std::string ns;
