@@ -4,7 +4,8 @@
 // - cluster mode: the Pod cache (ObjectStore<PodInfo>, the projection kept per pod), filled
 //   through its informer sink one watch event at a time, as the watch does.
 // Heap bytes come from glibc's mallinfo2 (allocated chunks, headers included), so the figure
-// does not depend on what else the process holds; RSS growth is printed next to it.
+// does not depend on what else the process holds; RSS growth is printed next to it. Also the
+// heap size of one Pod as a JSON document, which a full list holds for every Pod at once.
 // Output: one JSON object on stdout. Usage: cache_memory [PODS]
 #include <malloc.h>
 
@@ -12,6 +13,7 @@
 #include <fstream>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "bench/review_files.hpp"
 #include "webhook/kube_caches.hpp"
@@ -95,6 +97,15 @@ int main(int argc, char** argv) {
       sink.apply(webhook::WatchEventType::kAdded, pod);
     }
   });
+  // What one listed Pod costs while Informer::list() holds the items of every page before
+  // projecting them (the same pod as a JSON document): the peak of a full (re)list.
+  constexpr size_t kListed = 1000;
+  std::vector<json> listed;
+  listed.reserve(kListed);
+  const std::string pod_text = pod.dump();
+  const Use list = measure([&] {
+    for (size_t i = 0; i < kListed; ++i) listed.push_back(json::parse(pod_text));
+  });
   if (cache.size() != pods || ledger.size() != pods) {
     std::cerr << "cache_memory: expected " << pods << " pods, the ledger holds " << ledger.size()
               << " and the Pod cache " << cache.size() << "\n";
@@ -107,7 +118,9 @@ int main(int argc, char** argv) {
                     {"ledger_bytes_per_pod", per_pod(standalone.heap)},
                     {"pod_cache_heap_bytes", cluster.heap},
                     {"pod_cache_rss_bytes", cluster.rss},
-                    {"pod_cache_bytes_per_pod", per_pod(cluster.heap)}}
+                    {"pod_cache_bytes_per_pod", per_pod(cluster.heap)},
+                    {"listed_pod_json_bytes", static_cast<double>(list.heap) / kListed},
+                    {"listed_pod_text_bytes", pod_text.size()}}
                    .dump()
             << "\n";
   return 0;
