@@ -24,7 +24,7 @@ if ! command -v wrk >/dev/null; then
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq wrk >/dev/null
 fi
 command -v python3 >/dev/null || { echo "bench/run.sh: python3 is needed for the report" >&2; exit 2; }
-for bin in micro_bench exportgate transport_ceiling loadgen_openloop; do
+for bin in micro_bench exportgate transport_ceiling loadgen_openloop cache_memory; do
   [ -x "$BUILD/$bin" ] || { echo "bench/run.sh: $BUILD/$bin missing (configure with -DEXPORTGATE_BUILD_BENCH=ON)" >&2; exit 2; }
 done
 
@@ -153,6 +153,11 @@ start_serve
 sleep 1
 FRESH_FILLED_RSS=$(rss_kib "$SERVE_PID")
 kill "$SERVE_PID" 2>/dev/null || true
+
+# Bytes per pod of the caches themselves, without a server: the usage ledger (standalone) and
+# the Pod cache of cluster mode, which needs an API server to fill through `serve`.
+log "memory: bytes per pod of the usage ledger and the cluster-mode Pod cache"
+"$BUILD/cache_memory" 100000 >"$OUT/cache-memory.json"
 
 cat >"$OUT/memory.json" <<JSON
 {"idle_rss_kib": $IDLE_RSS, "load_rss_max_kib": $LOAD_RSS_MAX, "load_hwm_kib": $LOAD_HWM,

@@ -12,9 +12,7 @@ using nlohmann::json;
 
 // Parses the value at `p` into `into`; returns its end, or nullptr.
 const char* take(const char* p, const char* end, json& into) {
-  const char* e = skim::skip_value(p, end);
-  if (e) into = json::parse(p, e);
-  return e;
+  return skim::build_value(p, end, into);
 }
 
 struct PodWalk {

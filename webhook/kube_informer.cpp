@@ -48,17 +48,20 @@ void Informer::sleep_for(std::chrono::milliseconds d) {
 }
 
 void Informer::list() {
-  std::vector<json> items;
   std::string cont;
   std::string rv;
-  do {
+  bool first = true;
+  size_t listed = 0;
+  for (;;) {
+    if (stop_) throw KubeUnavailable("list " + path_ + ": stopped");
     std::string q = "limit=" + std::to_string(kListPageSize);
     if (!cont.empty()) q += "&continue=" + url_encode(cont);
     auto res = client_.get(with_query(path_, q));
-    if (res.status == 410) {
-      // The continue token expired mid-list: start over.
-      items.clear();
+    if (res.status == 410 && !cont.empty()) {
+      // The continue token expired mid-list: start over (the pages so far are dropped).
       cont.clear();
+      first = true;
+      listed = 0;
       continue;
     }
     if (!res.ok()) throw KubeUnavailable("list " + path_ + ": " + res.describe());
@@ -68,21 +71,30 @@ void Informer::list() {
     std::string kind = page.value("kind", "");
     if (kind.ends_with("List")) kind.resize(kind.size() - 4);
     const std::string api_version = page.value("apiVersion", "");
-    for (auto& it : page["items"]) {
-      if (!it.contains("kind")) it["kind"] = kind;
-      if (!it.contains("apiVersion")) it["apiVersion"] = api_version;
-      items.push_back(std::move(it));
+    std::vector<json> items;
+    if (auto it = page.find("items"); it != page.end() && it->is_array()) {
+      items.reserve(it->size());
+      for (auto& item : *it) {
+        if (!item.contains("kind")) item["kind"] = kind;
+        if (!item.contains("apiVersion")) item["apiVersion"] = api_version;
+        items.push_back(std::move(item));
+      }
     }
     const json& meta = page.value("metadata", json::object());
     cont = meta.value("continue", "");
     rv = meta.value("resourceVersion", "");
-  } while (!cont.empty() && !stop_);
-  sink_.replace(items);
+    page = nullptr;
+    listed += items.size();
+    sink_.list_page(items, first);
+    first = false;
+    if (cont.empty()) break;
+  }
+  sink_.list_done();
   if (sink_.changed) sink_.changed();
   resource_version_ = rv;
   ++relists_;
   if (!synced_.exchange(true)) {
-    log_.info("cache synced", {{"resource", path_}, {"objects", items.size()}});
+    log_.info("cache synced", {{"resource", path_}, {"objects", listed}});
   }
 }
 

@@ -22,11 +22,16 @@
 
 namespace exportgate::webhook {
 
-// What an informer does with what it sees.
+// What an informer does with what it sees. A full (re)list arrives one page at a time, so that
+// only one page of JSON is held: 100,000 listed Pods as JSON documents are GiBs, their
+// projections a few tens of MiB. list_page(items, first) takes each page (the items may be
+// moved from); `first` starts a new list and drops what the pages of an abandoned one (expired
+// continue token) gave. list_done() then makes the listed set current.
 struct InformerSink {
-  std::function<void(std::vector<nlohmann::json>&)> replace;   // a full (re)list
+  std::function<void(std::vector<nlohmann::json>&, bool first)> list_page;
+  std::function<void()> list_done;
   std::function<void(WatchEventType, nlohmann::json&)> apply;  // one watch event
-  std::function<void()> changed;                               // after replace or apply
+  std::function<void()> changed;                               // after list_done or apply
 };
 
 class Informer {
@@ -74,16 +79,23 @@ class ObjectStore {
   using Project = std::function<std::optional<T>(const nlohmann::json&)>;
   explicit ObjectStore(Project project) : project_(std::move(project)) {}
 
+  // Projected pages are staged (only the informer's thread touches listed_) and swapped in at
+  // the end of the list.
   InformerSink sink(std::function<void()> changed = nullptr) {
-    return {[this](std::vector<nlohmann::json>& items) {
-              std::unordered_map<std::string, std::shared_ptr<const T>> fresh;
+    return {[this](std::vector<nlohmann::json>& items, bool first) {
+              if (first) listed_.clear();
               for (auto& o : items) {
                 if (auto p = project_(o))
-                  fresh[object_key(o)] = std::make_shared<const T>(std::move(*p));
+                  listed_[object_key(o)] = std::make_shared<const T>(std::move(*p));
               }
-              std::lock_guard lock(mu_);
-              items_ = std::move(fresh);
-              ++version_;
+            },
+            [this] {
+              {
+                std::lock_guard lock(mu_);
+                items_.swap(listed_);
+                ++version_;
+              }
+              listed_.clear();  // the previous set, freed outside the lock
             },
             [this](WatchEventType type, nlohmann::json& o) {
               const std::string key = object_key(o);
@@ -125,6 +137,7 @@ class ObjectStore {
   Project project_;
   mutable std::mutex mu_;
   std::unordered_map<std::string, std::shared_ptr<const T>> items_;
+  std::unordered_map<std::string, std::shared_ptr<const T>> listed_;  // a list in progress
   uint64_t version_ = 0;
 };
 

@@ -81,12 +81,19 @@ InformerSink ClusterLedger::sink(std::function<void()> changed) {
       log_.warn("ignoring malformed TPPLedger", {{"name", object_key(o)}, {"error", err.what()}});
     }
   };
-  return {[this, add](std::vector<json>& items) {
+  // TPPLedgers are one per jurisdiction: a list is staged whole and applied at its end.
+  auto listed = std::make_shared<std::vector<json>>();
+  return {[listed](std::vector<json>& items, bool first) {
+            if (first) listed->clear();
+            for (auto& o : items) listed->push_back(std::move(o));
+          },
+          [this, add, listed] {
             {
               std::lock_guard lock(mu_);
               entries_.clear();
             }
-            for (auto& o : items) add(o);
+            for (auto& o : *listed) add(o);
+            listed->clear();
           },
           [this, add](WatchEventType type, json& o) {
             if (type == WatchEventType::kDeleted) {

@@ -128,19 +128,36 @@ Metrics::Metrics()
 }
 
 void Metrics::observe_request(const RequestLabels& l, double seconds) {
-  requests_
-      .Add({{"endpoint", l.endpoint},
-            {"operation", l.operation},
-            {"kind", l.kind},
-            {"decision", l.decision},
-            {"tier", l.tier},
-            {"jurisdiction", l.jurisdiction}})
-      .Increment();
-  // 100 us .. 10 s: admission answers in microseconds; the apiserver gives up at 10 s.
-  static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
-      0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
-  duration_.Add({{"endpoint", l.endpoint}}, kBuckets).Observe(seconds);
+  std::string key;
+  key.reserve(l.endpoint.size() + l.operation.size() + l.kind.size() + l.decision.size() +
+              l.tier.size() + l.jurisdiction.size() + 5);
+  for (const std::string* v : {&l.endpoint, &l.operation, &l.kind, &l.decision, &l.tier}) {
+    key += *v;
+    key += '\0';
+  }
+  key += l.jurisdiction;
+  RequestSeries series{};
+  {
+    std::shared_lock lock(series_mu_);
+    if (auto it = series_.find(key); it != series_.end()) series = it->second;
+  }
+  if (!series.requests) {
+    // 100 us .. 10 s: admission answers in microseconds; the apiserver gives up at 10 s.
+    static const prometheus::Histogram::BucketBoundaries kBuckets = {
+        0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+        0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
+    series.requests = &requests_.Add({{"endpoint", l.endpoint},
+                                      {"operation", l.operation},
+                                      {"kind", l.kind},
+                                      {"decision", l.decision},
+                                      {"tier", l.tier},
+                                      {"jurisdiction", l.jurisdiction}});
+    series.duration = &duration_.Add({{"endpoint", l.endpoint}}, kBuckets);
+    std::unique_lock lock(series_mu_);
+    series_.emplace(std::move(key), series);
+  }
+  series.requests->Increment();
+  series.duration->Observe(seconds);
 }
 
 void Metrics::policy_reload(bool success) {

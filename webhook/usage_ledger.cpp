@@ -22,24 +22,34 @@ policy::UsageSnapshot InMemoryLedger::snapshot(const std::string& tenant,
   return {get(tenants_, tenant), jurisdiction.empty() ? 0.0 : get(jurisdictions_, jurisdiction)};
 }
 
-void InMemoryLedger::subtract_locked(const Reservation& r) {
-  tenants_[r.tenant] = std::max(0.0, get(tenants_, r.tenant) - r.tpp);
-  if (!r.jurisdiction.empty()) {
-    jurisdictions_[r.jurisdiction] = std::max(0.0, get(jurisdictions_, r.jurisdiction) - r.tpp);
+InMemoryLedger::NameId InMemoryLedger::intern_locked(const std::string& name) {
+  auto [it, added] = name_ids_.try_emplace(name, static_cast<NameId>(names_.size()));
+  if (added) names_.push_back(name);
+  return it->second;
+}
+
+void InMemoryLedger::subtract_locked(const Entry& e) {
+  const std::string& tenant = names_[e.tenant];
+  tenants_[tenant] = std::max(0.0, get(tenants_, tenant) - e.tpp);
+  if (e.jurisdiction != kNoName) {
+    const std::string& jurisdiction = names_[e.jurisdiction];
+    jurisdictions_[jurisdiction] = std::max(0.0, get(jurisdictions_, jurisdiction) - e.tpp);
   }
 }
 
 bool InMemoryLedger::reserve(const Reservation& r, std::optional<double> tenant_cap,
                              std::optional<double> jurisdiction_cap) {
   std::lock_guard lock(mu_);
-  const Reservation* replaced = nullptr;
+  const Entry* replaced = nullptr;
+  decltype(by_key_)::iterator replaced_it;
   if (!r.key.empty()) {
-    auto it = by_key_.find(r.key);
-    if (it != by_key_.end()) replaced = &it->second;
+    replaced_it = by_key_.find(r.key);
+    if (replaced_it != by_key_.end()) replaced = &replaced_it->second;
   }
   auto credit = [&](const std::string& name, bool jurisdiction) {
     if (!replaced) return 0.0;
-    return (jurisdiction ? replaced->jurisdiction : replaced->tenant) == name ? replaced->tpp : 0.0;
+    const NameId id = jurisdiction ? replaced->jurisdiction : replaced->tenant;
+    return id != kNoName && names_[id] == name ? replaced->tpp : 0.0;
   };
   double tenant_after = get(tenants_, r.tenant) - credit(r.tenant, false) + r.tpp;
   double jur_after = r.jurisdiction.empty() ? 0.0
@@ -47,13 +57,17 @@ bool InMemoryLedger::reserve(const Reservation& r, std::optional<double> tenant_
                                                   credit(r.jurisdiction, true) + r.tpp;
   if (!within(tenant_after, tenant_cap)) return false;
   if (!r.jurisdiction.empty() && !within(jur_after, jurisdiction_cap)) return false;
-  if (replaced) {
-    subtract_locked(*replaced);
-    by_key_.erase(r.key);
-  }
+  if (replaced) subtract_locked(*replaced);
   tenants_[r.tenant] += r.tpp;
   if (!r.jurisdiction.empty()) jurisdictions_[r.jurisdiction] += r.tpp;
-  if (!r.key.empty()) by_key_[r.key] = r;
+  if (r.key.empty()) return true;  // nothing to release later
+  const Entry entry{intern_locked(r.tenant),
+                    r.jurisdiction.empty() ? kNoName : intern_locked(r.jurisdiction), r.tpp};
+  if (replaced) {
+    replaced_it->second = entry;  // the key stays: no reallocation
+  } else {
+    by_key_.emplace(r.key, entry);
+  }
   return true;
 }
 
@@ -61,10 +75,16 @@ std::optional<Reservation> InMemoryLedger::release(const std::string& key) {
   std::lock_guard lock(mu_);
   auto it = by_key_.find(key);
   if (it == by_key_.end()) return std::nullopt;
-  Reservation r = std::move(it->second);
+  const Entry e = it->second;
   by_key_.erase(it);
-  subtract_locked(r);
-  return r;
+  subtract_locked(e);
+  return Reservation{key, names_[e.tenant], e.jurisdiction == kNoName ? "" : names_[e.jurisdiction],
+                     e.tpp};
+}
+
+size_t InMemoryLedger::size() const {
+  std::lock_guard lock(mu_);
+  return by_key_.size();
 }
 
 UsageTotals InMemoryLedger::totals() const {

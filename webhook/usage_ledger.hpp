@@ -3,6 +3,7 @@
 // counts in the Kubernetes API for cluster mode.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -55,6 +56,11 @@ class UsageLedger {
 
 // Standalone mode: counts live in this process only. It never sees pods finish (no watch), so
 // usage is released only when a Pod DELETE passes through the webhook.
+//
+// It holds one entry per admitted accelerator pod, so its size is the memory budget (100,000
+// pods in < 64 MiB): an entry is the key once (the map's) and 16 bytes, with the tenant and the
+// jurisdiction as ids into a table of names. release() gives back the key, tenant, jurisdiction
+// and TPP; uid and namespace_ are not kept (only the cluster ledger stores them).
 class InMemoryLedger : public UsageLedger {
  public:
   policy::UsageSnapshot snapshot(const std::string& tenant,
@@ -64,12 +70,27 @@ class InMemoryLedger : public UsageLedger {
   std::optional<Reservation> release(const std::string& key) override;
   UsageTotals totals() const override;
 
+  size_t size() const;
+
  private:
-  void subtract_locked(const Reservation& r);
+  using NameId = uint32_t;
+  static constexpr NameId kNoName = ~NameId{0};  // no jurisdiction
+  struct Entry {
+    NameId tenant;
+    NameId jurisdiction;
+    double tpp;
+  };
+  NameId intern_locked(const std::string& name);
+  void subtract_locked(const Entry& e);
+
   mutable std::mutex mu_;
   std::unordered_map<std::string, double> tenants_;
   std::unordered_map<std::string, double> jurisdictions_;
-  std::unordered_map<std::string, Reservation> by_key_;
+  // Tenant and jurisdiction names by id. Names are never forgotten: there are as many as
+  // tenants and jurisdictions the policy knows, not pods.
+  std::vector<std::string> names_;
+  std::unordered_map<std::string, NameId> name_ids_;
+  std::unordered_map<std::string, Entry> by_key_;
 };
 
 }  // namespace exportgate::webhook

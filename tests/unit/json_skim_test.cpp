@@ -1,0 +1,122 @@
+// skim::build_value builds the same DOM as nlohmann::json::parse, and rejects what the skimmer
+// does not vouch for; skip_string's 16-byte scan stops at the same bytes as the byte loop.
+#include "webhook/json_skim.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+namespace {
+
+using nlohmann::json;
+namespace skim = exportgate::webhook::skim;
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The value `text` holds, through build_value; nullopt when it gives up.
+std::optional<json> built(std::string_view text) {
+  json out;
+  const char* end = text.data() + text.size();
+  const char* e = skim::build_value(text.data(), end, out);
+  if (!e || skim::skip_ws(e, end) != end) return std::nullopt;
+  return out;
+}
+
+void expect_same_as_nlohmann(std::string_view text) {
+  auto b = built(text);
+  ASSERT_TRUE(b) << text.substr(0, 200);
+  const json p = json::parse(text);
+  EXPECT_EQ(*b, p) << text.substr(0, 200);
+  // Same types too (json's == treats 1 and 1u and 1.0 as equal): dump tells them apart.
+  EXPECT_EQ(b->dump(), p.dump()) << text.substr(0, 200);
+}
+
+TEST(JsonSkimBuild, SameValuesAndTypesAsNlohmann) {
+  for (const char* text : {"0",
+                           "-0",
+                           "7",
+                           "-7",
+                           "123456789012345678",
+                           "-123456789012345678",
+                           "1234567890123456789",
+                           "18446744073709551615",
+                           "18446744073709551616",
+                           "-9223372036854775808",
+                           "-9223372036854775809",
+                           "1.5",
+                           "-1.5e+3",
+                           "1E2",
+                           "0.0",
+                           "1e-400",
+                           "\"\"",
+                           "\"plain\"",
+                           "\"a\\\"b\\u00e9\\n\\/\"",
+                           "true",
+                           "false",
+                           "null",
+                           "[]",
+                           "{}",
+                           "[1,\"x\",[],{},null,true,false,-2.5]",
+                           "{\"a\":[1,{\"b\":null}],\"k:{\\\"x\\\"}\":false}",
+                           "{\"dup\":1,\"dup\":{\"x\":2}}",
+                           "{\"dup\":[1],\"dup\":\"last\"}",
+                           "{ \"s p a c e\" : [ 1 , 2 ] , \"t\" :\t\"\\t\" }",
+                           "\"0123456789abcdef0123456789abcdef\\\\tail of a longer string\""}) {
+    expect_same_as_nlohmann(text);
+  }
+}
+
+TEST(JsonSkimBuild, SameAsNlohmannOnEveryBenchmarkReview) {
+  const auto dir = std::filesystem::path(EXPORTGATE_SOURCE_DIR) / "bench/reviews";
+  int n = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) {
+    if (f.path().extension() != ".json") continue;
+    expect_same_as_nlohmann(read_file(f.path()));
+    ++n;
+  }
+  EXPECT_GE(n, 8);
+}
+
+TEST(JsonSkimBuild, RejectsWhatTheSkimmerRejects) {
+  for (const char* bad : {"01", "1.", "-", "\"a", "\"\\x\"", "\"\\u12g4\"", "tru", "nul", "[1,]",
+                          "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "\"caf\xc3\xa9\"", "\"tab\there\""}) {
+    EXPECT_FALSE(built(bad)) << bad;
+  }
+  std::string deep(200, '[');
+  deep += std::string(200, ']');
+  EXPECT_FALSE(built(deep));
+  EXPECT_THROW(built("1e999"), json::exception);  // as json::parse: the caller falls back
+}
+
+// Every stop byte at every offset of a long string, so that both the 16-byte blocks and the
+// byte loop of the tail see it: the string ends, or is rejected, exactly there.
+TEST(JsonSkimBuild, StringScanStopsAtTheFirstSpecialByte) {
+  for (unsigned char stop : {'"', '\\', '\n', '\x01', '\x1f', '\x80', '\xff'}) {
+    for (size_t at = 0; at < 40; ++at) {
+      std::string s = "\"" + std::string(at, 'a') + static_cast<char>(stop) + std::string(40, 'b');
+      bool escaped = false;
+      const char* e = skim::skip_string(s.data(), s.data() + s.size(), escaped);
+      if (stop == '"') {
+        EXPECT_EQ(e, s.data() + at + 2) << at;
+      } else if (stop == '\\') {
+        EXPECT_EQ(e, nullptr) << at;  // "\b" is an escape, but "\b" then no closing quote
+      } else {
+        EXPECT_EQ(e, nullptr) << static_cast<int>(stop) << " at " << at;
+      }
+    }
+  }
+  // 0x7f and 0x20 are ordinary string bytes.
+  std::string s = "\"" + std::string(20, '\x7f') + std::string(20, ' ') + "\"";
+  bool escaped = false;
+  EXPECT_EQ(skim::skip_string(s.data(), s.data() + s.size(), escaped), s.data() + s.size());
+  EXPECT_FALSE(escaped);
+}
+
+}  // namespace

@@ -1,0 +1,137 @@
+// Informer::list against a fake API server (plain HTTP): pages reach the sink one at a time,
+// an expired continue token restarts the list, and the store ends with every object.
+#include "webhook/kube_informer.hpp"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using nlohmann::json;
+namespace wh = exportgate::webhook;
+
+// /api/v1/pods in pages of 2 (of 6 pods); the first time page 3 is asked for, its continue
+// token has expired (410). Watches answer an empty stream after a short wait.
+class FakeApiServer {
+ public:
+  FakeApiServer() {
+    server_.Get("/api/v1/pods", [this](const httplib::Request& req, httplib::Response& res) {
+      if (req.has_param("watch")) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        res.set_content("", "application/json");
+        return;
+      }
+      const std::string cont = req.get_param_value("continue");
+      int page = cont.empty() ? 0 : std::stoi(cont);
+      if (page == 2 && !expired_once_.exchange(true)) {
+        res.status = 410;
+        res.set_content(R"({"kind":"Status","code":410,"reason":"Expired"})", "application/json");
+        return;
+      }
+      json items = json::array();
+      for (int i = 2 * page; i < 2 * page + 2; ++i) {
+        items.push_back(
+            {{"metadata", {{"namespace", "ns"}, {"name", "pod-" + std::to_string(i)}}}});
+      }
+      json meta = {{"resourceVersion", "42"}};
+      if (page < 2) meta["continue"] = std::to_string(page + 1);
+      ++pages_served_;
+      res.set_content(
+          json{{"kind", "PodList"}, {"apiVersion", "v1"}, {"metadata", meta}, {"items", items}}
+              .dump(),
+          "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~FakeApiServer() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int pages_served() const { return pages_served_; }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<bool> expired_once_{false};
+  std::atomic<int> pages_served_{0};
+};
+
+wh::KubeConfig config_for(const FakeApiServer& api) {
+  wh::KubeConfig c;
+  c.scheme = "http";
+  c.host = "127.0.0.1";
+  c.port = api.port();
+  return c;
+}
+
+template <class Pred>
+bool eventually(Pred&& pred) {
+  for (int i = 0; i < 500; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+TEST(Informer, ListDeliversPagesAndRestartsAfterAnExpiredContinueToken) {
+  FakeApiServer api;
+  wh::KubeClient client(config_for(api));
+  wh::Logger log(wh::LogLevel::kError);
+  std::mutex mu;
+  std::vector<std::pair<size_t, bool>> pages;  // (items, first) as the sink saw them
+  int done = 0;
+  wh::InformerSink sink{[&](std::vector<json>& items, bool first) {
+                          std::lock_guard lock(mu);
+                          pages.emplace_back(items.size(), first);
+                          for (const auto& o : items) EXPECT_EQ(o.value("kind", ""), "Pod");
+                        },
+                        [&] {
+                          std::lock_guard lock(mu);
+                          ++done;
+                        },
+                        [](wh::WatchEventType, json&) {}, nullptr};
+  wh::Informer informer(client, "/api/v1/pods", sink, log);
+  informer.start();
+  ASSERT_TRUE(eventually([&] { return informer.synced(); }));
+  client.cancel_all();
+  informer.stop();
+  std::lock_guard lock(mu);
+  // Pages 1 and 2, the 410 on page 3, then the whole list again from the start.
+  const std::vector<std::pair<size_t, bool>> expected = {
+      {2, true}, {2, false}, {2, true}, {2, false}, {2, false}};
+  EXPECT_EQ(pages, expected);
+  EXPECT_EQ(done, 1);
+  EXPECT_EQ(informer.relists(), 1u);
+}
+
+TEST(Informer, ObjectStoreHoldsEveryListedObjectAfterARestartedList) {
+  FakeApiServer api;
+  wh::KubeClient client(config_for(api));
+  wh::Logger log(wh::LogLevel::kError);
+  wh::ObjectStore<std::string> store(
+      [](const json& o) -> std::optional<std::string> { return o["metadata"].value("name", ""); });
+  wh::Informer informer(client, "/api/v1/pods", store.sink(), log);
+  informer.start();
+  ASSERT_TRUE(eventually([&] { return informer.synced(); }));
+  client.cancel_all();
+  informer.stop();
+  EXPECT_EQ(store.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    auto p = store.get("ns/pod-" + std::to_string(i));
+    ASSERT_TRUE(p) << i;
+    EXPECT_EQ(*p, "pod-" + std::to_string(i));
+  }
+  EXPECT_EQ(store.version(), 1u);  // one list: one swap, not one per page
+}
+
+}  // namespace
