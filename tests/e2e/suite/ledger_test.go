@@ -181,8 +181,7 @@ func TestExportgateClusterLedger(t *testing.T) {
 	t.Run("killing and restarting all replicas loses no count", func(t *testing.T) {
 		waitLedger(t, env.Namespace, "IN", "t2", capTPP, 30*time.Second)
 		for _, w := range replicas {
-			w.cmd.Process.Signal(syscall.SIGKILL)
-			<-w.exited
+			w.Kill()
 		}
 		for _, w := range replicas {
 			w.start(policy)
