@@ -49,9 +49,10 @@ chart: build
 fuzz: deps
 	tests/fuzz/run.sh
 
-# Unit + integration under clang ASan+UBSan (build-asan); concurrent tests under TSan (build-tsan).
+# Unit + integration under clang ASan+UBSan (build-asan); concurrent tests under TSan (build-tsan);
+# the webhook's e2e tests against the ASan+UBSan binary (any report or crash fails them).
 sanitize: deps
-	scripts/sanitize.sh asan tsan
+	scripts/sanitize.sh asan tsan e2e
 
 # Soak of the binary (SOAK_SECONDS, default 90): reloads, rotations, RSS and fd bounds.
 soak: build

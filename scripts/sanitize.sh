@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the test suites under sanitizers; any report fails the run.
 #
-#   scripts/sanitize.sh            # asan + tsan
+#   scripts/sanitize.sh            # asan + tsan + e2e
 #   scripts/sanitize.sh asan       # unit + integration tests, clang ASan + UBSan (build-asan)
 #   scripts/sanitize.sh tsan       # the concurrent tests (server, reload, limits, hostile
 #                                  # clients, the ledger under racing requests), ThreadSanitizer
-#   scripts/sanitize.sh e2e        # the end-to-end suite against the ASan + UBSan binary
+#   scripts/sanitize.sh e2e        # the webhook's end-to-end tests against the ASan + UBSan
+#                                  # binary; the harness fails a test on any sanitizer report in
+#                                  # the webhook's log or an abnormal exit (leaks at exit too)
 #
 # build-asan is the same tree tests/fuzz/run.sh uses (ASan + UBSan + fuzzer coverage), so the
 # fuzz targets and the suites share one build. JOBS=n limits parallelism (default nproc).
@@ -13,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-$(nproc)}
-MODES=${*:-asan tsan}
+MODES=${*:-asan tsan e2e}
 
 command -v clang++ >/dev/null || {
   SUDO=$([ "$(id -u)" -eq 0 ] || echo sudo)
@@ -53,10 +55,15 @@ run_tsan() {
   build-tsan/integration_tests --gtest_filter="$TSAN_FILTER"
 }
 
+# The tests that run exportgate serve (standalone and cluster mode, the decision log) and the
+# harness's own sanitizer checks. Not the chart tests (TestChart*: Helm and Prometheus against
+# the same binary, no code path the others miss) nor the control-plane smoke test.
+E2E_FILTER='^(TestExportgate|TestSanitizer)'
+
 run_e2e() {
   run_asan_build_only
-  echo "== end-to-end suite against the ASan + UBSan binary"
-  EXPORTGATE_BIN=$ROOT/build-asan/exportgate tests/e2e/run.sh -run Exportgate
+  echo "== end-to-end tests against the ASan + UBSan binary ($E2E_FILTER)"
+  EXPORTGATE_BIN=$ROOT/build-asan/exportgate tests/e2e/run.sh -run "$E2E_FILTER"
 }
 
 run_asan_build_only() {

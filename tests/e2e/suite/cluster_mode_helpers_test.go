@@ -1,8 +1,8 @@
 package e2e_test
 
 // Helpers for cluster mode (`exportgate serve --kubeconfig`): the TPPLedger CRD, a service
-// account with the chart's RBAC rules, N replicas behind a round-robin TCP proxy (the honest model
-// of a Service: TLS passes through, every replica serves the same certificate), concurrent pod
+// account bound to the chart's RBAC (rendered by helm), N replicas behind a round-robin TCP proxy
+// (the honest model of a Service: TLS passes through, every replica serves the same certificate), concurrent pod
 // creation through the API server's REST API, ledger reads, and direct AdmissionReviews.
 
 import (
@@ -27,56 +27,20 @@ import (
 // tpp8 is the TPP of one pod of 8 pinned H100s (8 x 15,832).
 const tpp8 = 126656.0
 
-// clusterRBAC mirrors the rules of charts/exportgate/templates/rbac.yaml, bound to a service
-// account, so the replicas run with exactly the rights the chart grants (not as admin).
-func clusterRBAC(ns string) string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: ServiceAccount
-metadata: {name: exportgate, namespace: %[1]s}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: exportgate-e2e-%[1]s}
-rules:
-- apiGroups: [""]
-  resources: [namespaces, pods, nodes]
-  verbs: [get, list, watch]
-- apiGroups: ["", events.k8s.io]
-  resources: [events]
-  verbs: [create, patch]
-- apiGroups: [""]
-  resources: [replicationcontrollers]
-  verbs: [list]
-- apiGroups: [apps]
-  resources: [deployments, replicasets, statefulsets, daemonsets]
-  verbs: [list]
-- apiGroups: [batch]
-  resources: [jobs, cronjobs]
-  verbs: [list]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: exportgate-e2e-%[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: exportgate-e2e-%[1]s}
-subjects: [{kind: ServiceAccount, name: exportgate, namespace: %[1]s}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: exportgate, namespace: %[1]s}
-rules:
-- apiGroups: [exportgate.io]
-  resources: [tppledgers]
-  verbs: [get, list, watch, create, update, patch]
-- apiGroups: [coordination.k8s.io]
-  resources: [leases]
-  verbs: [get, list, watch, create, update, patch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: exportgate, namespace: %[1]s}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: exportgate}
-subjects: [{kind: ServiceAccount, name: exportgate, namespace: %[1]s}]
-`, ns)
+// clusterRBAC renders the chart's own RBAC (charts/exportgate/templates/rbac.yaml and its
+// ServiceAccount, cluster mode on) for the release namespace ns, so the replicas run with exactly
+// the rights the chart grants: not as admin, and not with a copy that could drift from the
+// chart. A verb the code needs but the chart lacks fails the cluster-mode tests. The ClusterRole
+// and its binding are named exportgate-e2e-<ns>, the ServiceAccount exportgate.
+func clusterRBAC(t *testing.T, ns string) string {
+	t.Helper()
+	return mustHelm(t, "template", "exportgate", chartDir(), "--namespace", ns,
+		"--kube-version", serverVersion(t),
+		"--set", "cluster.enabled=true",
+		"--set", "fullnameOverride=exportgate-e2e-"+ns,
+		"--set", "serviceAccount.name=exportgate",
+		"--show-only", "templates/serviceaccount.yaml",
+		"--show-only", "templates/rbac.yaml")
 }
 
 // ledgerEnv is one test's cluster-mode setup: its own ledger namespace (so ledgers and the Lease
@@ -91,7 +55,7 @@ func setupLedgerEnv(t *testing.T, ns string) ledgerEnv {
 	mustKubectl(t, "apply", "-f", filepath.Join(cluster.RepoDir, "charts", "exportgate", "crds"))
 	mustKubectl(t, "wait", "--for=condition=Established", "crd/tppledgers.exportgate.io", "--timeout=30s")
 	deleteLedgerNamespace(t, ns)
-	mustApply(t, namespaceYAML(ns, nil)+"---\n"+clusterRBAC(ns))
+	mustApply(t, namespaceYAML(ns, nil)+"---\n"+clusterRBAC(t, ns))
 	t.Cleanup(func() { deleteLedgerNamespace(t, ns) })
 	token := strings.TrimSpace(mustKubectl(t, "create", "token", "exportgate", "-n", ns, "--duration", "2h"))
 	kc := filepath.Join(cluster.Dir, "kubeconfig-exportgate-"+ns)

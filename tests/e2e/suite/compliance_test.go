@@ -41,7 +41,14 @@ func runExportgate(t *testing.T, args ...string) (string, string, int) {
 	cmd := exec.Command(requireExportgate(t), args...)
 	var out, errOut strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.Env = sanitizerEnv(os.Environ())
 	err := cmd.Run()
+	if report := sanitizerReport(errOut.String()); report != "" {
+		t.Errorf("exportgate %v printed a sanitizer report:\n%s", args, report)
+	}
+	if why := abnormalExit(cmd.ProcessState, nil); why != "" && !strings.HasPrefix(why, "exited with status") {
+		t.Errorf("exportgate %v ended abnormally: %s", args, why)
+	}
 	code := 0
 	if exitErr, ok := err.(*exec.ExitError); ok {
 		code = exitErr.ExitCode()

@@ -125,6 +125,13 @@ type Webhook struct {
 	exited      chan struct{}
 	starts      int
 	ExtraArgs   []string // appended to the serve flags (cluster mode)
+
+	// The current run (one start), for checkRun (sanitizer_helpers_test.go).
+	mu       sync.Mutex
+	logStart int64                   // where this run's output begins in LogPath
+	state    *os.ProcessState        // set before exited is closed
+	sent     map[syscall.Signal]bool // signals the harness sent to this run
+	checked  bool
 }
 
 var (
@@ -132,7 +139,8 @@ var (
 	runningMu sync.Mutex
 )
 
-// stopAllExportgates kills every exportgate still running (signal teardown).
+// stopAllExportgates kills every exportgate still running (signal teardown, possibly after
+// the tests ended: no checks, nothing reported to a test).
 func stopAllExportgates() {
 	runningMu.Lock()
 	ws := make([]*Webhook, 0, len(running))
@@ -141,7 +149,7 @@ func stopAllExportgates() {
 	}
 	runningMu.Unlock()
 	for _, w := range ws {
-		w.Stop()
+		w.stop()
 	}
 }
 
@@ -181,6 +189,10 @@ func (w *Webhook) start(policyYAML string) {
 	}
 	w.starts++
 	fmt.Fprintf(logf, "==== start #%d: policy %s\n", w.starts, w.PolicyPath)
+	var logStart int64
+	if st, err := logf.Stat(); err == nil {
+		logStart = st.Size()
+	}
 	args := []string{"serve",
 		"--listen", fmt.Sprintf("127.0.0.1:%d", w.Port),
 		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", w.MetricsPort),
@@ -191,17 +203,24 @@ func (w *Webhook) start(policyYAML string) {
 	args = append(args, w.ExtraArgs...)
 	cmd := exec.Command(w.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = sanitizerEnv(os.Environ())
 	// Dies with the test binary even if teardown never runs.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("starting %s: %v", w.bin, err)
 	}
+	w.mu.Lock()
 	w.cmd = cmd
 	w.exited = make(chan struct{})
+	w.logStart, w.state, w.sent, w.checked = logStart, nil, map[syscall.Signal]bool{}, false
+	w.mu.Unlock()
 	go func(exited chan struct{}) {
 		cmd.Wait()
 		logf.Close()
+		w.mu.Lock()
+		w.state = cmd.ProcessState
+		w.mu.Unlock()
 		close(exited)
 	}(w.exited)
 	runningMu.Lock()
@@ -213,6 +232,7 @@ func (w *Webhook) start(policyYAML string) {
 	for {
 		select {
 		case <-w.exited:
+			w.checkRun()
 			t.Fatalf("exportgate exited during start-up (%v); %s", cmd.ProcessState, w.logTail(30))
 		default:
 		}
@@ -232,25 +252,76 @@ func (w *Webhook) start(policyYAML string) {
 	}
 }
 
-// Stop terminates the process (SIGTERM, then SIGKILL after 5s). Idempotent.
+// stopGrace is how long a SIGTERMed exportgate may take to drain and exit (a sanitizer build
+// is slower, and LeakSanitizer scans the heap at exit) before the harness sends SIGKILL.
+const stopGrace = 30 * time.Second
+
+// Stop terminates the process (SIGTERM, then SIGKILL after stopGrace) and checks the run it
+// ends (checkRun): a sanitizer report, an exit status other than 0 or a death by a signal the
+// harness did not send fails the test, and so does needing SIGKILL. Idempotent.
 func (w *Webhook) Stop() {
+	if w.stop() {
+		w.t.Errorf("exportgate on port %d did not exit within %v of SIGTERM; %s", w.Port, stopGrace,
+			w.logTail(20))
+	}
+	w.checkRun()
+}
+
+// Kill sends SIGKILL (a crash the test simulates) and checks the run like Stop.
+func (w *Webhook) Kill() {
+	w.signal(syscall.SIGKILL)
+	<-w.exited
+	w.checkRun()
+}
+
+// stop ends the process without checking it; true when SIGTERM was not enough.
+func (w *Webhook) stop() (killed bool) {
 	runningMu.Lock()
 	delete(running, w)
 	runningMu.Unlock()
 	if w.cmd == nil || w.cmd.Process == nil {
-		return
+		return false
 	}
 	select {
 	case <-w.exited:
-		return
+		return false
 	default:
 	}
-	w.cmd.Process.Signal(syscall.SIGTERM)
+	w.signal(syscall.SIGTERM)
 	select {
 	case <-w.exited:
-	case <-time.After(5 * time.Second):
-		w.cmd.Process.Kill()
+	case <-time.After(stopGrace):
+		w.signal(syscall.SIGKILL)
 		<-w.exited
+		killed = true
+	}
+	return killed
+}
+
+func (w *Webhook) signal(sig syscall.Signal) {
+	w.mu.Lock()
+	w.sent[sig] = true
+	w.mu.Unlock()
+	w.cmd.Process.Signal(sig)
+}
+
+// checkRun fails the test when the run that just ended printed a sanitizer report or ended
+// abnormally (sanitizer_helpers_test.go). Once per run.
+func (w *Webhook) checkRun() {
+	w.mu.Lock()
+	if w.checked || w.state == nil {
+		w.mu.Unlock()
+		return
+	}
+	w.checked = true
+	state, logStart := w.state, w.logStart
+	sent := make(map[syscall.Signal]bool, len(w.sent))
+	for s := range w.sent {
+		sent[s] = true
+	}
+	w.mu.Unlock()
+	for _, p := range runProblems(w.LogPath, logStart, state, sent) {
+		w.t.Errorf("exportgate (start #%d, log %s): %s", w.starts, w.LogPath, p)
 	}
 }
 
