@@ -34,13 +34,35 @@ bool is_hex(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+// Numbers whose magnitude could leave a double's range (about 1e308) go to the full parser, which
+// refuses them ("number overflow"): the skimmer must not vouch for what nlohmann rejects. The
+// bound is loose on purpose (a false alarm only costs a full parse): integer digits plus a
+// positive exponent at most 300.
+constexpr long kMaxDecimalMagnitude = 300;
+
+// The value of four hex digits at p, or -1.
+int hex4(const char* p, const char* end) {
+  if (end - p < 4) return -1;
+  int v = 0;
+  for (int i = 0; i < 4; ++i) {
+    const char c = p[i];
+    if (!is_hex(c)) return -1;
+    v = v * 16 + (is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10);
+  }
+  return v;
+}
+
 const char* skip_number(const char* p, const char* end) {
+  long magnitude = 0;  // digits before the point
   if (p < end && *p == '-') ++p;
   if (p >= end) return nullptr;
   if (*p == '0') {
     ++p;
   } else if (*p >= '1' && *p <= '9') {
+    const char* first = p;
     while (p < end && is_digit(*p)) ++p;
+    magnitude = p - first;
+    if (magnitude > kMaxDecimalMagnitude) return nullptr;
   } else {
     return nullptr;
   }
@@ -51,9 +73,16 @@ const char* skip_number(const char* p, const char* end) {
   }
   if (p < end && (*p == 'e' || *p == 'E')) {
     ++p;
+    const bool negative = p < end && *p == '-';
     if (p < end && (*p == '+' || *p == '-')) ++p;
     if (p >= end || !is_digit(*p)) return nullptr;
-    while (p < end && is_digit(*p)) ++p;
+    long exponent = 0;
+    while (p < end && is_digit(*p)) {
+      if (exponent <= kMaxDecimalMagnitude) exponent = exponent * 10 + (*p - '0');
+      ++p;
+    }
+    // A negative one only underflows, which nlohmann accepts (as 0 or a subnormal).
+    if (!negative && magnitude + exponent > kMaxDecimalMagnitude) return nullptr;
   }
   return p;
 }
@@ -114,12 +143,20 @@ const char* skip_string(const char* p, const char* end, bool& escaped) {
       case 'r':
       case 't':
         break;
-      case 'u':
-        if (end - p < 5 || !is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4])) {
-          return nullptr;
-        }
+      case 'u': {
+        // nlohmann refuses a lone UTF-16 surrogate: a high one must be followed by "\u" and a
+        // low one, and a low one cannot come first.
+        const int unit = hex4(p + 1, end);
+        if (unit < 0 || (unit >= 0xDC00 && unit <= 0xDFFF)) return nullptr;
         p += 4;
+        if (unit >= 0xD800 && unit <= 0xDBFF) {
+          if (end - p < 7 || p[1] != '\\' || p[2] != 'u') return nullptr;
+          const int low = hex4(p + 3, end);
+          if (low < 0xDC00 || low > 0xDFFF) return nullptr;
+          p += 6;
+        }
         break;
+      }
       default:
         return nullptr;
     }

@@ -92,7 +92,26 @@ TEST(JsonSkimBuild, RejectsWhatTheSkimmerRejects) {
   std::string deep(200, '[');
   deep += std::string(200, ']');
   EXPECT_FALSE(built(deep));
-  EXPECT_THROW(built("1e999"), json::exception);  // as json::parse: the caller falls back
+}
+
+// What nlohmann refuses beyond RFC 8259's grammar, the skimmer must refuse too, in values it
+// skips as much as in those it keeps: else a review would be decided on the fast path but
+// answered 400 on the full one (found by fuzz_admission_skim).
+TEST(JsonSkimBuild, RefusesLoneSurrogatesAndNumbersBeyondDouble) {
+  for (const char* bad :
+       {"\"\\ud800\"", "\"\\udc00\"", "\"\\ud800x\"", "\"\\ud800\\n\"", "\"\\ud800\\u0041\"",
+        "\"\\udbff\\ud800\"", "1e400", "-1e400", "1.5E+309", "1e+400"}) {
+    EXPECT_FALSE(built(bad)) << bad;
+    const std::string_view t(bad);
+    EXPECT_EQ(skim::skip_value(t.data(), t.data() + t.size()), nullptr) << bad;
+  }
+  const std::string huge = std::string(400, '9');
+  EXPECT_FALSE(built(huge));
+  EXPECT_FALSE(built(std::string(250, '9') + "e100"));
+  EXPECT_THROW(static_cast<void>(json::parse(huge).is_null()), json::exception);  // full path: 400
+  // A surrogate pair is valid JSON (U+1F600 here) and stays on the fast path, equal to nlohmann.
+  expect_same_as_nlohmann("\"smile \\ud83d\\ude00 ok\"");
+  expect_same_as_nlohmann("[1e200, -2.5e-200, 123456789012345678901234567890]");
 }
 
 // Every stop byte at every offset of a long string, so that both the 16-byte blocks and the
