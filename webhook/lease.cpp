@@ -69,7 +69,12 @@ void LeaseElector::tick() {
     auto created = client_.request(
         "POST", "/apis/coordination.k8s.io/v1/namespaces/" + options_.namespace_ + "/leases",
         lease.dump());
-    if (created.ok()) last_renew_ = now;
+    if (created.ok()) {
+      last_renew_ = now;
+      no_problem();
+    } else if (created.status != 409) {
+      problem("lease create refused: " + created.describe());
+    }
     set_leading(created.ok());
     return;
   }
@@ -96,8 +101,24 @@ void LeaseElector::tick() {
   spec["renewTime"] = now_text;
   lease["metadata"].erase("managedFields");
   auto put = client_.request("PUT", path(), lease.dump());
-  if (put.ok()) last_renew_ = now;
+  if (put.ok()) {
+    last_renew_ = now;
+    no_problem();
+  } else if (put.status != 409) {
+    problem("lease update refused: " + put.describe());
+  }
   set_leading(put.ok());  // 409: another replica renewed or took it first
+}
+
+// A refused write (403 from missing RBAC, 422) or an unreachable API would otherwise leave no
+// trace but the leader metric: warn once per distinct failure, then debug while it repeats.
+void LeaseElector::problem(const std::string& what) {
+  if (what == last_problem_) {
+    log_.debug("lease problem persists", {{"error", what}});
+    return;
+  }
+  last_problem_ = what;
+  log_.warn("reconciler lease: " + what, {{"lease", options_.namespace_ + "/" + options_.name}});
 }
 
 void LeaseElector::run() {
@@ -109,7 +130,7 @@ void LeaseElector::run() {
     } catch (const std::exception& e) {
       // Cannot reach the API: keep leading only while our last renewal is still valid.
       if (leading_ && Steady::now() - last_renew_ > options_.duration) set_leading(false);
-      log_.debug("lease renewal failed", {{"error", e.what()}});
+      problem(std::string("lease renewal failed: ") + e.what());
     }
     lock.lock();
     cv_.wait_for(lock, options_.retry_period, [this] { return stop_; });

@@ -69,6 +69,9 @@ class LeaseElector {
   std::string observed_;  // holder + renew time last seen
   std::chrono::steady_clock::time_point observed_since_;
   std::chrono::steady_clock::time_point last_renew_;
+  std::string last_problem_;  // the failure last logged at warn, "" after a success
+  void problem(const std::string& what);
+  void no_problem() { last_problem_.clear(); }
   bool stop_ = false;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -1,0 +1,103 @@
+// LeaseElector against a fake API server (plain HTTP) that refuses the Lease with 403, as a
+// missing RBAC verb does: the refusal is logged once at warn (not once per retry, and not only
+// at debug where nobody sees it), the replica does not lead, and it leads once writes succeed.
+#include "webhook/lease.hpp"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <atomic>
+#include <chrono>
+#include <sstream>
+#include <string>
+#include <thread>
+
+namespace {
+
+namespace wh = exportgate::webhook;
+
+class FakeLeaseApi {
+ public:
+  FakeLeaseApi() {
+    const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/eg/leases";
+    server_.Get(leases + "/exportgate-reconciler", [](const httplib::Request&,
+                                                      httplib::Response& res) {
+      res.status = 404;
+      res.set_content(R"({"kind":"Status","code":404,"reason":"NotFound"})", "application/json");
+    });
+    server_.Post(leases, [this](const httplib::Request& req, httplib::Response& res) {
+      ++creates_;
+      if (allow_) {
+        res.status = 201;
+        res.set_content(req.body, "application/json");
+        return;
+      }
+      res.status = 403;
+      res.set_content(
+          R"({"kind":"Status","code":403,"reason":"Forbidden","message":"leases is forbidden"})",
+          "application/json");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ~FakeLeaseApi() {
+    server_.stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  int creates() const { return creates_; }
+  void allow() { allow_ = true; }
+
+ private:
+  httplib::Server server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::atomic<int> creates_{0};
+  std::atomic<bool> allow_{false};
+};
+
+template <class Pred>
+bool eventually(Pred&& pred) {
+  for (int i = 0; i < 1000; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+size_t count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(LeaseElector, RefusedWritesAreWarnedOnceAndLeadershipFollowsTheApi) {
+  FakeLeaseApi api;
+  wh::KubeConfig config;
+  config.scheme = "http";
+  config.host = "127.0.0.1";
+  config.port = api.port();
+  wh::KubeClient client(config);
+  std::ostringstream out;
+  wh::Logger log(wh::LogLevel::kWarn, &out);
+  wh::LeaseOptions options;
+  options.namespace_ = "eg";
+  options.identity = "replica-a";
+  options.retry_period = std::chrono::milliseconds(10);
+  std::atomic<int> changes{0};
+  wh::LeaseElector elector(client, options, log, [&](bool) { ++changes; });
+  elector.start();
+  ASSERT_TRUE(eventually([&] { return api.creates() >= 5; }));
+  EXPECT_FALSE(elector.leading());
+  EXPECT_EQ(changes, 0);
+  api.allow();
+  ASSERT_TRUE(eventually([&] { return elector.leading(); }));
+  elector.stop();
+  const std::string text = out.str();
+  EXPECT_EQ(count(text, "\"level\":\"warn\""), 1u) << text;
+  EXPECT_EQ(count(text, "lease create refused: 403"), 1u) << text;
+  EXPECT_NE(text.find("leases is forbidden"), std::string::npos) << text;
+}
+
+}  // namespace
