@@ -43,10 +43,10 @@ run_asan() {
   ctest --test-dir build-asan --output-on-failure -j "$JOBS" --timeout 300
 }
 
-# The tests that run threads against each other: the TLS server and its connection handling,
-# policy and certificate reload, limits, hostile clients, and admissions racing for a cap in
-# the usage ledger.
-TSAN_FILTER='ReloadTest.*:TlsTest.*:LimitsTest.*:Hostile*.*:AdmissionTest.*:AdmissionModes.*'
+# The tests that run threads against each other: the worker pool (growth and idle retirement),
+# the TLS server and its connection handling, policy and certificate reload, limits, hostile
+# clients, and admissions racing for a cap in the usage ledger.
+TSAN_FILTER='ElasticThreadPool.*:ReloadTest.*:TlsTest.*:LimitsTest.*:Hostile*.*:AdmissionTest.*:AdmissionModes.*'
 
 run_tsan() {
   configure build-tsan thread -DEXPORTGATE_BUILD_BENCH=OFF

@@ -5,10 +5,13 @@
 
 namespace exportgate::webhook {
 
-ElasticThreadPool::ElasticThreadPool(size_t min_threads, size_t max_threads)
-    : max_threads_(std::max<size_t>(1, max_threads)) {
+ElasticThreadPool::ElasticThreadPool(size_t min_threads, size_t max_threads,
+                                     std::chrono::milliseconds idle_timeout)
+    : min_threads_(std::min(min_threads, std::max<size_t>(1, max_threads))),
+      max_threads_(std::max<size_t>(1, max_threads)),
+      idle_timeout_(idle_timeout) {
   std::lock_guard lock(mu_);
-  for (size_t i = 0; i < std::min(min_threads, max_threads_); ++i) spawn_locked();
+  for (size_t i = 0; i < min_threads_; ++i) spawn_locked();
 }
 
 ElasticThreadPool::~ElasticThreadPool() {
@@ -16,8 +19,18 @@ ElasticThreadPool::~ElasticThreadPool() {
 }
 
 void ElasticThreadPool::spawn_locked() {
+  join_retired_locked();
   ++idle_;
-  threads_.emplace_back([this] { work(); });
+  // The worker needs its own list node to retire itself; it only reads it under mu_, which the
+  // caller holds until the node has its thread.
+  auto self = threads_.emplace(threads_.end());
+  *self = std::thread([this, self] { work(self); });
+}
+
+// A retired worker has left work() and released mu_: joining it waits for its exit only.
+void ElasticThreadPool::join_retired_locked() {
+  for (auto& t : retired_) t.join();
+  retired_.clear();
 }
 
 void ElasticThreadPool::enqueue(std::function<void()> fn) {
@@ -30,10 +43,19 @@ void ElasticThreadPool::enqueue(std::function<void()> fn) {
   cv_.notify_one();
 }
 
-void ElasticThreadPool::work() {
+void ElasticThreadPool::work(std::list<std::thread>::iterator self) {
   std::unique_lock lock(mu_);
   for (;;) {
-    cv_.wait(lock, [&] { return shutdown_ || !jobs_.empty(); });
+    const bool woke =
+        cv_.wait_for(lock, idle_timeout_, [&] { return shutdown_ || !jobs_.empty(); });
+    if (!woke) {
+      if (threads_.size() <= min_threads_) continue;
+      // Idle too long above the minimum: hand our handle to retired_ and leave.
+      --idle_;
+      retired_.push_back(std::move(*self));
+      threads_.erase(self);
+      return;
+    }
     if (jobs_.empty()) return;  // shutdown with nothing left to run
     auto fn = std::move(jobs_.front());
     jobs_.pop_front();
@@ -46,14 +68,17 @@ void ElasticThreadPool::work() {
 }
 
 void ElasticThreadPool::shutdown() {
-  std::vector<std::thread> threads;
+  std::list<std::thread> threads;
+  std::vector<std::thread> retired;
   {
     std::lock_guard lock(mu_);
     shutdown_ = true;
     threads.swap(threads_);
+    retired.swap(retired_);
   }
   cv_.notify_all();
   for (auto& t : threads) t.join();
+  for (auto& t : retired) t.join();
 }
 
 size_t ElasticThreadPool::thread_count() const {

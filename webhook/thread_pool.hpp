@@ -1,13 +1,17 @@
 // The worker pool behind cpp-httplib. httplib runs one keep-alive connection per worker for the
 // connection's whole life, so the pool grows on demand to one thread per open connection (up to
-// a maximum) instead of queueing connections behind busy threads.
+// a maximum) instead of queueing connections behind busy threads. Workers above the minimum that
+// stay idle for `idle_timeout` exit, so a burst of connections does not keep its threads (and
+// their stacks) for the life of the process.
 #pragma once
 
 #include <httplib.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <list>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -16,7 +20,8 @@ namespace exportgate::webhook {
 
 class ElasticThreadPool : public httplib::TaskQueue {
  public:
-  ElasticThreadPool(size_t min_threads, size_t max_threads);
+  ElasticThreadPool(size_t min_threads, size_t max_threads,
+                    std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));
   ~ElasticThreadPool() override;
 
   void enqueue(std::function<void()> fn) override;
@@ -26,13 +31,17 @@ class ElasticThreadPool : public httplib::TaskQueue {
 
  private:
   void spawn_locked();
-  void work();
+  void join_retired_locked();
+  void work(std::list<std::thread>::iterator self);
 
+  const size_t min_threads_;
   const size_t max_threads_;
+  const std::chrono::milliseconds idle_timeout_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
-  std::vector<std::thread> threads_;
+  std::list<std::thread> threads_;    // live workers; each knows its own node
+  std::vector<std::thread> retired_;  // exited workers, joined at the next spawn or shutdown
   size_t idle_ = 0;
   bool shutdown_ = false;
 };

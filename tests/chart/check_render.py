@@ -95,6 +95,9 @@ def main():
         check("--tls-cert=/etc/exportgate/tls/tls.crt" in args and "--tls-key=/etc/exportgate/tls/tls.key" in args, "--tls-*")
         check(not any(a.startswith("--dns-name") for a in args), "--dns-name is refused with --tls-cert")
         check(("--in-cluster" in args) == v["cluster"]["enabled"], "--in-cluster != cluster.enabled")
+        audit_flags = [a for a in args if a.startswith("--audit-interval=")]
+        want_audit = [f"--audit-interval={v['cluster'].get('auditInterval', '5m')}"] if v["cluster"]["enabled"] else []
+        check(audit_flags == want_audit, f"audit interval flags {audit_flags}, want {want_audit}")
         check(pod.get("automountServiceAccountToken") == v["cluster"]["enabled"], "token mounted without cluster.enabled")
         for m in c["volumeMounts"]:
             check("subPath" not in m, f"subPath mount {m['name']} would never see updates")

@@ -104,6 +104,8 @@ bad=(
 	"unknownTopLevel=1"
 	"metrics.prometheusRule.errorRatio=1) or vector(1"
 	"webhook.namespaces.matchConditions[0].name=x"
+	"cluster.auditInterval=5 minutes"
+	"cluster.auditInterval=-1"
 )
 for b in "${bad[@]}"; do
 	if tpl --set "$b" >/dev/null 2>&1; then
