@@ -19,7 +19,10 @@ micro = {b["name"]: b for b in load("micro.json")["benchmarks"]}
 mem = load("memory.json")
 run = load("run.json")
 lp = lambda name: load("load", name + ".json")  # noqa: E731
-fixed = lp("fixed-1000")
+# The fixed-rate point runs three times; the budget is judged on the run with the median p99.
+fixed_runs = [lp(f"fixed-1000-{i}") for i in (1, 2, 3)]
+fixed = sorted(fixed_runs, key=lambda r: r["p99_ms"])[1]
+fixed_p99s = ", ".join(f"{r['p99_ms']:.2f}" for r in fixed_runs)
 fill = lp("fill-100k")
 # bench/cache_memory: heap bytes per pod of the caches (absent in results of older runs).
 caches = load("cache-memory.json") if os.path.exists(os.path.join(RES, "cache-memory.json")) else None
@@ -80,8 +83,9 @@ budget = [
     ("64 connections: share of the transport ceiling", ">= 70 %", f"{share64:.0%}",
      share64 >= 0.70),
     ("64 connections: p99", "< 5 ms", f"{p64[1]['p99_ms']:.2f} ms", p64[1]["p99_ms"] < 5),
-    ("1,000 requests/s (open loop): p99", "< 1 ms", f"{fixed['p99_ms']:.2f} ms",
-     fixed["p99_ms"] < 1 and fixed["errors"] == 0),
+    ("1,000 requests/s (open loop): p99, median of 3 runs", "< 1 ms",
+     f"{fixed['p99_ms']:.2f} ms (runs: {fixed_p99s})",
+     fixed["p99_ms"] < 1 and all(r["errors"] == 0 for r in fixed_runs)),
     ("256 connections: no request waits seconds (max latency, errors)", "max < 1 s, 0 errors",
      f"{p256[1]['max_ms']:.0f} ms, {errors(p256[1])} errors",
      p256[1]["max_ms"] < 1000 and errors(p256[1]) == 0),
@@ -167,13 +171,17 @@ w("")
 w("bench/loadgen_openloop.cpp (wrk2 is not in Debian): an open-loop client over 16 keep-alive "
   "TLS connections that sends on a fixed schedule and measures each latency from the "
   "*scheduled* send time, so a stall shows in the tail instead of slowing the client "
-  "(no coordinated omission). 1 s warm-up, then 10 s measured, same mix.")
+  "(no coordinated omission). 1 s warm-up, then 10 s measured, same mix. Three runs one "
+  "after the other: on this 2-core VM a stall of several ms happens a few times a minute "
+  "(p99.9 and max show them), enough to move one run's p99 by 2x, so the budget line takes "
+  "the median run.")
 w("")
-w("| sent | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | non-2xx |")
-w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-w(f"| {fixed['requests']:,} | {fixed['requests_per_s']:,.0f} | {fixed['p50_ms']:.2f} | "
-  f"{fixed['p90_ms']:.2f} | {fixed['p99_ms']:.2f} | {fixed['p999_ms']:.2f} | "
-  f"{fixed['max_ms']:.2f} | {fixed['errors']} | {fixed['non_2xx']} |")
+w("| run | sent | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors | non-2xx |")
+w("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+for i, f in enumerate(fixed_runs, 1):
+    w(f"| {i} | {f['requests']:,} | {f['requests_per_s']:,.0f} | {f['p50_ms']:.2f} | "
+      f"{f['p90_ms']:.2f} | {f['p99_ms']:.2f} | {f['p999_ms']:.2f} | "
+      f"{f['max_ms']:.2f} | {f['errors']} | {f['non_2xx']} |")
 w("")
 w("## Memory")
 w("")
@@ -250,10 +258,9 @@ if misses:
                  "loop.",
         "memory": "**Memory with 100,000 pods.** The in-memory ledger now costs 128 bytes per "
                   "pod (it was 368: a whole `Reservation` with the key twice and four more "
-                  "strings). After the load runs the process also keeps the stacks of up to "
-                  "256 worker threads (workers never exit) and what the malloc arenas keep: "
-                  "about 24 MiB above idle after a run to 256 connections. Retiring idle "
-                  "workers above --min-threads would return the stacks.",
+                  "strings). After the load runs the process also keeps what the malloc "
+                  "arenas of up to 256 worker threads hold; idle workers above the minimum "
+                  "retire after 60 s, which returns their stacks but not the arenas.",
     }
     for name in misses:
         key = "share" if ("ceiling" in name or "p99" in name and "64" in name) else (
@@ -338,6 +345,12 @@ w("- **Cluster mode lists page by page** (webhook/kube_informer): the Pod inform
   "before projecting; each page now goes to the cache as it arrives. The same change fixes "
   "an expired continue token (410) mid-list, which ended the list with an empty cache instead "
   "of starting over (unit test against a fake API server).")
+w("- **Idle workers retire** (webhook/thread_pool): workers above the minimum that stay idle "
+  "for 60 s exit, so a burst to 256 connections no longer keeps 256 threads and their stacks "
+  "for the life of the process (unit test ElasticThreadPool.*, also under TSan).")
+w("- **The fixed-rate point runs three times** and the budget line judges the median p99: "
+  "single 10 s runs at 1,000 requests/s gave p99 0.48-1.26 ms on the same build, because a "
+  "stall of several ms on this VM (visible in p99.9 and max) lands in some runs and not others.")
 w("- Looked at and not changed: the Pod cache's projection costs 304 bytes per Pod (29 MiB "
   "for 100,000: make_shared block 128, map node 80, key 48, admission uid 48); a binary UUID "
   "and no shared_ptr per entry would bring it near 200. The Pod's metadata is still built "
@@ -366,6 +379,11 @@ w("- Client and server share the machine's cores: a faster server leaves less CP
   "The share of the ceiling is the figure to compare across machines.")
 w("- wrk reports latency percentiles from its own histogram (closed loop: latency excludes "
   "time a request waited to be sent); the fixed-rate run is open loop.")
+w("- Run-to-run spread on this VM is large for the load points: three `make bench` runs of "
+  "this code on 2026-11-29 (load average 0.7-2.7 at start) gave a 64-connection share of "
+  "the ceiling of 68 %, 56 % (two idle exportgate processes left over from a manual test "
+  "were running) and 80 %, and a 64-connection p99 of 9.6-19 ms. The share line is "
+  "borderline; the p99 line is a miss in every run. Compare runs, not one figure.")
 w("- No test asserts a wall-clock time; this document is the record.")
 w("")
 os.makedirs(os.path.dirname(os.path.abspath(OUT)), exist_ok=True)
