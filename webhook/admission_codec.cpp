@@ -199,11 +199,11 @@ std::optional<std::string> encode_plain(const AdmissionResponse& r, const std::s
 
 }  // namespace
 
-std::string encode_admission_review(const AdmissionResponse& r) {
-  // patch and patchType travel together or not at all (the apiserver rejects one alone).
-  const bool has_patch = r.patch && r.patch->is_array() && !r.patch->empty();
-  const std::string patch = has_patch ? base64_encode(r.patch->dump()) : std::string();
-  if (auto text = encode_plain(r, patch)) return std::move(*text);
+namespace {
+
+// `patch`: the base64 JSON Patch, "" for none. patch and patchType travel together or not at all
+// (the apiserver rejects one alone).
+std::string encode_dom(const AdmissionResponse& r, const std::string& patch) {
   json response = {{"uid", r.uid}, {"allowed", r.allowed}};
   if (!r.allowed || r.status_code != 0) {
     json status = {{"code", r.status_code != 0 ? r.status_code : 403},
@@ -214,7 +214,7 @@ std::string encode_admission_review(const AdmissionResponse& r) {
   }
   if (!r.warnings.empty()) response["warnings"] = r.warnings;
   if (!r.audit_annotations.empty()) response["auditAnnotations"] = r.audit_annotations;
-  if (has_patch) {
+  if (!patch.empty()) {
     response["patchType"] = "JSONPatch";
     response["patch"] = patch;
   }
@@ -222,6 +222,23 @@ std::string encode_admission_review(const AdmissionResponse& r) {
                  {"kind", "AdmissionReview"},
                  {"response", std::move(response)}};
   return review.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+std::string patch_text(const AdmissionResponse& r) {
+  const bool has_patch = r.patch && r.patch->is_array() && !r.patch->empty();
+  return has_patch ? base64_encode(r.patch->dump()) : std::string();
+}
+
+}  // namespace
+
+std::string encode_admission_review_dom(const AdmissionResponse& r) {
+  return encode_dom(r, patch_text(r));
+}
+
+std::string encode_admission_review(const AdmissionResponse& r) {
+  const std::string patch = patch_text(r);
+  if (auto text = encode_plain(r, patch)) return std::move(*text);
+  return encode_dom(r, patch);
 }
 
 std::string error_body(int code, std::string_view message) {

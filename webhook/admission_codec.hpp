@@ -57,8 +57,12 @@ struct AdmissionResponse {
   std::optional<nlohmann::json> patch;  // a non-empty JSON Patch array, or nothing
 };
 
-// The AdmissionReview JSON text the apiserver expects back.
+// The AdmissionReview JSON text the apiserver expects back. Written with direct appends when no
+// string needs escaping (the common case), else through nlohmann.
 std::string encode_admission_review(const AdmissionResponse& response);
+// The same text always built through nlohmann: the reference the fast encoding must match byte
+// for byte (tests).
+std::string encode_admission_review_dom(const AdmissionResponse& response);
 
 // Standard base64 (with padding), as the apiserver decodes `patch`.
 std::string base64_encode(std::string_view data);

@@ -19,11 +19,6 @@ namespace {
 using namespace exportgate;
 using nlohmann::json;
 
-const policy::Policy& fuzz_policy() {
-  static const policy::Policy p = policy::load_policy(fuzz::kFuzzPolicy, "fuzz-policy.yaml");
-  return p;
-}
-
 void check_response(const webhook::AdmissionRequest& request, const std::string& text) {
   json out = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (out.is_discarded()) fuzz::fail("response is not JSON");
@@ -50,7 +45,7 @@ void check_tier3_pod(const webhook::AdmissionRequest& request, bool allowed) {
   if (meta.is_object() && meta.contains("namespace") && meta["namespace"] != "team-cn") return;
   policy::WorkloadDemand demand;
   try {
-    demand = policy::extract_demand(request.object, fuzz_policy());
+    demand = policy::extract_demand(request.object, fuzz::decision_policy());
   } catch (const policy::ManifestError&) {
     fuzz::fail("a malformed Tier 3 pod was admitted");
   }
@@ -70,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (auto endpoint : {webhook::Endpoint::kValidate, webhook::Endpoint::kMutate}) {
     webhook::InMemoryLedger ledger;  // fresh per input: no state leaks between inputs
-    auto outcome = webhook::handle_admission(request, endpoint, fuzz_policy(), ledger);
+    auto outcome = webhook::handle_admission(request, endpoint, fuzz::decision_policy(), ledger);
     check_response(request, webhook::encode_admission_review(outcome.response));
     // /mutate only annotates; the decision that can refuse is /validate's.
     if (endpoint == webhook::Endpoint::kValidate)

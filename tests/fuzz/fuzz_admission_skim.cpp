@@ -22,11 +22,6 @@ namespace {
 using namespace exportgate;
 using nlohmann::json;
 
-const policy::Policy& fuzz_policy() {
-  static const policy::Policy p = policy::load_policy(fuzz::kFuzzPolicy, "fuzz-policy.yaml");
-  return p;
-}
-
 // Keeps only `keys` of an object; anything else is returned as it is (the skimmer keeps values
 // of an unexpected type whole, so the engine reports them exactly as on the full path).
 json keep_members(const json& v, std::initializer_list<std::string_view> keys) {
@@ -158,8 +153,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       env.annotate_admission_uid = annotate_uid;
       env.record_allows = true;
       webhook::InMemoryLedger la, lb;  // fresh per input: no state leaks between inputs
-      same_outcome(webhook::handle_admission(*a.request, endpoint, fuzz_policy(), la, env),
-                   webhook::handle_admission(*b.request, endpoint, fuzz_policy(), lb, env));
+      same_outcome(
+          webhook::handle_admission(*a.request, endpoint, fuzz::decision_policy(), la, env),
+          webhook::handle_admission(*b.request, endpoint, fuzz::decision_policy(), lb, env));
     }
   }
   return 0;

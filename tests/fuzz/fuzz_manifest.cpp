@@ -15,11 +15,6 @@ namespace {
 
 using namespace exportgate;
 
-const policy::Policy& fuzz_policy() {
-  static const policy::Policy p = policy::load_policy(fuzz::kFuzzPolicy, "fuzz-policy.yaml");
-  return p;
-}
-
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -32,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   for (const auto& m : objects) {
     try {
-      auto d = policy::extract_demand(m.object, fuzz_policy());
+      auto d = policy::extract_demand(m.object, fuzz::decision_policy());
       if (!fuzz::sane_tpp(d.total_tpp) || !fuzz::sane_tpp(d.controlled_tpp) ||
           !fuzz::sane_tpp(d.accelerator_count)) {
         fuzz::fail("demand with a TPP or count that is negative or not finite");

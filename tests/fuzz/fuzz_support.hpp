@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <string_view>
 
+#include "policy/policy_loader.hpp"
+
 namespace exportgate::fuzz {
 
 // An invariant that must hold for every input; libFuzzer records the input as a crash.
@@ -39,5 +41,11 @@ spec:
   admins:
     users: [admin@example.com]
 )";
+
+// kFuzzPolicy, loaded once.
+inline const policy::Policy& decision_policy() {
+  static const policy::Policy p = policy::load_policy(kFuzzPolicy, "fuzz-policy.yaml");
+  return p;
+}
 
 }  // namespace exportgate::fuzz

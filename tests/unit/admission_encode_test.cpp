@@ -1,5 +1,6 @@
 // encode_admission_review writes plain responses directly: the text must be byte for byte what
-// the nlohmann document gives (the reference below is the encoder as it was before).
+// the nlohmann document gives (encode_admission_review_dom, the encoder as it was before), and
+// that document must be the AdmissionReview the apiserver expects.
 #include <gtest/gtest.h>
 
 #include "webhook/admission_codec.hpp"
@@ -8,27 +9,6 @@ namespace {
 
 using nlohmann::json;
 namespace wh = exportgate::webhook;
-
-std::string reference(const wh::AdmissionResponse& r) {
-  json response = {{"uid", r.uid}, {"allowed", r.allowed}};
-  if (!r.allowed || r.status_code != 0) {
-    json status = {{"code", r.status_code != 0 ? r.status_code : 403},
-                   {"message", r.status_message}};
-    if (!r.status_reason.empty()) status["reason"] = r.status_reason;
-    if (!r.allowed) status["status"] = "Failure";
-    response["status"] = std::move(status);
-  }
-  if (!r.warnings.empty()) response["warnings"] = r.warnings;
-  if (!r.audit_annotations.empty()) response["auditAnnotations"] = r.audit_annotations;
-  if (r.patch && r.patch->is_array() && !r.patch->empty()) {
-    response["patchType"] = "JSONPatch";
-    response["patch"] = wh::base64_encode(r.patch->dump());
-  }
-  json review = {{"apiVersion", wh::kAdmissionApiVersion},
-                 {"kind", "AdmissionReview"},
-                 {"response", std::move(response)}};
-  return review.dump(-1, ' ', false, json::error_handler_t::replace);
-}
 
 std::vector<wh::AdmissionResponse> responses() {
   std::vector<wh::AdmissionResponse> out;
@@ -96,8 +76,27 @@ std::vector<wh::AdmissionResponse> responses() {
 
 TEST(AdmissionEncode, SameTextAsTheNlohmannDocument) {
   for (const auto& r : responses()) {
-    EXPECT_EQ(wh::encode_admission_review(r), reference(r));
+    EXPECT_EQ(wh::encode_admission_review(r), wh::encode_admission_review_dom(r));
   }
+}
+
+TEST(AdmissionEncode, TheDocumentIsTheReviewTheApiserverExpects) {
+  const auto all = responses();
+  const json denied = json::parse(wh::encode_admission_review(all[3]));
+  EXPECT_EQ(denied["apiVersion"], "admission.k8s.io/v1");
+  EXPECT_EQ(denied["kind"], "AdmissionReview");
+  EXPECT_EQ(denied["response"]["uid"], all[3].uid);
+  EXPECT_EQ(denied["response"]["allowed"], false);
+  EXPECT_EQ(denied["response"]["status"]["code"], 403);
+  EXPECT_EQ(denied["response"]["status"]["status"], "Failure");
+  EXPECT_EQ(denied["response"]["status"]["message"], all[3].status_message);
+  EXPECT_EQ(denied["response"]["auditAnnotations"]["tenant"], "team-us");
+  EXPECT_FALSE(denied["response"].contains("patch"));
+  const json patched = json::parse(wh::encode_admission_review(all[6]));
+  EXPECT_EQ(patched["response"]["patchType"], "JSONPatch");
+  EXPECT_EQ(patched["response"]["patch"], wh::base64_encode(all[6].patch->dump()));
+  const json empty_patch = json::parse(wh::encode_admission_review(all[7]));
+  EXPECT_FALSE(empty_patch["response"].contains("patchType"));  // never one without the other
 }
 
 }  // namespace

@@ -3,13 +3,14 @@
 #include "webhook/kube_informer.hpp"
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
 #include <mutex>
 #include <thread>
 #include <vector>
+
+#include "tests/unit/loopback_http_server.hpp"
 
 namespace {
 
@@ -18,10 +19,10 @@ namespace wh = exportgate::webhook;
 
 // /api/v1/pods in pages of 2 (of 6 pods); the first time page 3 is asked for, its continue
 // token has expired (410). Watches answer an empty stream after a short wait.
-class FakeApiServer {
+class FakeApiServer : public exportgate::testing::LoopbackHttpServer {
  public:
   FakeApiServer() {
-    server_.Get("/api/v1/pods", [this](const httplib::Request& req, httplib::Response& res) {
+    server().Get("/api/v1/pods", [this](const httplib::Request& req, httplib::Response& res) {
       if (req.has_param("watch")) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
         res.set_content("", "application/json");
@@ -47,32 +48,14 @@ class FakeApiServer {
               .dump(),
           "application/json");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    start();
   }
-  ~FakeApiServer() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
   int pages_served() const { return pages_served_; }
 
  private:
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = 0;
   std::atomic<bool> expired_once_{false};
   std::atomic<int> pages_served_{0};
 };
-
-wh::KubeConfig config_for(const FakeApiServer& api) {
-  wh::KubeConfig c;
-  c.scheme = "http";
-  c.host = "127.0.0.1";
-  c.port = api.port();
-  return c;
-}
 
 template <class Pred>
 bool eventually(Pred&& pred) {
@@ -85,7 +68,7 @@ bool eventually(Pred&& pred) {
 
 TEST(Informer, ListDeliversPagesAndRestartsAfterAnExpiredContinueToken) {
   FakeApiServer api;
-  wh::KubeClient client(config_for(api));
+  wh::KubeClient client(api.kube_config());
   wh::Logger log(wh::LogLevel::kError);
   std::mutex mu;
   std::vector<std::pair<size_t, bool>> pages;  // (items, first) as the sink saw them
@@ -116,7 +99,7 @@ TEST(Informer, ListDeliversPagesAndRestartsAfterAnExpiredContinueToken) {
 
 TEST(Informer, ObjectStoreHoldsEveryListedObjectAfterARestartedList) {
   FakeApiServer api;
-  wh::KubeClient client(config_for(api));
+  wh::KubeClient client(api.kube_config());
   wh::Logger log(wh::LogLevel::kError);
   wh::ObjectStore<std::string> store(
       [](const json& o) -> std::optional<std::string> { return o["metadata"].value("name", ""); });

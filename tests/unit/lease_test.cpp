@@ -4,7 +4,6 @@
 #include "webhook/lease.hpp"
 
 #include <gtest/gtest.h>
-#include <httplib.h>
 
 #include <atomic>
 #include <chrono>
@@ -12,20 +11,23 @@
 #include <string>
 #include <thread>
 
+#include "tests/unit/loopback_http_server.hpp"
+
 namespace {
 
 namespace wh = exportgate::webhook;
 
-class FakeLeaseApi {
+class FakeLeaseApi : public exportgate::testing::LoopbackHttpServer {
  public:
   FakeLeaseApi() {
+    auto& http = server();
     const std::string leases = "/apis/coordination.k8s.io/v1/namespaces/eg/leases";
-    server_.Get(leases + "/exportgate-reconciler", [](const httplib::Request&,
-                                                      httplib::Response& res) {
+    http.Get(leases + "/exportgate-reconciler", [](const httplib::Request&,
+                                                   httplib::Response& res) {
       res.status = 404;
       res.set_content(R"({"kind":"Status","code":404,"reason":"NotFound"})", "application/json");
     });
-    server_.Post(leases, [this](const httplib::Request& req, httplib::Response& res) {
+    http.Post(leases, [this](const httplib::Request& req, httplib::Response& res) {
       ++creates_;
       if (allow_) {
         res.status = 201;
@@ -37,22 +39,12 @@ class FakeLeaseApi {
           R"({"kind":"Status","code":403,"reason":"Forbidden","message":"leases is forbidden"})",
           "application/json");
     });
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    start();
   }
-  ~FakeLeaseApi() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
   int creates() const { return creates_; }
   void allow() { allow_ = true; }
 
  private:
-  httplib::Server server_;
-  std::thread thread_;
-  int port_ = 0;
   std::atomic<int> creates_{0};
   std::atomic<bool> allow_{false};
 };
@@ -74,11 +66,7 @@ size_t count(const std::string& text, const std::string& what) {
 
 TEST(LeaseElector, RefusedWritesAreWarnedOnceAndLeadershipFollowsTheApi) {
   FakeLeaseApi api;
-  wh::KubeConfig config;
-  config.scheme = "http";
-  config.host = "127.0.0.1";
-  config.port = api.port();
-  wh::KubeClient client(config);
+  wh::KubeClient client(api.kube_config());
   std::ostringstream out;
   wh::Logger log(wh::LogLevel::kWarn, &out);
   wh::LeaseOptions options;
