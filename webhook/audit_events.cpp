@@ -46,6 +46,23 @@ json audit_event(const policy::AuditFinding& f, const std::string& identity, Sys
           {"count", 1}};
 }
 
+// The apiserver's NamespaceLifecycle admission refuses new objects in a namespace being deleted
+// with a 403 whose Status names the cause NamespaceTerminating (what client-go checks with
+// HasStatusCause): not a missing RBAC verb.
+bool namespace_terminating(const KubeResponse& res) {
+  if (res.status != 403) return false;
+  const json status = json::parse(res.body, nullptr, false);
+  if (!status.is_object()) return false;
+  const auto details = status.find("details");
+  if (details == status.end() || !details->is_object()) return false;
+  const auto causes = details->find("causes");
+  if (causes == details->end() || !causes->is_array()) return false;
+  for (const auto& c : *causes) {
+    if (c.is_object() && c.value("type", "") == "NamespaceTerminating") return true;
+  }
+  return false;
+}
+
 AuditEventRecorder::AuditEventRecorder(KubeClient& client, std::string identity, Logger& log)
     : client_(client), identity_(std::move(identity)), log_(log) {}
 
@@ -65,6 +82,12 @@ int AuditEventRecorder::record(const std::vector<policy::AuditFinding>& findings
       // rather than add a second Event for the same violation.
       const json patch = {{"lastTimestamp", event["lastTimestamp"]}, {"message", event["message"]}};
       res = client_.request("PATCH", collection + "/" + name, patch.dump());
+    }
+    if (!res.ok() && namespace_terminating(res)) {
+      // The namespace and the object are going away: nothing to fix, and nowhere to record.
+      log_.debug("audit event not recorded: namespace terminating",
+                 {{"object", f.object.namespace_ + "/" + f.object.name}});
+      continue;
     }
     if (!res.ok()) {
       log_.warn("audit event not recorded", {{"object", f.object.namespace_ + "/" + f.object.name},

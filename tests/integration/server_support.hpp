@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/eventually.hpp"
 #include "webhook/server.hpp"
 #include "webhook/tls_certs.hpp"
 
@@ -170,15 +171,7 @@ inline std::string metrics_text(int port) {
 }
 
 // Waits (bounded) until `cond` holds; returns whether it did.
-inline bool eventually(const std::function<bool()>& cond,
-                       std::chrono::milliseconds limit = std::chrono::seconds(10)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return cond();
-}
+using exportgate::testing::eventually;
 
 // --- AdmissionReview builders ---
 

@@ -10,19 +10,14 @@
 #include <mutex>
 #include <thread>
 
+#include "tests/eventually.hpp"
+
 namespace {
 
 using namespace std::chrono_literals;
 namespace wh = exportgate::webhook;
 
-template <class Pred>
-bool eventually(Pred&& pred) {
-  for (int i = 0; i < 1000; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(10ms);
-  }
-  return false;
-}
+using exportgate::testing::eventually;
 
 // Jobs that block until released, so the pool must give each its own worker.
 struct Gate {

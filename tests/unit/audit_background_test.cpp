@@ -3,7 +3,10 @@
 #include <gtest/gtest.h>
 #include <prometheus/text_serializer.h>
 
+#include <sstream>
+
 #include "policy/audit.hpp"
+#include "tests/unit/loopback_http_server.hpp"
 #include "webhook/audit_events.hpp"
 #include "webhook/audit_loop.hpp"
 #include "webhook/metrics.hpp"
@@ -54,6 +57,48 @@ TEST(AuditEvents, EventNamesTheObjectAndTheReason) {
   EXPECT_EQ(e["message"], f.reason);
   EXPECT_EQ(e["count"], 1);
   EXPECT_EQ(e["firstTimestamp"], "1970-01-01T00:00:00Z");
+}
+
+// Events in a namespace being deleted are refused with a 403 naming the NamespaceTerminating
+// cause: nothing to fix there, so no warning (the e2e suite fails on 403 warnings as a sign of a
+// missing RBAC verb); any other 403 is warned and retried next pass.
+TEST(AuditEvents, TerminatingNamespaceIsNotWarnedOtherRefusalsAre) {
+  exportgate::testing::LoopbackHttpServer api;
+  api.server().Post(R"(/api/v1/namespaces/([^/]+)/events)", [](const httplib::Request& req,
+                                                               httplib::Response& res) {
+    const std::string ns = req.matches[1];
+    if (ns == "ok") {
+      res.status = 201;
+      res.set_content(req.body, "application/json");
+    } else if (ns == "going") {
+      res.status = 403;
+      res.set_content(
+          R"({"kind":"Status","code":403,"reason":"Forbidden","message":"events \"x\" is forbidden: unable to create new content in namespace going because it is being terminated","details":{"causes":[{"type":"NamespaceTerminating","message":"namespace going is being terminated","field":"metadata.namespace"}]}})",
+          "application/json");
+    } else {
+      res.status = 403;
+      res.set_content(
+          R"({"kind":"Status","code":403,"reason":"Forbidden","message":"events is forbidden: User cannot create resource events"})",
+          "application/json");
+    }
+  });
+  api.start();
+  KubeClient client(api.kube_config());
+  std::ostringstream out;
+  Logger log(LogLevel::kInfo, &out);
+  AuditEventRecorder recorder(client, "replica-0", log);
+  std::vector<policy::AuditFinding> findings;
+  for (const char* ns : {"ok", "going", "locked"}) {
+    auto f = finding(std::string("train-") + ns, std::string("uid-") + ns, "tier-prohibited");
+    f.object.namespace_ = ns;
+    f.decision = policy::Verdict::kDeny;
+    findings.push_back(f);
+  }
+  EXPECT_EQ(recorder.record(findings, SystemTime{}), 1);
+  const std::string text = out.str();
+  EXPECT_EQ(text.find("going"), std::string::npos) << text;
+  EXPECT_NE(text.find("locked/train-locked"), std::string::npos) << text;
+  EXPECT_NE(text.find("cannot create resource events"), std::string::npos) << text;
 }
 
 std::string exposition(const Metrics& m) {

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/eventually.hpp"
 #include "tests/unit/loopback_http_server.hpp"
 
 namespace {
@@ -57,14 +58,7 @@ class FakeApiServer : public exportgate::testing::LoopbackHttpServer {
   std::atomic<int> pages_served_{0};
 };
 
-template <class Pred>
-bool eventually(Pred&& pred) {
-  for (int i = 0; i < 500; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
+using exportgate::testing::eventually;
 
 TEST(Informer, ListDeliversPagesAndRestartsAfterAnExpiredContinueToken) {
   FakeApiServer api;

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "tests/eventually.hpp"
 #include "tests/unit/loopback_http_server.hpp"
 
 namespace {
@@ -49,14 +50,7 @@ class FakeLeaseApi : public exportgate::testing::LoopbackHttpServer {
   std::atomic<bool> allow_{false};
 };
 
-template <class Pred>
-bool eventually(Pred&& pred) {
-  for (int i = 0; i < 1000; ++i) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
+using exportgate::testing::eventually;
 
 size_t count(const std::string& text, const std::string& what) {
   size_t n = 0;
