@@ -62,13 +62,14 @@ std::map<std::string, std::string> exportgate_labels(const json& object) {
 }
 
 // Namespaces: only policy admins may add, change or remove exportgate.io/ labels, because the
-// jurisdiction comes from them.
+// jurisdiction comes from them. An admin's change is allowed and recorded: moving a tenant to
+// another jurisdiction changes what it may run, and the decision log is the evidence of who did
+// it and when (recorded even without --decision-log-all).
 void guard_namespace(const AdmissionRequest& req, const policy::Policy& policy,
                      AdmissionOutcome& out) {
   auto before = exportgate_labels(req.old_object);
   auto after = exportgate_labels(req.object);
   if (before == after) return;
-  if (is_policy_admin(policy, req.username, req.groups)) return;
   std::string changes;
   auto add_change = [&](const std::string& k, const std::string* from, const std::string* to) {
     if (!changes.empty()) changes += ", ";
@@ -87,6 +88,25 @@ void guard_namespace(const AdmissionRequest& req, const policy::Policy& policy,
     if (!after.count(k)) add_change(k, &v, nullptr);
   }
   const std::string ns = req.name.empty() ? req.namespace_ : req.name;
+  if (is_policy_admin(policy, req.username, req.groups)) {
+    out.record = {
+        {"uid", req.uid},
+        {"user", req.username},
+        {"operation", req.operation},
+        {"kind", "Namespace"},
+        {"namespace", ns},
+        {"decision", "allow"},
+        {"code", "namespace-label-change"},
+        {"reasons",
+         {"policy admin \"" + req.username + "\" changed the " + std::string(kLabelPrefix) +
+          " labels of namespace \"" + ns + "\" (" + changes + ")"}},
+        {"labels_before", before},
+        {"labels_after", after},
+        {"dry_run", req.dry_run},
+        {"policy", policy.name},
+        {"policy_hash", policy.hash}};
+    return;
+  }
   deny(out, 403, "Forbidden",
        "exportgate: user \"" + req.username + "\" may not change the " + std::string(kLabelPrefix) +
            " labels of namespace \"" + ns + "\" (" + changes +

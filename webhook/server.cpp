@@ -336,8 +336,9 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
   if (!outcome.record.is_null()) {
     outcome.record["endpoint"] = labels.endpoint;
     if (options.decision_sink) options.decision_sink->record(outcome.record);
-    // Allow records exist only for the decision log (--decision-log-all); stderr keeps deny/warn.
-    if (outcome.decision != "allow")
+    // Allow records exist for the decision log (--decision-log-all, and namespace relabels by an
+    // admin); stderr keeps deny/warn and the relabels.
+    if (outcome.decision != "allow" || outcome.record.value("code", "") == "namespace-label-change")
       log.info("decision", {{"decision_record", std::move(outcome.record)}});
   } else if (log.enabled(LogLevel::kDebug)) {
     log.debug("admission", {{"uid", review.uid},

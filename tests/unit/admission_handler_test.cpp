@@ -184,5 +184,54 @@ TEST(AdmissionHandler, PolicyAdminsByUserOrGroup) {
   EXPECT_FALSE(is_policy_admin(policy, "", {}));
 }
 
+// Moving a namespace to another jurisdiction changes what its tenant may run: an admin's relabel
+// is allowed and leaves a record (the decision log's evidence of who moved whom, and when); a
+// non-admin's is denied and recorded as such; other label changes leave nothing.
+TEST(AdmissionHandler, NamespaceRelabelsAreRecorded) {
+  auto policy = sg_policy(1);
+  InMemoryLedger ledger;
+  json before = {
+      {"apiVersion", "v1"},
+      {"kind", "Namespace"},
+      {"metadata",
+       {{"name", "team-x"}, {"labels", {{"team", "x"}, {"exportgate.io/jurisdiction", "DE"}}}}}};
+  json after = before;
+  after["metadata"]["labels"]["exportgate.io/jurisdiction"] = "CN";
+  AdmissionRequest r;
+  r.uid = "relabel-1";
+  r.kind = {"", "v1", "Namespace"};
+  r.resource = "namespaces";
+  r.operation = "UPDATE";
+  r.name = "team-x";
+  r.object = after;
+  r.old_object = before;
+  r.username = "carol";
+  r.groups = {"admins"};
+  auto admin = handle_admission(r, Endpoint::kValidate, policy, ledger);
+  EXPECT_TRUE(admin.response.allowed);
+  ASSERT_TRUE(admin.record.is_object());
+  EXPECT_EQ(admin.record["decision"], "allow");
+  EXPECT_EQ(admin.record["code"], "namespace-label-change");
+  EXPECT_EQ(admin.record["user"], "carol");
+  EXPECT_EQ(admin.record["namespace"], "team-x");
+  EXPECT_EQ(admin.record["labels_before"]["exportgate.io/jurisdiction"], "DE");
+  EXPECT_EQ(admin.record["labels_after"]["exportgate.io/jurisdiction"], "CN");
+  EXPECT_FALSE(admin.record["labels_after"].contains("team"));  // only exportgate.io/ labels
+  EXPECT_EQ(admin.record["policy_hash"], policy.hash);
+  const std::string reason = admin.record["reasons"][0];
+  EXPECT_NE(reason.find("exportgate.io/jurisdiction \"DE\" -> \"CN\""), std::string::npos)
+      << reason;
+
+  r.groups = {"dev"};
+  auto denied = handle_admission(r, Endpoint::kValidate, policy, ledger);
+  EXPECT_FALSE(denied.response.allowed);
+  EXPECT_EQ(denied.record["code"], "namespace-label-guard");
+
+  json other = before;
+  other["metadata"]["labels"]["team"] = "y";
+  r.object = other;
+  EXPECT_TRUE(handle_admission(r, Endpoint::kValidate, policy, ledger).record.is_null());
+}
+
 }  // namespace
 }  // namespace exportgate::webhook
