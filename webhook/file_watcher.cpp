@@ -7,9 +7,12 @@
 namespace exportgate::webhook {
 
 FileWatcher::FileWatcher(std::vector<std::string> paths, std::chrono::milliseconds interval,
-                         std::function<void()> on_change)
+                         std::function<void()> on_change, std::optional<std::string> baseline)
     : paths_(std::move(paths)), interval_(interval), on_change_(std::move(on_change)) {
-  thread_ = std::thread([this] { run(); });
+  // Taken here, not on the thread: a thread that starts late would take a signature that
+  // already includes a change made meanwhile, and never report it.
+  std::string last = baseline ? std::move(*baseline) : signature_of(paths_);
+  thread_ = std::thread([this, last = std::move(last)]() mutable { run(std::move(last)); });
 }
 
 FileWatcher::~FileWatcher() {
@@ -21,9 +24,9 @@ FileWatcher::~FileWatcher() {
   thread_.join();
 }
 
-std::string FileWatcher::signature() const {
+std::string FileWatcher::signature_of(const std::vector<std::string>& paths) {
   std::string sig;
-  for (const auto& p : paths_) {
+  for (const auto& p : paths) {
     struct stat st {};
     if (stat(p.c_str(), &st) != 0) {
       sig += "missing;";
@@ -36,12 +39,11 @@ std::string FileWatcher::signature() const {
   return sig;
 }
 
-void FileWatcher::run() {
-  std::string last = signature();
+void FileWatcher::run(std::string last) {
   std::unique_lock lock(mu_);
   while (!cv_.wait_for(lock, interval_, [&] { return stop_; })) {
     lock.unlock();
-    std::string now = signature();
+    std::string now = signature_of(paths_);
     if (now != last) {
       last = now;
       on_change_();

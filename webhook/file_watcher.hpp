@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,16 +16,21 @@ namespace exportgate::webhook {
 class FileWatcher {
  public:
   // `on_change` runs on the watcher thread whenever any of `paths` looks different
-  // (inode, size or mtime of the file the path resolves to) from the previous poll.
+  // (inode, size or mtime of the file the path resolves to) from the previous poll. The first
+  // poll compares with `baseline`: take it with signature_of() *before* reading the files, so a
+  // change between that read and this watcher's start is not missed; without one, the files as
+  // they are when the constructor runs.
   FileWatcher(std::vector<std::string> paths, std::chrono::milliseconds interval,
-              std::function<void()> on_change);
+              std::function<void()> on_change, std::optional<std::string> baseline = {});
   ~FileWatcher();
   FileWatcher(const FileWatcher&) = delete;
   FileWatcher& operator=(const FileWatcher&) = delete;
 
+  // What the watcher compares between polls.
+  static std::string signature_of(const std::vector<std::string>& paths);
+
  private:
-  std::string signature() const;
-  void run();
+  void run(std::string last);
 
   std::vector<std::string> paths_;
   std::chrono::milliseconds interval_;

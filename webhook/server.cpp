@@ -112,6 +112,8 @@ struct Server::Impl {
   std::unique_ptr<MetricsEndpoint> metrics_endpoint;
   std::unique_ptr<FileWatcher> policy_watcher;
   std::unique_ptr<FileWatcher> cert_watcher;
+  std::string policy_baseline;  // the watched files before the initial loads
+  std::string cert_baseline;
   std::thread listen_thread;
   std::thread reaper_thread;
   std::mutex reaper_mu;
@@ -465,6 +467,11 @@ void Server::Impl::run_reaper() {
 }
 
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
+  // The watchers started by start() compare with the files as they were before these loads, so
+  // a change in between is reloaded rather than missed.
+  impl_->policy_baseline = FileWatcher::signature_of({impl_->options.policy.file});
+  impl_->cert_baseline =
+      FileWatcher::signature_of({impl_->options.tls_cert, impl_->options.tls_key});
   impl_->load_initial_policy();
   impl_->load_certificate(true);
   if (impl_->options.cluster.enabled()) {
@@ -550,14 +557,14 @@ void Server::start() {
   if (m.cluster) m.cluster->start();
 
   if (!m.options.policy.file.empty()) {
-    m.policy_watcher =
-        std::make_unique<FileWatcher>(std::vector<std::string>{m.options.policy.file},
-                                      m.options.reload_interval, [&m] { m.reload_policy(); });
+    m.policy_watcher = std::make_unique<FileWatcher>(
+        std::vector<std::string>{m.options.policy.file}, m.options.reload_interval,
+        [&m] { m.reload_policy(); }, m.policy_baseline);
   }
   if (!m.options.tls_cert.empty()) {
     m.cert_watcher = std::make_unique<FileWatcher>(
         std::vector<std::string>{m.options.tls_cert, m.options.tls_key}, m.options.reload_interval,
-        [&m] { m.load_certificate(false); });
+        [&m] { m.load_certificate(false); }, m.cert_baseline);
   }
   m.log.info("serving",
              {{"listen", m.options.host + ":" + std::to_string(m.port)},

@@ -143,6 +143,25 @@ TEST(ReloadTest, PolicyReloadFollowsAConfigMapSymlinkSwap) {
   server.shutdown();
 }
 
+// A change between the policy's first load (the constructor) and the watcher's start is reloaded,
+// not missed: the watcher compares with the file as it was before the load. (The watcher used to
+// take its first look on its own thread, so a change made before that thread ran was never seen.)
+TEST(ReloadTest, PolicyChangedBeforeTheWatcherStartsIsReloaded) {
+  TempDir dir;
+  Pki pki;
+  write_file(dir.file("policy.yaml"), test_policy("early-v1"));
+  auto o = test_options(dir, pki);
+  o.policy.file = dir.file("policy.yaml");
+  wh::Server server(o);
+  write_file(dir.file("policy.yaml.new"), test_policy("early-v2"));
+  fs::rename(dir.file("policy.yaml.new"), dir.file("policy.yaml"));
+  server.start();
+  EXPECT_TRUE(eventually([&] {
+    return metrics_text(server.metrics_port()).find("name=\"early-v2\"") != std::string::npos;
+  }));
+  server.shutdown();
+}
+
 TEST(TlsTest, ClientCertificatesAreRequiredWithClientCa) {
   TempDir dir;
   Pki pki;
