@@ -48,7 +48,7 @@ json audit_event(const policy::AuditFinding& f, const std::string& identity, Sys
 
 // The apiserver's NamespaceLifecycle admission refuses new objects in a namespace being deleted
 // with a 403 whose Status names the cause NamespaceTerminating (what client-go checks with
-// HasStatusCause): not a missing RBAC verb.
+// HasStatusCause; a StatusCause's type is serialised as "reason"): not a missing RBAC verb.
 bool namespace_terminating(const KubeResponse& res) {
   if (res.status != 403) return false;
   const json status = json::parse(res.body, nullptr, false);
@@ -58,7 +58,7 @@ bool namespace_terminating(const KubeResponse& res) {
   const auto causes = details->find("causes");
   if (causes == details->end() || !causes->is_array()) return false;
   for (const auto& c : *causes) {
-    if (c.is_object() && c.value("type", "") == "NamespaceTerminating") return true;
+    if (c.is_object() && c.value("reason", "") == "NamespaceTerminating") return true;
   }
   return false;
 }

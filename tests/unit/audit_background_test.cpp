@@ -73,7 +73,7 @@ TEST(AuditEvents, TerminatingNamespaceIsNotWarnedOtherRefusalsAre) {
     } else if (ns == "going") {
       res.status = 403;
       res.set_content(
-          R"({"kind":"Status","code":403,"reason":"Forbidden","message":"events \"x\" is forbidden: unable to create new content in namespace going because it is being terminated","details":{"causes":[{"type":"NamespaceTerminating","message":"namespace going is being terminated","field":"metadata.namespace"}]}})",
+          R"({"kind":"Status","code":403,"reason":"Forbidden","message":"events \"x\" is forbidden: unable to create new content in namespace going because it is being terminated","details":{"causes":[{"reason":"NamespaceTerminating","message":"namespace going is being terminated","field":"metadata.namespace"}]}})",
           "application/json");
     } else {
       res.status = 403;
