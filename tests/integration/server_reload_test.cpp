@@ -88,16 +88,16 @@ TEST(ReloadTest, PolicyReloadAppliesAndABrokenPolicyKeepsTheLastGoodOne) {
   std::string v2 = test_policy("v2");
   auto pos = v2.find("  admins:");
   v2.insert(pos, "    - {name: team-new, jurisdiction: US, namespaces: [team-new]}\n");
-  write_file(dir.file("policy.yaml"), v2);
+  replace_file(dir.file("policy.yaml"), v2);
   EXPECT_TRUE(eventually([&] {
     return metrics_text(server.metrics_port()).find("name=\"v2\"") != std::string::npos;
   }));
   EXPECT_TRUE(decide("team-new"));
 
   // A broken policy: reload fails, v2 keeps serving, metrics say so.
-  write_file(dir.file("policy.yaml"),
-             "apiVersion: exportgate.io/v1alpha1\nkind: Policy\n"
-             "metadata: {name: broken}\nspec:\n  mode: sideways\n");
+  replace_file(dir.file("policy.yaml"),
+               "apiVersion: exportgate.io/v1alpha1\nkind: Policy\n"
+               "metadata: {name: broken}\nspec:\n  mode: sideways\n");
   EXPECT_TRUE(eventually([&] {
     return metrics_text(server.metrics_port()).find("exportgate_policy_last_reload_success 0") !=
            std::string::npos;

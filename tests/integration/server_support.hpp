@@ -68,6 +68,13 @@ inline void write_file(const std::string& path, const std::string& content) {
   out << content;
 }
 
+// Replaces a file atomically (write aside, rename over), as config management and the kubelet
+// do: a poll can never read it half written.
+inline void replace_file(const std::string& path, const std::string& content) {
+  write_file(path + ".tmp", content);
+  std::filesystem::rename(path + ".tmp", path);
+}
+
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::ostringstream ss;
