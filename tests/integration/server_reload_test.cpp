@@ -47,10 +47,8 @@ TEST(ReloadTest, RotatedCertificateIsServedWithoutDroppingConnections) {
 
   // ...survives the rotation (new key and certificate written as a Secret volume would).
   auto [cert, key] = pki.issue("exportgate-server-rotated");
-  write_file(dir.file("tls.key.new"), key);
-  write_file(dir.file("tls.crt.new"), cert);
-  fs::rename(dir.file("tls.key.new"), dir.file("tls.key"));
-  fs::rename(dir.file("tls.crt.new"), dir.file("tls.crt"));
+  replace_file(dir.file("tls.key"), key);
+  replace_file(dir.file("tls.crt"), cert);
   // Captured by name: clang 14 (the fuzz/sanitizer build) cannot capture structured bindings.
   EXPECT_TRUE(eventually([&, &cert = cert] { return peer_cert_pem(server.port()) == cert; }));
   auto r2 = c->Get("/healthz");
@@ -153,8 +151,7 @@ TEST(ReloadTest, PolicyChangedBeforeTheWatcherStartsIsReloaded) {
   auto o = test_options(dir, pki);
   o.policy.file = dir.file("policy.yaml");
   wh::Server server(o);
-  write_file(dir.file("policy.yaml.new"), test_policy("early-v2"));
-  fs::rename(dir.file("policy.yaml.new"), dir.file("policy.yaml"));
+  replace_file(dir.file("policy.yaml"), test_policy("early-v2"));
   server.start();
   EXPECT_TRUE(eventually([&] {
     return metrics_text(server.metrics_port()).find("name=\"early-v2\"") != std::string::npos;
