@@ -1,21 +1,20 @@
 // Turns manifest text (multi-document YAML, JSON, a List, or an AdmissionReview) into objects.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 namespace exportgate::policy {
 
 struct ManifestObject {
-  nlohmann::json object;       // the Kubernetes object
-  std::string origin;          // "file.yaml:12" (document start) for messages
+  nlohmann::json object;  // the Kubernetes object
+  std::string origin;     // "file.yaml:12" (document start) for messages
   // Present when the object came out of an AdmissionReview request.
-  std::string operation;       // "CREATE", ...
+  std::string operation;  // "CREATE", ...
   std::string request_namespace;
-  std::string sub_resource;    // "scale" ...
+  std::string sub_resource;  // "scale" ...
 };
 
 // Parses YAML (any number of documents) or JSON. Lists (kind ends with "List", with items) are

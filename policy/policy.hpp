@@ -23,7 +23,7 @@ struct TierLimits {
   ControlledAction controlled = ControlledAction::kAllow;
   std::optional<double> tenant_cap_tpp;        // per tenant, TPP in use (e.g. LPP 26,900,000)
   std::optional<double> jurisdiction_cap_tpp;  // per jurisdiction (e.g. country cap 790,000,000)
-  std::string rule;  // citation shown on every decision this tier causes
+  std::string rule;                            // citation shown on every decision this tier causes
   // With kDeny: the rule requires a licence (controls-2023) rather than presuming denial (Tier 3);
   // only the wording and the decision code ("licence-required" vs "tier-prohibited") differ.
   bool licence_required = false;
@@ -62,9 +62,9 @@ struct Admins {
 };
 
 struct Policy {
-  std::string name;          // metadata.name
-  std::string preset;        // preset it started from ("" = none)
-  std::string hash;          // sha256-like digest of the effective policy, for logs and metrics
+  std::string name;    // metadata.name
+  std::string preset;  // preset it started from ("" = none)
+  std::string hash;    // sha256-like digest of the effective policy, for logs and metrics
   Mode mode = Mode::kEnforce;
   bool workload_early_check = true;  // check Deployments/Jobs... not only their Pods
   double near_cap_warning_ratio = 0.9;
@@ -72,8 +72,8 @@ struct Policy {
   // Tier of every jurisdiction code; codes not listed take default_tier. An unassigned ISO
   // code is never looked up here: it is "unknown".
   std::map<std::string, TierName> jurisdiction_tiers;
-  TierName default_tier;                      // "" = none (unlisted codes are unknown)
-  std::map<TierName, TierLimits> tiers;       // limits by tier name
+  TierName default_tier;                            // "" = none (unlisted codes are unknown)
+  std::map<TierName, TierLimits> tiers;             // limits by tier name
   std::map<std::string, double> jurisdiction_caps;  // per-code override of jurisdiction_cap_tpp
   // What happens to controlled accelerators for a tenant without a (known) jurisdiction.
   ControlledAction unknown_jurisdiction = ControlledAction::kDeny;
@@ -83,7 +83,7 @@ struct Policy {
   std::vector<Tenant> tenants;
   std::vector<std::string> exempt_namespaces;  // never evaluated (globs with trailing '*')
   Admins admins;
-  std::vector<WorkloadKind> workload_kinds;    // custom resources with pod templates
+  std::vector<WorkloadKind> workload_kinds;  // custom resources with pod templates
 
   // Tier name for a code; "" when unknown.
   TierName tier_of(std::string_view jurisdiction) const;

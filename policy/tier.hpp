@@ -1,4 +1,5 @@
-// Jurisdiction tiers. Tiers are named by the policy ("tier1", "tier2", "tier3"); Unknown is explicit.
+// Jurisdiction tiers. Tiers are named by the policy ("tier1", "tier2", "tier3"); Unknown is
+// explicit.
 #pragma once
 
 #include <string>
