@@ -1,8 +1,10 @@
 // What the caches keep of each Namespace, Node and Pod: small projections, so 100,000 Pods fit in
-// a few MiB. Pods are kept only when they hold controlled TPP or carry an admission uid.
+// a few MiB. Pods are kept when they ask for anything beyond CPU, memory, storage and hugepages
+// (a device some policy may control), hold controlled TPP, or carry an admission uid.
 #pragma once
 
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
@@ -29,6 +31,11 @@ struct PodInfo {
       0;                  // recomputed from the spec with the engine (annotations can be edited)
   bool finished = false;  // Succeeded or Failed
   std::optional<SystemTime> deletion;  // deletionTimestamp (grace period end)
+  // What the charge is computed from (apiVersion, kind, the spec fields the engine reads), kept
+  // so a policy or catalog reload recharges the Pod without a relist; the policy hash it was
+  // charged under. Shared between the projections of one Pod.
+  std::shared_ptr<const nlohmann::json> basis;
+  std::string policy_hash;
 
   // Counts against caps at `now`: not finished and not past its deletion time.
   bool in_use(SystemTime now) const {
@@ -36,10 +43,16 @@ struct PodInfo {
   }
 };
 
-// nullopt for Pods that hold no controlled TPP and claim no reservation. A Pod whose spec the
-// engine cannot read is kept with 0 TPP only when it carries an admission uid.
+// nullopt for Pods that ask for no device, hold no controlled TPP and claim no reservation:
+// no policy can charge them. A Pod that is kept but uncontrolled under this policy (e.g. a model
+// the catalog does not list yet) stays in the cache with 0 TPP, so a reload can charge it. A
+// Pod whose spec the engine cannot read is charged 0.
 std::optional<PodInfo> project_pod(const nlohmann::json& pod, const policy::Policy& policy,
                                    const std::vector<std::string>* available_models);
+
+// `pod` charged again under `policy` (after a reload); the rest of the projection is kept.
+PodInfo recharge_pod(const PodInfo& pod, const policy::Policy& policy,
+                     const std::vector<std::string>* available_models);
 
 // Catalog model ids that some Node's labels identify (sorted, unique).
 std::vector<std::string> models_on_nodes(const std::vector<const Labels*>& nodes,

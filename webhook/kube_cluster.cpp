@@ -60,7 +60,8 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   ro.interval = options_.reconcile_interval;
   ro.reservation_ttl = options_.reservation_ttl;
   reconciler_ = std::make_unique<Reconciler>(
-      ReconcilerInputs{&pods_, &namespaces_, [this] { return synced(); }, &policies_,
+      ReconcilerInputs{&pods_, &namespaces_, [this] { return synced(); },
+                       [this](const policy::Policy& policy) { recharge_pods(policy); }, &policies_,
                        ledger_.get()},
       ro, metrics_, log_);
 
@@ -151,6 +152,16 @@ std::shared_ptr<const std::vector<std::string>> KubeCluster::available_models(
   models_nodes_version_ = version;
   models_policy_hash_ = policy.hash;
   return models_;
+}
+
+void KubeCluster::recharge_pods(const policy::Policy& policy) {
+  auto models = available_models(policy);
+  const size_t n = pods_.update_all([&](const PodInfo& pod) -> std::optional<PodInfo> {
+    if (pod.policy_hash == policy.hash) return std::nullopt;
+    return recharge_pod(pod, policy, models.get());
+  });
+  if (n)
+    log_.info("pods recharged under the current policy", {{"pods", n}, {"policy", policy.hash}});
 }
 
 void KubeCluster::refresh_gauges() {

@@ -49,6 +49,7 @@ class KubeCluster {
 
  private:
   void refresh_gauges();
+  void recharge_pods(const policy::Policy& policy);
 
   ClusterOptions options_;
   PolicyStore& policies_;

@@ -124,6 +124,20 @@ class ObjectStore {
     for (const auto& [_, v] : items_) out.push_back(v);
     return out;
   }
+  // Replaces each item for which `f` returns a new projection (e.g. Pods recharged after a
+  // policy reload). Returns how many changed.
+  size_t update_all(const std::function<std::optional<T>(const T&)>& f) {
+    std::lock_guard lock(mu_);
+    size_t changed = 0;
+    for (auto& [_, v] : items_) {
+      if (auto n = f(*v)) {
+        v = std::make_shared<const T>(std::move(*n));
+        ++changed;
+      }
+    }
+    if (changed) ++version_;
+    return changed;
+  }
   size_t size() const {
     std::lock_guard lock(mu_);
     return items_.size();

@@ -1,6 +1,8 @@
 // Lease-based leader election (see lease.hpp).
 #include "webhook/lease.hpp"
 
+#include <algorithm>
+
 #include "webhook/ledger_model.hpp"
 
 namespace exportgate::webhook {
@@ -15,6 +17,12 @@ LeaseAction decide_lease(const LeaseRecord& record, const std::string& identity,
   const auto duration =
       std::chrono::seconds(record.duration_seconds > 0 ? record.duration_seconds : 15);
   return now - observed_since > duration ? LeaseAction::kTakeOver : LeaseAction::kWait;
+}
+
+std::chrono::milliseconds LeaseOptions::effective_renew_deadline() const {
+  const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(duration);
+  if (renew_deadline.count() > 0 && renew_deadline < d) return renew_deadline;
+  return d * 2 / 3;
 }
 
 LeaseRecord lease_record_from(const json& lease) {
@@ -55,7 +63,19 @@ void LeaseElector::set_leading(bool leading) {
 void LeaseElector::tick() {
   const auto now = Steady::now();
   const std::string now_text = format_time(std::chrono::system_clock::now());
-  auto res = client_.get(path());
+  // A leader's requests end by its renew deadline: one hanging on an unresponsive API server
+  // must not keep it leading past the point where a successor may take over.
+  std::chrono::milliseconds budget{0};
+  if (leading_) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        last_renew_ + options_.effective_renew_deadline() - now);
+    if (left.count() <= 0) {
+      renewal_failed(now, "lease not renewed within the renew deadline");
+      return;
+    }
+    budget = std::max(left, std::chrono::milliseconds(1));
+  }
+  auto res = client_.request("GET", path(), "", budget);
   if (res.status == 404) {
     json lease = {{"apiVersion", "coordination.k8s.io/v1"},
                   {"kind", "Lease"},
@@ -68,17 +88,22 @@ void LeaseElector::tick() {
                     {"leaseTransitions", 0}}}};
     auto created = client_.request(
         "POST", "/apis/coordination.k8s.io/v1/namespaces/" + options_.namespace_ + "/leases",
-        lease.dump());
+        lease.dump(), budget);
     if (created.ok()) {
       last_renew_ = now;
       no_problem();
-    } else if (created.status != 409) {
-      problem("lease create refused: " + created.describe());
+      set_leading(true);
+    } else if (created.status == 409) {
+      set_leading(false);  // another replica created it first
+    } else {
+      renewal_failed(now, "lease create refused: " + created.describe());
     }
-    set_leading(created.ok());
     return;
   }
-  if (!res.ok()) throw KubeUnavailable("lease " + path() + ": " + res.describe());
+  if (!res.ok()) {
+    renewal_failed(now, "lease read refused: " + res.describe());
+    return;
+  }
   json lease = res.json();
   LeaseRecord rec = lease_record_from(lease);
   const std::string seen = rec.holder + "|" + rec.renew_time;
@@ -100,14 +125,21 @@ void LeaseElector::tick() {
   spec["leaseDurationSeconds"] = options_.duration.count();
   spec["renewTime"] = now_text;
   lease["metadata"].erase("managedFields");
-  auto put = client_.request("PUT", path(), lease.dump());
+  auto put = client_.request("PUT", path(), lease.dump(), budget);
   if (put.ok()) {
     last_renew_ = now;
     no_problem();
-  } else if (put.status != 409) {
-    problem("lease update refused: " + put.describe());
+    set_leading(true);
+  } else if (put.status == 409) {
+    set_leading(false);  // another replica renewed or took it first
+  } else {
+    renewal_failed(now, "lease update refused: " + put.describe());
   }
-  set_leading(put.ok());  // 409: another replica renewed or took it first
+}
+
+void LeaseElector::renewal_failed(Steady::time_point now, const std::string& what) {
+  if (leading_ && now - last_renew_ >= options_.effective_renew_deadline()) set_leading(false);
+  problem(what);
 }
 
 // A refused write (403 from missing RBAC, 422) or an unreachable API would otherwise leave no
@@ -128,12 +160,17 @@ void LeaseElector::run() {
     try {
       tick();
     } catch (const std::exception& e) {
-      // Cannot reach the API: keep leading only while our last renewal is still valid.
-      if (leading_ && Steady::now() - last_renew_ > options_.duration) set_leading(false);
-      problem(std::string("lease renewal failed: ") + e.what());
+      renewal_failed(Steady::now(), std::string("lease renewal failed: ") + e.what());
     }
     lock.lock();
-    cv_.wait_for(lock, options_.retry_period, [this] { return stop_; });
+    auto wait = options_.retry_period;
+    if (leading_) {
+      // Wake by the renew deadline, so a leader that cannot renew steps down on time.
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          last_renew_ + options_.effective_renew_deadline() - Steady::now());
+      wait = std::clamp(left, std::chrono::milliseconds(1), wait);
+    }
+    cv_.wait_for(lock, wait, [this] { return stop_; });
   }
 }
 

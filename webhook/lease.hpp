@@ -1,7 +1,8 @@
 // Leader election over a coordination.k8s.io/v1 Lease, the way client-go does it: the holder
 // renews; another replica takes over once it has seen the record unchanged for a lease duration
-// (by its own clock, so clock skew between replicas does not matter). One replica at a time runs
-// the reconciler.
+// (by its own clock, so clock skew between replicas does not matter). A leader that has not
+// renewed within the renew deadline (shorter than the duration) steps down, so it has stopped
+// before anyone can take over: one replica at a time runs the reconciler and the audit.
 #pragma once
 
 #include <atomic>
@@ -23,7 +24,11 @@ struct LeaseOptions {
   std::string name = "exportgate-reconciler";
   std::string identity;
   std::chrono::seconds duration{15};
+  // How long a leader keeps leading without a successful renewal; 0: two thirds of the
+  // duration (client-go's 10 s of 15 s). Must be below the duration.
+  std::chrono::milliseconds renew_deadline{0};
   std::chrono::milliseconds retry_period{2'000};
+  std::chrono::milliseconds effective_renew_deadline() const;
 };
 
 // The fields of Lease.spec the election reads.
@@ -59,6 +64,9 @@ class LeaseElector {
   void run();
   void tick();
   void set_leading(bool leading);
+  // A renewal that did not succeed (refused, failed or unreachable: 4xx and 5xx alike): a
+  // leader keeps leading only until its renew deadline passes.
+  void renewal_failed(std::chrono::steady_clock::time_point now, const std::string& what);
   std::string path() const;
 
   KubeClient& client_;

@@ -2,6 +2,7 @@
 #include "webhook/ledger_cluster.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <random>
 #include <thread>
 
@@ -18,6 +19,10 @@ struct ClusterLedger::Pending {
   std::optional<double> jurisdiction_cap;
   bool done = false;
   bool accepted = false;
+  bool added = false;  // the batch's last edit added this reservation (it was not held before)
+  // The caller timed out and was told so while this was in a batch being written: the writer
+  // leaves it out, or removes it again when the write already carried it.
+  std::atomic<bool> abandoned{false};
   std::exception_ptr error;
 };
 
@@ -215,16 +220,23 @@ ClusterLedger::Committer& ClusterLedger::committer(const std::string& jurisdicti
   return *c;
 }
 
-void ClusterLedger::commit(const std::string& jurisdiction,
+bool ClusterLedger::commit(const std::string& jurisdiction,
                            std::vector<std::shared_ptr<Pending>>& batch) {
   try {
     // When nothing is written, each request keeps the answer of the last pass: rejected, or
     // accepted because its uid was already held (an idempotent retry).
-    update(jurisdiction, [&](LedgerState& state, bool fresh) {
+    return update(jurisdiction, [&](LedgerState& state, bool fresh) {
       const size_t before = state.reservations.size();
       bool rejected = false;
       for (auto& p : batch) {
+        p->added = false;
+        if (p->abandoned) {
+          p->accepted = false;
+          continue;
+        }
+        const bool held = state.holds(p->r.uid);
         p->accepted = try_reserve(state, p->r, p->tenant_cap, p->jurisdiction_cap);
+        p->added = p->accepted && !held;
         rejected |= !p->accepted;
       }
       // Never deny on a cached view: it may predate releases made by the reconciler.
@@ -233,6 +245,22 @@ void ClusterLedger::commit(const std::string& jurisdiction,
     });
   } catch (...) {
     for (auto& p : batch) p->error = std::current_exception();
+    return false;
+  }
+}
+
+void ClusterLedger::drop_abandoned(const std::string& jurisdiction,
+                                   const std::vector<std::string>& uids) {
+  try {
+    update(jurisdiction, [&](LedgerState& state, bool) {
+      bool dropped = false;
+      for (const auto& uid : uids) dropped |= drop_reservation(state, uid);
+      return LedgerEdit{dropped, false};
+    });
+  } catch (const LedgerUnavailable& e) {
+    // Left to --reservation-ttl: the reconciler drops reservations no Pod claims.
+    log_.warn("could not remove reservations whose requests timed out",
+              {{"jurisdiction", jurisdiction}, {"error", e.what()}});
   }
 }
 
@@ -261,15 +289,27 @@ bool ClusterLedger::reserve(const Reservation& r, std::optional<double> tenant_c
       std::vector<std::shared_ptr<Pending>> batch;
       batch.swap(c.queue);
       lock.unlock();
-      commit(r.jurisdiction, batch);
+      const bool wrote = commit(r.jurisdiction, batch);
       lock.lock();
-      for (auto& q : batch) q->done = true;
+      // Under the lock, so no waiter can give up between this look and `done`.
+      std::vector<std::string> orphans;
+      for (auto& q : batch) {
+        if (wrote && q->added && q->abandoned) orphans.push_back(q->r.uid);
+        q->done = true;
+      }
       c.active = false;
       c.cv.notify_all();
+      if (!orphans.empty()) {
+        lock.unlock();
+        drop_abandoned(r.jurisdiction, orphans);
+        lock.lock();
+      }
       continue;
     }
     if (c.cv.wait_until(lock, deadline) == std::cv_status::timeout && !p->done) {
-      std::erase(c.queue, p);
+      // Still queued: never written. Taken into a batch in flight: the writer leaves it out
+      // or removes it again, so the caller, told it failed, holds nothing.
+      if (std::erase(c.queue, p) == 0) p->abandoned = true;
       throw LedgerUnavailable("timed out waiting to write TPPLedger " +
                               ledger_object_name(r.jurisdiction));
     }

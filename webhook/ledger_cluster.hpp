@@ -72,7 +72,9 @@ class ClusterLedger : public UsageLedger {
  private:
   struct Pending;
   struct Committer;
-  void commit(const std::string& jurisdiction, std::vector<std::shared_ptr<Pending>>& batch);
+  // Writes a batch; returns whether a write happened (errors are stored in each Pending).
+  bool commit(const std::string& jurisdiction, std::vector<std::shared_ptr<Pending>>& batch);
+  void drop_abandoned(const std::string& jurisdiction, const std::vector<std::string>& uids);
   std::shared_ptr<const LedgerEntry> fetch(const std::string& jurisdiction);
   void remember(const std::string& jurisdiction, std::shared_ptr<const LedgerEntry> e);
   std::shared_ptr<const LedgerEntry> cached(const std::string& jurisdiction) const;

@@ -144,6 +144,16 @@ bool try_reserve(LedgerState& state, const LedgerReservation& r, std::optional<d
   return true;
 }
 
+bool drop_reservation(LedgerState& state, const std::string& uid) {
+  auto it = std::find_if(state.reservations.begin(), state.reservations.end(),
+                         [&](const LedgerReservation& r) { return r.uid == uid; });
+  if (it == state.reservations.end()) return false;
+  auto& tenant = state.tenants[it->tenant];
+  tenant.reserved = std::max(0.0, tenant.reserved - it->tpp);
+  state.reservations.erase(it);
+  return true;
+}
+
 ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input) {
   ReconcileResult res;
   std::vector<LedgerReservation> kept;

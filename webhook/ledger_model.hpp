@@ -86,6 +86,9 @@ struct ReconcileResult {
 
 // Sets each tenant's in-use TPP from `input`, drops claimed reservations and those older than the
 // TTL, and recomputes the reserved sums. Tenants with nothing left are removed.
+// Removes the reservation of `uid` (and its TPP from its tenant). Returns whether it was held.
+bool drop_reservation(LedgerState& state, const std::string& uid);
+
 ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input);
 
 // RFC 3339 UTC with microseconds ("2025-01-15T12:00:00.000000Z"), as Kubernetes MicroTime.

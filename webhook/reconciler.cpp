@@ -62,6 +62,9 @@ bool Reconciler::run_once() {
   if (!in_.synced || !in_.synced()) return true;
   auto policy = in_.policies->current();
   if (!policy) return true;
+  // A reload may change what a Pod is charged (catalog, controlled models): count with this
+  // policy, never with the one the Pod was first seen under.
+  if (in_.recharge) in_.recharge(*policy);
   const auto now = std::chrono::system_clock::now();
 
   // Usage by jurisdiction and tenant from the Pods, and every admission uid a Pod claims.

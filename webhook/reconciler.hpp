@@ -32,6 +32,8 @@ struct ReconcilerInputs {
   const ObjectStore<PodInfo>* pods = nullptr;
   const ObjectStore<Labels>* namespaces = nullptr;
   std::function<bool()> synced;  // caches listed at least once
+  // Charges every cached Pod charged under another policy with this one (after a reload).
+  std::function<void(const policy::Policy&)> recharge;
   PolicyStore* policies = nullptr;
   ClusterLedger* ledger = nullptr;
 };

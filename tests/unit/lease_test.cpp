@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "tests/eventually.hpp"
+#include "tests/unit/fake_kube_api.hpp"
 #include "tests/unit/loopback_http_server.hpp"
 
 namespace {
@@ -80,6 +81,144 @@ TEST(LeaseElector, RefusedWritesAreWarnedOnceAndLeadershipFollowsTheApi) {
   EXPECT_EQ(count(text, "\"level\":\"warn\""), 1u) << text;
   EXPECT_EQ(count(text, "lease create refused: 403"), 1u) << text;
   EXPECT_NE(text.find("leases is forbidden"), std::string::npos) << text;
+}
+
+}  // namespace
+
+// Against an in-memory API server that only does what the real one does (objects, CAS).
+namespace {
+
+namespace wh = exportgate::webhook;
+using exportgate::testing::FakeKubeApi;
+
+const std::string kLeasePath =
+    "/apis/coordination.k8s.io/v1/namespaces/eg/leases/exportgate-reconciler";
+
+wh::LeaseOptions lease_options(const std::string& identity) {
+  wh::LeaseOptions o;
+  o.namespace_ = "eg";
+  o.identity = identity;
+  o.duration = std::chrono::seconds(2);
+  o.retry_period = std::chrono::milliseconds(50);
+  return o;
+}
+
+struct Elector {
+  Elector(FakeKubeApi& api, const std::string& identity)
+      : client(api.kube_config(identity)),
+        log(wh::LogLevel::kError, &out),
+        elector(client, lease_options(identity), log, [this](bool leading) {
+          if (leading)
+            ++gained;
+          else
+            ++lost;
+        }) {}
+  wh::KubeClient client;
+  std::ostringstream out;
+  wh::Logger log;
+  std::atomic<int> gained{0}, lost{0};
+  wh::LeaseElector elector;
+};
+
+// The renew deadline is below the duration: a leader cut off from the API steps down before a
+// replica that still reaches it can take over, so the two never lead at once.
+TEST(LeaseElector, ACutOffLeaderStepsDownBeforeASuccessorTakesOver) {
+  FakeKubeApi api;
+  Elector a(api, "replica-a");
+  a.elector.start();
+  ASSERT_TRUE(eventually([&] { return a.elector.leading(); }));
+  Elector b(api, "replica-b");
+  b.elector.start();
+  // Every request of replica-a now fails, as for a replica partitioned from the API server.
+  api.set_fault([](const std::string&, const std::string&, const std::string& token) {
+    return token == "replica-a" ? std::optional<int>(503) : std::nullopt;
+  });
+  bool both = false;
+  ASSERT_TRUE(eventually(
+      [&] {
+        both = both || (a.elector.leading() && b.elector.leading());
+        return b.elector.leading();
+      },
+      std::chrono::seconds(20)));
+  EXPECT_FALSE(both) << "replica-a still led when replica-b took over";
+  EXPECT_FALSE(a.elector.leading());
+  b.elector.stop();
+  a.elector.stop();
+}
+
+// The same when the API server stops answering the leader (its requests hang): the leader's
+// requests end by its renew deadline instead of keeping it "leading" while it waits.
+TEST(LeaseElector, ALeaderWhoseRequestsHangStepsDownBeforeASuccessorTakesOver) {
+  FakeKubeApi api;
+  Elector a(api, "replica-a");
+  a.elector.start();
+  ASSERT_TRUE(eventually([&] { return a.elector.leading(); }));
+  Elector b(api, "replica-b");
+  b.elector.start();
+  std::atomic<bool> hang{true};
+  api.set_fault([&](const std::string&, const std::string&, const std::string& token) {
+    if (token != "replica-a") return std::optional<int>();
+    // Longer than the lease duration, shorter than the client's request timeout.
+    for (int i = 0; i < 280 && hang; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return std::optional<int>(503);
+  });
+  bool both = false;
+  ASSERT_TRUE(eventually(
+      [&] {
+        both = both || (a.elector.leading() && b.elector.leading());
+        return b.elector.leading();
+      },
+      std::chrono::seconds(20)));
+  // Watch a little longer: the old leader may only notice when its request returns.
+  eventually(
+      [&] {
+        both = both || (a.elector.leading() && b.elector.leading());
+        return false;
+      },
+      std::chrono::milliseconds(1500));
+  EXPECT_FALSE(both) << "replica-a still led when replica-b took over";
+  hang = false;
+  b.elector.stop();
+  a.elector.stop();
+}
+
+// A renewal refused with a 4xx and one failing with a 5xx are the same to the election: retried
+// until the renew deadline, not a reason to drop leadership (and re-elect) on the first one.
+TEST(LeaseElector, FailedRenewalsAre4xxAnd5xxAlikeAndRetriedUntilTheDeadline) {
+  for (int code : {403, 422, 500, 503}) {
+    SCOPED_TRACE(code);
+    FakeKubeApi api;
+    Elector a(api, "replica-a");
+    a.elector.start();
+    ASSERT_TRUE(eventually([&] { return a.elector.leading(); }));
+    // The next two renewals fail, then the API answers again.
+    std::atomic<int> failures{0};
+    api.set_fault([&](const std::string& method, const std::string&, const std::string&) {
+      if (method != "PUT" || failures >= 2) return std::optional<int>();
+      ++failures;
+      return std::optional<int>(code);
+    });
+    const int puts = api.requests("PUT");
+    ASSERT_TRUE(eventually([&] { return failures == 2 && api.requests("PUT") > puts; }));
+    EXPECT_TRUE(a.elector.leading());
+    EXPECT_EQ(a.lost, 0) << "leadership dropped on a single failed renewal";
+    EXPECT_EQ(a.gained, 1);
+    // A renewal that keeps failing ends leadership (the deadline passes).
+    api.set_fault([&](const std::string& method, const std::string&, const std::string&) {
+      return method == "PUT" ? std::optional<int>(code) : std::nullopt;
+    });
+    ASSERT_TRUE(eventually([&] { return !a.elector.leading(); }, std::chrono::seconds(20)));
+    a.elector.stop();
+  }
+}
+
+TEST(LeaseElector, RenewDeadlineIsBelowTheDuration) {
+  wh::LeaseOptions o;
+  o.duration = std::chrono::seconds(15);
+  EXPECT_EQ(o.effective_renew_deadline(), std::chrono::seconds(10));
+  o.renew_deadline = std::chrono::seconds(20);  // not below: ignored
+  EXPECT_LT(o.effective_renew_deadline(), std::chrono::seconds(15));
 }
 
 }  // namespace

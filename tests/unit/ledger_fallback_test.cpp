@@ -3,31 +3,51 @@
 // warning when configured) while uncapped requests never touch it. Pod cache projections.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <memory>
+#include <sstream>
+
 #include "policy/policy_loader.hpp"
+#include "tests/unit/fake_kube_api.hpp"
 #include "webhook/admission_handler.hpp"
 #include "webhook/kube_caches.hpp"
-#include "webhook/usage_ledger.hpp"
+#include "webhook/ledger_cluster.hpp"
 
 namespace exportgate::webhook {
 namespace {
 
 using nlohmann::json;
 
-// A ledger whose API is down: every reservation fails; snapshots come from (empty) caches.
-class UnreachableLedger : public UsageLedger {
+// The real ClusterLedger against an API server that answers every request with 503: what the
+// admission path sees when the ledger cannot be written.
+class UnreachableLedger : public ClusterLedger {
  public:
-  int reserve_calls = 0;
-  policy::UsageSnapshot snapshot(const std::string&, const std::string&) const override {
-    return {};
+  UnreachableLedger() : UnreachableLedger(std::make_unique<State>()) {}
+  int api_requests() const { return state_->calls; }
+
+ private:
+  struct State {
+    State() : log(LogLevel::kError, &out) {
+      api.set_fault([this](const std::string&, const std::string&, const std::string&) {
+        ++calls;
+        return std::optional<int>(503);
+      });
+    }
+    testing::FakeKubeApi api;
+    std::atomic<int> calls{0};
+    std::ostringstream out;
+    Logger log;
+    KubeClient client{api.kube_config()};
+  };
+  static LedgerOptions options() {
+    LedgerOptions o;
+    o.namespace_ = "eg";
+    o.deadline = std::chrono::milliseconds(500);
+    return o;
   }
-  bool reserve(const Reservation&, std::optional<double> tenant_cap,
-               std::optional<double> jurisdiction_cap) override {
-    ++reserve_calls;
-    if (!tenant_cap && !jurisdiction_cap) return true;  // as ClusterLedger: uncapped needs no API
-    throw LedgerUnavailable("API server 127.0.0.1:6443 unreachable: Connection");
-  }
-  std::optional<Reservation> release(const std::string&) override { return std::nullopt; }
-  UsageTotals totals() const override { return {}; }
+  explicit UnreachableLedger(std::unique_ptr<State> s)
+      : ClusterLedger(s->client, options(), nullptr, s->log), state_(std::move(s)) {}
+  std::unique_ptr<State> state_;
 };
 
 json pod(const std::string& ns, int gpus, bool pinned = true) {
@@ -96,6 +116,7 @@ TEST(LedgerFallback, UncappedRequestsAreDecidedAsUsual) {
   auto env = labelled_env();
   auto tier1 =
       handle_admission(create("de", pod("de", 8)), Endpoint::kValidate, policy, ledger, env);
+  EXPECT_EQ(ledger.api_requests(), 0) << "an uncapped request went to the ledger's API";
   EXPECT_TRUE(tier1.response.allowed);
   EXPECT_EQ(tier1.jurisdiction, "DE");
   auto tier3 =
@@ -106,6 +127,7 @@ TEST(LedgerFallback, UncappedRequestsAreDecidedAsUsual) {
   cpu["spec"]["containers"][0].erase("resources");
   EXPECT_TRUE(handle_admission(create("sg", cpu), Endpoint::kValidate, policy, ledger, env)
                   .response.allowed);
+  EXPECT_EQ(ledger.api_requests(), 0);
 }
 
 TEST(LedgerFallback, MutateStampsTheAdmissionUidOnPods) {

@@ -1,0 +1,107 @@
+// ClusterLedger against an in-memory API server (tests/unit/fake_kube_api.hpp: objects and
+// compare-and-swap, nothing of the ledger's own logic).
+#include "webhook/ledger_cluster.hpp"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "tests/unit/fake_kube_api.hpp"
+
+namespace exportgate::webhook {
+namespace {
+
+using exportgate::testing::FakeKubeApi;
+using nlohmann::json;
+
+const std::string kLedgerPath =
+    "/apis/exportgate.io/v1alpha1/namespaces/eg/tppledgers/jurisdiction-sg";
+
+Reservation reservation(const std::string& uid) {
+  return {"team/" + uid, "team", "SG", 126656, uid, "team"};
+}
+
+std::set<std::string> reserved_uids(const FakeKubeApi& api) {
+  std::set<std::string> uids;
+  auto obj = api.object(kLedgerPath);
+  if (!obj) return uids;
+  for (const auto& r : (*obj)["spec"].value("reservations", json::array()))
+    uids.insert(r.value("uid", ""));
+  return uids;
+}
+
+// A request that gives up while its reservation is in another request's batch is told it failed;
+// the ledger must then not hold it (nor count its TPP) once the writes are done.
+TEST(ClusterLedger, AReserveThatTimedOutInABatchLeavesNoReservation) {
+  FakeKubeApi api;
+  // Every write takes longer than a waiter's patience (2 x the ledger deadline).
+  api.set_fault([](const std::string& method, const std::string&, const std::string&) {
+    if (method == "PUT" || method == "POST")
+      std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    return std::optional<int>();
+  });
+  KubeClient client(api.kube_config());
+  std::ostringstream out;
+  Logger log(LogLevel::kError, &out);
+  LedgerOptions options;
+  options.namespace_ = "eg";
+  options.deadline = std::chrono::milliseconds(300);
+  ClusterLedger ledger(client, options, nullptr, log);
+
+  struct Outcome {
+    std::string uid;
+    bool threw = false;
+    bool accepted = false;
+  };
+  std::vector<Outcome> outcomes(3);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) {
+    outcomes[i].uid = "uid-" + std::to_string(i);
+    threads.emplace_back([&, i] {
+      try {
+        outcomes[i].accepted = ledger.reserve(reservation(outcomes[i].uid), 1e12, std::nullopt);
+      } catch (const LedgerUnavailable&) {
+        outcomes[i].threw = true;
+      }
+    });
+    // The first becomes the writer; the other two queue behind its write.
+    if (i == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  for (auto& t : threads) t.join();
+
+  const auto held = reserved_uids(api);
+  int threw = 0;
+  for (const auto& o : outcomes) {
+    if (o.threw) {
+      ++threw;
+      EXPECT_FALSE(held.contains(o.uid)) << o.uid << ": told it failed, yet reserved";
+    } else {
+      EXPECT_TRUE(o.accepted);
+      EXPECT_TRUE(held.contains(o.uid)) << o.uid << ": told it was reserved, yet absent";
+    }
+  }
+  EXPECT_GE(threw, 1) << "no request timed out: the scenario did not happen";
+  auto obj = api.object(kLedgerPath);
+  ASSERT_TRUE(obj);
+  EXPECT_DOUBLE_EQ((*obj)["spec"]["reservedTPP"].get<double>(), 126656.0 * held.size());
+}
+
+TEST(ClusterLedger, UncappedReservationsNeverCallTheApi) {
+  FakeKubeApi api;
+  api.set_fault([](const std::string&, const std::string&, const std::string&) {
+    return std::optional<int>(503);
+  });
+  KubeClient client(api.kube_config());
+  std::ostringstream out;
+  Logger log(LogLevel::kError, &out);
+  LedgerOptions options;
+  options.namespace_ = "eg";
+  ClusterLedger ledger(client, options, nullptr, log);
+  EXPECT_TRUE(ledger.reserve(reservation("u1"), std::nullopt, std::nullopt));
+  EXPECT_THROW(ledger.reserve(reservation("u2"), 1e12, std::nullopt), LedgerUnavailable);
+}
+
+}  // namespace
+}  // namespace exportgate::webhook
