@@ -61,7 +61,8 @@ def main():
         by_kind.setdefault(d["kind"], []).append(d)
         check(d.get("apiVersion") and get(d, "metadata", "name"), f"object without apiVersion/name: {d}")
         if d["kind"] not in ("ClusterRole", "ClusterRoleBinding", "ValidatingWebhookConfiguration",
-                             "MutatingWebhookConfiguration", "CustomResourceDefinition", "Namespace"):
+                             "MutatingWebhookConfiguration", "CustomResourceDefinition", "Namespace",
+                             "ServiceMonitor"):
             check(get(d, "metadata", "namespace") == ns, f"{d['kind']} {d['metadata']['name']} not in {ns}")
     one = lambda kind: (by_kind.get(kind) or [None])[0]
 
@@ -85,9 +86,10 @@ def main():
         check(sc.get("allowPrivilegeEscalation") is False, "privilege escalation allowed")
         check(get(sc, "capabilities", "drop") == ["ALL"], "capabilities not all dropped")
         check(get(c, "resources", "requests") and get(c, "resources", "limits"), "resources requests/limits")
-        check(get(c, "livenessProbe", "httpGet", "path") == "/healthz", "liveness probe not /healthz")
-        check(get(c, "readinessProbe", "httpGet", "path") == "/readyz", "readiness probe not /readyz")
-        check(get(c, "readinessProbe", "httpGet", "scheme") == "HTTPS", "probes not HTTPS")
+        if not v["server"].get("clientCA"):  # (with a client CA: tcpSocket, checked below)
+            check(get(c, "livenessProbe", "httpGet", "path") == "/healthz", "liveness probe not /healthz")
+            check(get(c, "readinessProbe", "httpGet", "path") == "/readyz", "readiness probe not /readyz")
+            check(get(c, "readinessProbe", "httpGet", "scheme") == "HTTPS", "probes not HTTPS")
         args = c["args"]
         check(args[0] == "serve", "first arg is not serve")
         check(f"--listen=0.0.0.0:{v['server']['port']}" in args, "--listen")
@@ -108,6 +110,47 @@ def main():
             check(get(aff, "podAntiAffinity", "preferredDuringSchedulingIgnoredDuringExecution"), "preferred anti-affinity")
         ann = get(dep, "spec", "template", "metadata", "annotations") or {}
         check(("checksum/policy" in ann) == v["policy"]["rollOnChange"], "checksum/policy != rollOnChange")
+        # mTLS from the API server: --client-ca with the CA mounted; probes that need no client
+        # certificate.
+        cca = v["server"].get("clientCA", "")
+        if cca:
+            check("--client-ca=/etc/exportgate/client-ca/ca.crt" in args, "--client-ca")
+            cm_ca = next((x for x in by_kind.get("ConfigMap", []) if x["metadata"]["name"].endswith("-client-ca")), None)
+            check(cm_ca is not None and cm_ca["data"]["ca.crt"].strip() == cca.strip(), "client CA ConfigMap")
+            check(get(c, "volumeMounts") and any(m["mountPath"] == "/etc/exportgate/client-ca" for m in c["volumeMounts"]),
+                  "client CA mount")
+            for probe in ("livenessProbe", "readinessProbe"):
+                check("httpGet" not in c[probe] and get(c, probe, "tcpSocket", "port") == "https",
+                      f"{probe} would fail the client-certificate handshake")
+        else:
+            check(not any(a.startswith("--client-ca") for a in args), "--client-ca without server.clientCA")
+        # The decision log: one file per pod on a volume that holds more than a rotated file.
+        dl = v["decisionLog"]
+        dl_args = [a for a in args if a.startswith("--decision-log")]
+        mounts = {m["name"]: m for m in c["volumeMounts"]}
+        vols = {vol["name"]: vol for vol in pod["volumes"]}
+        if dl["enabled"]:
+            want_args = ["--decision-log=/var/lib/exportgate/decisions/$(POD_NAME).jsonl",
+                         f"--decision-log-max-bytes={dl['maxBytes']}"] + (["--decision-log-all"] if dl["all"] else [])
+            check(dl_args == want_args, f"decision log args {dl_args}, want {want_args}")
+            check(get(mounts, "decisions", "mountPath") == "/var/lib/exportgate/decisions", "decision log mount")
+            vol = vols.get("decisions", {})
+            if dl["persistence"]["enabled"]:
+                claim = dl["persistence"]["existingClaim"] or f"{dep['metadata']['name']}-decisions"
+                check(get(vol, "persistentVolumeClaim", "claimName") == claim, "decision log claim")
+            else:
+                size = get(vol, "emptyDir", "sizeLimit", default="0Mi")
+                check(size.endswith("Mi") or size.endswith("Gi"), f"decision log emptyDir size {size}")
+                mib = int(size[:-2]) * (1024 if size.endswith("Gi") else 1)
+                check(dl["maxBytes"] == 0 or mib * 1048576 >= 2 * dl["maxBytes"],
+                      f"decision log emptyDir {size} cannot hold two files of {dl['maxBytes']} bytes")
+        else:
+            check(not dl_args and "decisions" not in mounts, "decision log without decisionLog.enabled")
+        pvc = one("PersistentVolumeClaim")
+        want_pvc = dl["enabled"] and dl["persistence"]["enabled"] and not dl["persistence"]["existingClaim"]
+        check((pvc is not None) == want_pvc, "decision log PVC presence")
+        if pvc:
+            check(get(pvc, "metadata", "annotations", "helm.sh/resource-policy") == "keep", "decision log PVC not kept")
         img = c["image"]
         if v["image"]["digest"]:
             check(img.endswith("@" + v["image"]["digest"]), "image digest")
@@ -292,6 +335,23 @@ def main():
         for a in ("ExportgateCertificateExpiringSoon", "ExportgateWebhookErrors", "ExportgateRejectionsSpike",
                   "ExportgateTenantNearCap"):
             check(a in alerts, f"alert {a} missing")
+        # Every alert links to its runbook section in docs/operations.md.
+        with open(os.path.join(CHART, "..", "..", "docs", "operations.md")) as f:
+            sections = {line[4:].strip().lower() for line in f if line.startswith("### ")}
+        base = m["prometheusRule"]["runbookBaseURL"]
+        for g in by_kind["PrometheusRule"][0]["spec"]["groups"]:
+            for r in g["rules"]:
+                if "alert" not in r:
+                    continue
+                url = get(r, "annotations", "runbook_url", default="")
+                check(url == f"{base}#{r['alert'].lower()}", f"alert {r['alert']}: runbook_url {url!r}")
+                check(r["alert"].lower() in sections, f"alert {r['alert']}: no runbook section in docs/operations.md")
+    sm = one("ServiceMonitor")
+    if sm:
+        check(sm["metadata"]["namespace"] == (m["serviceMonitor"].get("namespace") or ns), "ServiceMonitor namespace")
+        ep = sm["spec"]["endpoints"][0]
+        check(ep.get("scrapeTimeout", "") == m["serviceMonitor"].get("scrapeTimeout", ""), "ServiceMonitor scrapeTimeout")
+        check(sm["spec"]["namespaceSelector"]["matchNames"] == [ns], "ServiceMonitor selects the release namespace")
 
     if failures:
         print(f"{rendered}: {len(failures)} failure(s)")

@@ -115,6 +115,44 @@ for b in "${bad[@]}"; do
 	fi
 done
 
+# --- the default install is cluster mode: the shared ledger, namespace labels, informers, the
+# Lease and the background audit, with the RBAC they need.
+tpl >"$tmp/default-args.yaml"
+if grep -q -- '- --in-cluster' "$tmp/default-args.yaml" && grep -q '^kind: ClusterRole$' "$tmp/default-args.yaml" &&
+	grep -q 'automountServiceAccountToken: true' "$tmp/default-args.yaml"; then
+	pass "default values install cluster mode (--in-cluster, RBAC, token)"
+else
+	fail "default values are not cluster mode"
+fi
+
+# --- standalone refuses to render a policy with caps it cannot hold, and says why
+refuse=(
+	"cluster.enabled=false|policy.preset=diffusion-2025"
+	"cluster.enabled=false,policy.mode=warn|policy.preset=diffusion-2025"
+	"cluster.enabled=false,policy.preset=controls-2023,policy.tenants[0].name=x,policy.tenants[0].jurisdiction=SG,policy.tenants[0].capTPP=5000|tenant x capTPP"
+	"cluster.enabled=false,policy.preset=none,policy.tiers.tier2.controlled=cap,policy.tiers.tier2.tenantCapTPP=5|tier tier2 caps"
+	"cluster.enabled=false,policy.preset=controls-2023,policy.extraSpec.jurisdictionCaps.SG=100|jurisdictionCaps"
+)
+for r in "${refuse[@]}"; do
+	set_args="${r%%|*}" why="${r#*|}"
+	if tpl --set "$set_args" >/dev/null 2>"$tmp/err"; then
+		fail "standalone rendered with caps: --set $set_args"
+	elif grep -q "cluster.enabled=false (standalone) cannot hold the TPP caps" "$tmp/err" && grep -qF "$why" "$tmp/err" &&
+		grep -q "Keep cluster.enabled=true" "$tmp/err"; then
+		pass "standalone with caps refused, naming $why"
+	else
+		cat "$tmp/err"
+		fail "standalone with caps refused without saying why: --set $set_args"
+	fi
+done
+# A webhook outside the cluster keeps its own counts: not refused.
+if tpl --set cluster.enabled=false -f "$here/values/url.yaml" >/dev/null 2>"$tmp/err"; then
+	pass "standalone with deployment.enabled=false (webhook.url) renders"
+else
+	cat "$tmp/err"
+	fail "standalone with deployment.enabled=false refused"
+fi
+
 # --- generated certificates: a fresh pair each render under `helm template` (lookup is empty),
 # so two renders must differ (nothing fixed baked into the chart).
 if [[ "$(tpl --show-only templates/certificates.yaml | grep ca.crt)" != "$(tpl --show-only templates/certificates.yaml | grep ca.crt)" ]]; then

@@ -268,3 +268,42 @@ annotation. On CREATE oldObject is null; the operation tests short-circuit befor
 {{- end -}}
 {{- join " || " $parts -}}
 {{- end }}
+
+{{/*
+What in the rendered policy sets a TPP cap, as a JSON list of reasons (empty: no cap). A cap is
+only held by cluster mode's shared ledger; the list feeds the standalone refusal in
+templates/validate.yaml. Read from the policy as rendered, so caps given through
+policy.extraSpec count too.
+*/}}
+{{- define "exportgate.capSources" -}}
+{{- $spec := (include "exportgate.policy" . | fromYaml).spec -}}
+{{- $reasons := list -}}
+{{- if eq (toString $spec.preset) "diffusion-2025" -}}
+{{- $reasons = append $reasons "policy.preset=diffusion-2025 (Tier 2 tenant and country caps)" -}}
+{{- end -}}
+{{- range $t := ($spec.tenants | default list) -}}
+{{- if and (kindIs "map" $t) (hasKey $t "capTPP") -}}
+{{- $reasons = append $reasons (printf "tenant %v capTPP" $t.name) -}}
+{{- end -}}
+{{- end -}}
+{{- range $name, $tier := ($spec.tiers | default dict) -}}
+{{- if and (kindIs "map" $tier) (or (hasKey $tier "tenantCapTPP") (hasKey $tier "jurisdictionCapTPP") (eq (toString $tier.controlled) "cap")) -}}
+{{- $reasons = append $reasons (printf "tier %s caps" $name) -}}
+{{- end -}}
+{{- end -}}
+{{- if $spec.jurisdictionCaps -}}
+{{- $reasons = append $reasons "jurisdictionCaps" -}}
+{{- end -}}
+{{- toJson $reasons -}}
+{{- end }}
+
+{{/* The PersistentVolumeClaim of the decision log. */}}
+{{- define "exportgate.decisionLogClaim" -}}
+{{- .Values.decisionLog.persistence.existingClaim | default (printf "%s-decisions" (include "exportgate.fullname" .)) -}}
+{{- end }}
+
+{{/* emptyDir size for the decision log: four files of maxBytes (at least 64Mi; 1Gi unrotated). */}}
+{{- define "exportgate.decisionLogEmptyDirSize" -}}
+{{- $max := int64 .Values.decisionLog.maxBytes -}}
+{{- if eq $max 0 -}}1Gi{{- else -}}{{- max 64 (div (mul $max 4) 1048576) -}}Mi{{- end -}}
+{{- end }}
