@@ -40,6 +40,11 @@ std::string what_and_where(const WorkloadDemand& demand, const TenantContext& te
   s += demand.describe_accelerators();
   s += " = ";
   s += format_thousands(demand.controlled_tpp);
+  if (demand.held_controlled_tpp > 0) {
+    s += " + ";
+    s += format_thousands(demand.held_controlled_tpp);
+    s += " held by shared claims";
+  }
   s += " TPP (";
   s += to_string(demand.max_class);
   s += ')';
@@ -151,7 +156,7 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
   // Fast path: nothing controlled to limit (CPU-only pods, exempt namespaces, kinds with no pods,
   // accelerators below the 3A090 thresholds).
   if (!demand.recognized || tenant.exempt || !demand.has_accelerators() ||
-      !(demand.controlled_tpp > 0)) {
+      !(demand.controlled_tpp > 0 || demand.held_controlled_tpp > 0)) {
     return d;
   }
   const double requested = demand.controlled_tpp;
@@ -202,6 +207,9 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
     apply_mode(d, policy.mode);
     return d;
   }
+
+  // Devices of shared claims only (held and capped at the claims): nothing new for the caps.
+  if (!(requested > 0)) return d;
 
   // Caps. A licence authorises beyond the tier caps; a validated end user's own cap replaces
   // them; a tenant's own cap (set by the admin) replaces the tier's tenant cap.

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "policy/dra_charge.hpp"
 #include "policy/errors.hpp"
 #include "policy/workload_paths.hpp"
 #include "policy/workload_pod.hpp"
@@ -83,6 +84,45 @@ const json& template_spec(const json& pod_template, std::string_view path) {
   return require_object(pod_template, "spec", std::string(path) + ".spec");
 }
 
+// The DRA claims of a pod (spec.resourceClaims): a template's claim is the pod's own and charged
+// per pod; a named claim may be shared and holds its devices itself. A claim or template not known
+// here is charged when it is admitted itself.
+void add_pod_claims(WorkloadDemand& demand, PodSetDemand& set, const json& pod_spec,
+                    std::string_view spec_path, const Policy& policy,
+                    const ExtractOptions& options) {
+  if (!pod_spec.is_object() || !pod_spec.contains("resourceClaims")) return;
+  const auto claims = decode_pod_claims(pod_spec, spec_path);
+  const DraContext* context = options.dra;
+  const std::string& ns =
+      demand.namespace_.empty() && context ? context->default_namespace : demand.namespace_;
+  for (const DraPodClaim& ref : claims) {
+    if (!ref.template_name.empty()) {
+      const DraClaimTemplate* t = context ? context->find_template(ns, ref.template_name) : nullptr;
+      if (!t) {
+        demand.notes.push_back("ResourceClaimTemplate \"" + ref.template_name +
+                               "\" is not known here: the pod's claim is charged when it is "
+                               "created");
+        continue;
+      }
+      for (auto& a : dra_spec_accelerators(t->spec, "ResourceClaimTemplate \"" + t->name + "\"",
+                                           policy.catalog, context, demand.notes)) {
+        set.accelerators.push_back(std::move(a));
+      }
+      continue;
+    }
+    const DraClaim* c = context ? context->find_claim(ns, ref.claim_name) : nullptr;
+    if (!c) {
+      demand.notes.push_back("ResourceClaim \"" + ref.claim_name +
+                             "\" is not known here: it is charged when it is created");
+      continue;
+    }
+    for (auto& a : dra_claim_accelerators(*c, policy.catalog, context, demand.notes)) {
+      a.held_by_claim = true;
+      set.accelerators.push_back(std::move(a));
+    }
+  }
+}
+
 void add_pod_set(WorkloadDemand& demand, std::string name, const json& pod_spec,
                  std::string_view spec_path, int64_t pods, const Policy& policy,
                  const ExtractOptions& options) {
@@ -90,9 +130,16 @@ void add_pod_set(WorkloadDemand& demand, std::string name, const json& pod_spec,
   set.name = std::move(name);
   set.pods = pods;
   set.accelerators = pod_accelerators(pod_spec, spec_path, policy, options);
+  add_pod_claims(demand, set, pod_spec, spec_path, policy, options);
   double controlled_per_pod = 0;
   double devices_per_pod = 0;
   for (const auto& a : set.accelerators) {
+    if (a.held_by_claim) {
+      // Held by the shared claim, whatever the number of pods using it.
+      if (is_controlled(a.export_class)) demand.held_controlled_tpp += a.tpp_per_pod;
+      demand.max_class = std::max(demand.max_class, a.export_class);
+      continue;
+    }
     set.tpp_per_pod += a.tpp_per_pod;
     devices_per_pod += a.quantity * a.device_fraction;
     if (is_controlled(a.export_class)) controlled_per_pod += a.tpp_per_pod;
@@ -211,7 +258,29 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
     throw ManifestError(demand.kind + " has no scale subresource exportgate can evaluate");
   }
 
-  if (core && kind == "Pod") {
+  if (group == kDraGroup && (kind == "ResourceClaim" || kind == "ResourceClaimTemplate")) {
+    // A claim holds devices like one pod; a template is decided like the claims made from it.
+    PodSetDemand set;
+    const DraContext* context = options.dra;
+    if (kind == "ResourceClaim") {
+      const DraClaim claim = decode_resource_claim(object);
+      set.accelerators = dra_claim_accelerators(claim, policy.catalog, context, demand.notes);
+    } else {
+      const DraClaimTemplate t = decode_resource_claim_template(object);
+      set.accelerators = dra_spec_accelerators(t.spec, "ResourceClaimTemplate \"" + t.name + "\"",
+                                               policy.catalog, context, demand.notes);
+      demand.claim_template = true;
+    }
+    demand.total_pods = 1;
+    for (const auto& a : set.accelerators) {
+      set.tpp_per_pod += a.tpp_per_pod;
+      demand.total_tpp += a.tpp_per_pod;
+      demand.accelerator_count += a.quantity * a.device_fraction;
+      if (is_controlled(a.export_class)) demand.controlled_tpp += a.tpp_per_pod;
+      demand.max_class = std::max(demand.max_class, a.export_class);
+    }
+    demand.pod_sets.push_back(std::move(set));
+  } else if (core && kind == "Pod") {
     add_pod_set(demand, "", require_object(object, "spec", "spec"), "spec", 1, policy, options);
   } else if (core && kind == "PodTemplate") {
     const json& tmpl = require_object(object, "template", "template");
@@ -297,7 +366,7 @@ std::string WorkloadDemand::describe_accelerators() const {
   for (const PodSetDemand& set : pod_sets) {
     for (const AcceleratorDemand& a : set.accelerators) {
       if (!out.empty()) out += "; ";
-      if (set.pods != 1) out += std::to_string(set.pods) + " pods x ";
+      if (set.pods != 1 && !a.held_by_claim) out += std::to_string(set.pods) + " pods x ";
       out += format_amount(a.quantity) + " x ";
       if (a.device_fraction != 1) {
         out += a.resource + " (" + format_amount(a.device_fraction) + " of " + a.model_name +
@@ -305,6 +374,7 @@ std::string WorkloadDemand::describe_accelerators() const {
       } else {
         out += a.model_name + " (" + a.resource + (a.pinned ? ", pinned)" : ", worst case)");
       }
+      if (a.held_by_claim) out += " [shared claim: charged once, to the claim]";
     }
   }
   return out.empty() ? "no accelerators" : out;

@@ -24,6 +24,9 @@ struct AcceleratorDemand {
   double tpp_per_pod = 0;      // quantity x fraction x model TPP
   ExportClass export_class = ExportClass::kNotControlled;
   bool pinned = false;  // model fixed by node selection; false = worst case charged
+  // A shared ResourceClaim's devices: the claim holds their usage (charged once, at the claim),
+  // the pod only uses them, so they count for the tier decision but not against the caps again.
+  bool held_by_claim = false;
 };
 
 // One pod template of a workload and how many pods it makes.
@@ -41,11 +44,17 @@ struct WorkloadDemand {
   std::string namespace_;  // metadata.namespace ("" if absent)
   std::vector<PodSetDemand> pod_sets;
   bool recognized = true;  // false: a kind that holds no pods (ConfigMap...), nothing to check
+  // A ResourceClaimTemplate: decided like the claims made from it, but it holds nothing itself.
+  bool claim_template = false;
   int64_t total_pods = 0;
   double total_tpp = 0;       // all accelerators, x pods
   double controlled_tpp = 0;  // 3A090 accelerators only, x pods
+  // 3A090 TPP of shared ResourceClaims the pods use, held by those claims (not in the above).
+  double held_controlled_tpp = 0;
   ExportClass max_class = ExportClass::kNotControlled;
-  bool has_accelerators() const { return total_tpp > 0 || accelerator_count > 0; }
+  bool has_accelerators() const {
+    return total_tpp > 0 || accelerator_count > 0 || held_controlled_tpp > 0;
+  }
   double accelerator_count = 0;  // devices (fractions for partitions), x pods
   // Approximations the extraction had to make, for reasons and logs (e.g. a DaemonSet charged as
   // one pod because the node count is not known here). Empty in the common case.
@@ -55,10 +64,15 @@ struct WorkloadDemand {
   std::string describe_accelerators() const;
 };
 
+struct DraContext;
+
 struct ExtractOptions {
   // Model ids present in the cluster; when set, an unpinned request is charged as the most
   // capable of these that can serve it (falls back to the whole catalog when none can).
   const std::vector<std::string>* available_models = nullptr;
+  // DRA objects known here (check -f: the file's; cluster mode: the caches). nullptr: none, so
+  // Pods' claims are charged at the claims' own admission and classes are unknown.
+  const DraContext* dra = nullptr;
 };
 
 // Extracts demand from any Kubernetes object. Kinds that carry no pod template are returned with

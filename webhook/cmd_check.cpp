@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "policy/dra_charge.hpp"
 #include "policy/errors.hpp"
 #include "policy/evaluate.hpp"
 #include "policy/jurisdictions.hpp"
@@ -164,7 +165,7 @@ void print_text(const Outcome& r, std::ostream& out) {
     return;
   }
   if (r.skipped) {
-    out << "SKIP " << who << ": holds no pods\n";
+    out << "SKIP " << who << ": holds no pods or devices\n";
     return;
   }
   const pol::Decision& d = r.decision;
@@ -209,6 +210,7 @@ json to_json(const Outcome& r) {
   j["pods"] = r.demand.total_pods;
   j["tpp"] = r.demand.total_tpp;
   j["controlled_tpp"] = r.demand.controlled_tpp;
+  j["held_controlled_tpp"] = r.demand.held_controlled_tpp;
   j["accelerator_count"] = r.demand.accelerator_count;
   j["summary"] = r.demand.describe_accelerators();
   json accelerators = json::array();
@@ -264,6 +266,27 @@ int run_check(const Args& args) {
     return 2;
   }
 
+  // DRA objects of all files first: a Pod is evaluated with the classes, claims and templates
+  // it refers to wherever they appear; each claim holds its devices once.
+  pol::DraContext dra;
+  dra.default_namespace = options.default_namespace;
+  for (const auto& m : objects) {
+    try {
+      pol::DraContext one;
+      one.default_namespace =
+          m.request_namespace.empty() ? options.default_namespace : m.request_namespace;
+      if (!one.add_object(m.object)) continue;
+      for (auto& c : one.classes) dra.classes.push_back(std::move(c));
+      for (auto& c : one.slices) dra.slices.push_back(std::move(c));
+      for (auto& c : one.claims) dra.claims.push_back(std::move(c));
+      for (auto& c : one.templates) dra.templates.push_back(std::move(c));
+    } catch (const pol::ManifestError&) {
+      // reported with the object below
+    }
+  }
+  pol::ExtractOptions extract_options;
+  extract_options.dra = &dra;
+
   std::map<std::string, double> tenant_usage;
   std::map<std::string, double> jurisdiction_usage;
   std::vector<Outcome> outcomes;
@@ -282,7 +305,12 @@ int run_check(const Args& args) {
     if (r.namespace_.empty()) r.namespace_ = m.request_namespace;
     if (r.namespace_.empty()) r.namespace_ = options.default_namespace;
     try {
-      r.demand = pol::extract_demand(m.object, policy);
+      if (pol::is_dra_kind(m.object, "DeviceClass") ||
+          pol::is_dra_kind(m.object, "ResourceSlice")) {
+        pol::DraContext validate;  // decoded for its errors; holds no devices itself
+        validate.add_object(m.object);
+      }
+      r.demand = pol::extract_demand(m.object, policy, extract_options);
       r.tenant = tenant_for(policy, r.namespace_, options);
       if (!r.demand.recognized) {
         r.skipped = true;
@@ -293,7 +321,7 @@ int run_check(const Args& args) {
         r.decision = pol::evaluate(r.demand, r.tenant, usage, policy);
         if (r.decision.verdict == pol::Verdict::kDeny) {
           denied = true;
-        } else if (!r.tenant.exempt) {
+        } else if (!r.tenant.exempt && !r.demand.claim_template) {
           tenant_usage[r.tenant.tenant] += r.decision.requested_tpp;
           if (!r.tenant.jurisdiction.empty()) {
             jurisdiction_usage[r.tenant.jurisdiction] += r.decision.requested_tpp;

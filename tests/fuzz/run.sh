@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BUILD=${FUZZ_BUILD:-build-asan}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-45}
-TARGETS=${FUZZ_TARGETS:-admission_review admission_skim manifest policy}
+TARGETS=${FUZZ_TARGETS:-admission_review admission_skim manifest policy dra}
 JOBS=${JOBS:-$(nproc)}
 
 # clang and its libFuzzer/sanitizer runtimes (Debian packages), only when missing.

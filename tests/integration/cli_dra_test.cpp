@@ -1,0 +1,75 @@
+// `exportgate check -f` on DRA manifests (tests/fixtures/dra/): the real binary, its exit codes
+// and its messages. On the code before DRA support every Pod here was admitted as "no
+// accelerators".
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+
+struct CliRun {
+  int exit_code = -1;
+  std::string out;
+};
+
+// Runs the binary from the source directory; stderr is discarded.
+CliRun run(const std::string& args) {
+  const std::string command = "cd '" + std::string(EXPORTGATE_SOURCE_DIR) + "' && '" +
+                              std::string(EXPORTGATE_BINARY) + "' " + args + " 2>/dev/null";
+  CliRun r;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return r;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
+  const int status = pclose(pipe);
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return r;
+}
+
+TEST(CliDra, EightGpuTemplateDeniedInTier3WithTheWorstCaseNamed) {
+  const CliRun r = run("check -f tests/fixtures/dra/pod-8gpu-template.yaml --jurisdiction CN");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_NE(r.out.find("DENY Pod default/trainer: exportgate: denied 8 x any of: NVIDIA GB200"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("DENY ResourceClaimTemplate default/eight-gpus"), std::string::npos);
+  EXPECT_NE(r.out.find("class \"gpu.nvidia.com\""), std::string::npos);
+  EXPECT_NE(r.out.find("Tier 3"), std::string::npos);
+}
+
+TEST(CliDra, EightGpuTemplateAdmittedInTier1) {
+  const CliRun r = run("check -f tests/fixtures/dra/pod-8gpu-template.yaml --jurisdiction DE");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("ALLOW Pod default/trainer: 8 x any of:"), std::string::npos) << r.out;
+}
+
+TEST(CliDra, H20PinnedBySelectorAdmittedInTier3) {
+  const CliRun r = run("check -f tests/fixtures/dra/pod-h20-template.yaml --jurisdiction CN");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("ALLOW Pod default/inference: 8 x NVIDIA H20"), std::string::npos) << r.out;
+}
+
+TEST(CliDra, SharedClaimIsChargedOnce) {
+  const CliRun r = run("check -f tests/fixtures/dra/shared-claim.yaml --jurisdiction SG -o json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const auto out = nlohmann::json::parse(r.out);
+  ASSERT_EQ(out.size(), 4u);
+  EXPECT_EQ(out[1]["kind"], "ResourceClaim");
+  EXPECT_GT(out[1]["controlled_tpp"].get<double>(), 30000);
+  for (int pod : {2, 3}) {
+    EXPECT_EQ(out[pod]["kind"], "Pod");
+    EXPECT_EQ(out[pod]["controlled_tpp"].get<double>(), 0) << out[pod].dump();
+    EXPECT_EQ(out[pod]["held_controlled_tpp"], out[1]["controlled_tpp"]);
+  }
+  // In Tier 3 the claim and both pods that would use it are denied.
+  const CliRun cn = run("check -f tests/fixtures/dra/shared-claim.yaml --jurisdiction CN");
+  EXPECT_EQ(cn.exit_code, 1);
+  EXPECT_NE(cn.out.find("DENY ResourceClaim default/shared-h100"), std::string::npos) << cn.out;
+  EXPECT_NE(cn.out.find("DENY Pod default/worker-b"), std::string::npos) << cn.out;
+}
+
+}  // namespace
