@@ -40,6 +40,12 @@ bool is_core(const AdmissionRequest& r, std::string_view kind) {
   return r.kind.group.empty() && r.kind.kind == kind;
 }
 
+// DRA claims and claim templates: where a tenant asks for devices through resource.k8s.io.
+bool is_dra_claim(const AdmissionRequest& r) {
+  return r.kind.group == "resource.k8s.io" &&
+         (r.kind.kind == "ResourceClaim" || r.kind.kind == "ResourceClaimTemplate");
+}
+
 void deny(AdmissionOutcome& out, int code, std::string reason, std::string message) {
   out.response.allowed = false;
   out.response.status_code = code;
@@ -254,7 +260,9 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     return;
   }
   if (!demand.recognized || !demand.has_accelerators()) return;  // fast path: costs nothing
-  if (!is_pod && !policy.workload_early_check) return;
+  // A DRA claim is decided at its creation whatever workloadEarlyCheck says: the Pod that uses
+  // it carries no device request of its own.
+  if (!is_pod && !is_dra_claim(req) && !policy.workload_early_check) return;
 
   std::optional<std::map<std::string, std::string>> labels;
   if (env.namespace_labels) labels = env.namespace_labels(req.namespace_);

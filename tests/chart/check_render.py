@@ -241,7 +241,8 @@ def main():
             check(all(e["key"] == "kubernetes.io/metadata.name" for e in sel),
                   f"{n}: guard selects on a label a tenant could set")
         else:
-            want = {"pods", "deployments", "replicasets", "statefulsets", "replicationcontrollers", "jobs", "cronjobs"}
+            want = {"pods", "deployments", "replicasets", "statefulsets", "replicationcontrollers", "jobs", "cronjobs",
+                    "resourceclaims", "resourceclaimtemplates"}
             if cfg is vwc:
                 want |= {"deployments/scale", "replicasets/scale", "statefulsets/scale", "replicationcontrollers/scale"}
             if v["webhook"]["customWorkloads"]:

@@ -195,6 +195,13 @@ annotations:
   resources: [jobs, cronjobs]
   operations: [CREATE, UPDATE]
   scope: Namespaced
+# DRA: devices asked for through claims and claim templates are decided at their creation (a
+# claim's spec is immutable; the Pod using it has no device request of its own).
+- apiGroups: [resource.k8s.io]
+  apiVersions: [v1]
+  resources: [resourceclaims, resourceclaimtemplates]
+  operations: [CREATE]
+  scope: Namespaced
 {{- if $scale }}
 # Scaling multiplies pods: `kubectl scale` and autoscalers write only the scale subresource.
 - apiGroups: [""]
