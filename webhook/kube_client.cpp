@@ -110,12 +110,22 @@ void KubeClient::give_back(std::unique_ptr<httplib::ClientImpl> c) {
   if (pool_.size() < kMaxPooled && !cancelled_) pool_.push_back(std::move(c));
 }
 
+std::string KubeClient::bearer() const {
+  try {
+    return config_.bearer_token();
+  } catch (const KubeConfigError& e) {
+    // No credentials (a failing exec plugin, an unreadable token file): the API is unusable,
+    // which callers already handle (fail closed), rather than an unexpected error type.
+    throw KubeUnavailable(std::string("credentials: ") + e.what());
+  }
+}
+
 KubeResponse KubeClient::request(const std::string& method, const std::string& path,
                                  const std::string& body, std::chrono::milliseconds timeout) {
   auto c = take_pooled();
   c->set_read_timeout(timeout.count() > 0 ? timeout : timeouts_.request);
   httplib::Headers headers{{"Accept", "application/json"}};
-  if (auto token = config_.bearer_token(); !token.empty()) {
+  if (auto token = bearer(); !token.empty()) {
     headers.emplace("Authorization", "Bearer " + token);
   }
   auto send = [&]() -> httplib::Result {
@@ -129,6 +139,15 @@ KubeResponse KubeClient::request(const std::string& method, const std::string& p
     throw std::invalid_argument("KubeClient: unsupported method " + method);
   };
   httplib::Result res = send();
+  if (res && res->status == 401 && config_.exec) {
+    // The plugin's token was revoked or expired early: get a new one and try once more.
+    config_.exec->invalidate();
+    headers.erase("Authorization");
+    if (auto token = bearer(); !token.empty()) {
+      headers.emplace("Authorization", "Bearer " + token);
+    }
+    res = send();
+  }
   if (!res) {
     throw KubeUnavailable("API server " + config_.host + ":" + std::to_string(config_.port) +
                           " unreachable: " + httplib::to_string(res.error()) + " (" + method + " " +
@@ -160,7 +179,7 @@ int KubeClient::stream(const std::string& path,
     }
   } unregister{this, c.get()};
   httplib::Headers headers{{"Accept", "application/json"}};
-  if (auto token = config_.bearer_token(); !token.empty()) {
+  if (auto token = bearer(); !token.empty()) {
     headers.emplace("Authorization", "Bearer " + token);
   }
   int status = 0;
@@ -184,6 +203,7 @@ int KubeClient::stream(const std::string& path,
   if (status >= 500 || status == 429) {
     throw KubeUnavailable("watch " + path + ": " + KubeResponse{status, error_body}.describe());
   }
+  if (status == 401 && config_.exec) config_.exec->invalidate();  // the next attempt re-runs it
   return status;
 }
 

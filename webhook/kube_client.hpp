@@ -74,6 +74,7 @@ class KubeClient {
   std::unique_ptr<httplib::ClientImpl> take_pooled();
   void give_back(std::unique_ptr<httplib::ClientImpl> c);
 
+  std::string bearer() const;  // config_.bearer_token(), failures as KubeUnavailable
   KubeConfig config_;
   KubeTimeouts timeouts_;
   std::mutex mu_;

@@ -80,11 +80,45 @@ std::string data_or_file(const YAML::Node& n, const std::string& key, const fs::
   return "";
 }
 
+// users[].user.exec: the plugin and how to run it.
+std::shared_ptr<ExecCredentials> exec_plugin(const YAML::Node& exec, const fs::path& base,
+                                             const std::string& where,
+                                             const std::string& user_name) {
+  ExecPlugin p;
+  p.where = where + " user \"" + user_name + "\"";
+  p.api_version = scalar(exec, "apiVersion");
+  if (p.api_version != "client.authentication.k8s.io/v1" &&
+      p.api_version != "client.authentication.k8s.io/v1beta1") {
+    throw KubeConfigError(p.where + ": exec apiVersion \"" + p.api_version +
+                          "\" (want client.authentication.k8s.io/v1 or v1beta1)");
+  }
+  p.command = scalar(exec, "command");
+  if (p.command.empty()) throw KubeConfigError(p.where + ": exec without command");
+  // As kubectl: a relative path with a directory is relative to the kubeconfig's directory; a
+  // bare name is looked up in PATH.
+  if (fs::path cmd(p.command); cmd.is_relative() && p.command.find('/') != std::string::npos) {
+    p.command = (base / cmd).string();
+  }
+  if (const YAML::Node args = exec["args"]; args && args.IsSequence()) {
+    for (const auto& a : args) p.args.push_back(a.as<std::string>());
+  }
+  if (const YAML::Node env = exec["env"]; env && env.IsSequence()) {
+    for (const auto& e : env) p.env.emplace_back(scalar(e, "name"), scalar(e, "value"));
+  }
+  if (scalar(exec, "interactiveMode") == "Always") {
+    throw KubeConfigError(p.where +
+                          ": exec plugin needs a terminal (interactiveMode Always); "
+                          "exportgate runs it without one");
+  }
+  return std::make_shared<ExecCredentials>(std::move(p));
+}
+
 }  // namespace
 
 std::string KubeConfig::bearer_token() const {
   if (!token.empty()) return token;
   if (!token_file.empty()) return trim(read_file(token_file, "token file"));
+  if (exec) return exec->token();
   return "";
 }
 
@@ -157,11 +191,13 @@ KubeConfig load_kubeconfig(const fs::path& file, const std::string& context) {
     c.ca_pem = data_or_file(cluster, "certificate-authority", base, where + " cluster");
     c.insecure_skip_verify = scalar(cluster, "insecure-skip-tls-verify") == "true";
     if (user) {
-      if (user["exec"] || user["auth-provider"]) {
+      if (user["auth-provider"]) {
         throw KubeConfigError(where + ": user \"" + user_name +
-                              "\" uses an exec or auth-provider plugin, which exportgate does "
-                              "not run; use a token or a client certificate");
+                              "\" uses an auth-provider plugin (removed from kubectl in 1.26), "
+                              "which exportgate does not run; use an exec plugin, a token or a "
+                              "client certificate");
       }
+      if (const YAML::Node exec = user["exec"]) c.exec = exec_plugin(exec, base, where, user_name);
       c.token = scalar(user, "token");
       if (auto tf = scalar(user, "tokenFile"); !tf.empty()) {
         fs::path p(tf);

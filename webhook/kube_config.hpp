@@ -3,8 +3,11 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <stdexcept>
 #include <string>
+
+#include "webhook/exec_credential.hpp"
 
 namespace exportgate::webhook {
 
@@ -20,22 +23,25 @@ struct KubeConfig {
   int port = 443;
   std::string ca_pem;  // trusted CAs (PEM); "" = system default store
   bool insecure_skip_verify = false;
-  std::string token;            // bearer token given inline
-  std::string token_file;       // bearer token read from this file (rotated service-account tokens)
-  std::string client_cert_pem;  // client certificate (PEM), with client_key_pem
+  std::string token;       // bearer token given inline
+  std::string token_file;  // bearer token read from this file (rotated service-account tokens)
+  std::shared_ptr<ExecCredentials> exec;  // an exec credential plugin (managed clusters)
+  std::string client_cert_pem;            // client certificate (PEM), with client_key_pem
   std::string client_key_pem;
   std::string namespace_;  // the context's (or the pod's) namespace; "" when none
   std::string origin;      // "kubeconfig /path (context e2e)" / "in-cluster", for logs
 
-  // The bearer token to send now: `token`, else the current content of `token_file`, else "".
-  // Throws KubeConfigError when token_file cannot be read.
+  // The bearer token to send now: `token`, else the current content of `token_file`, else the
+  // exec plugin's (cached until it nears expiry), else "". Throws KubeConfigError when
+  // token_file cannot be read or the plugin fails.
   std::string bearer_token() const;
 };
 
 // Parses a kubeconfig file: current-context (or `context` when given), its cluster (server,
 // certificate-authority[-data], insecure-skip-tls-verify) and user (token, tokenFile,
-// client-certificate[-data], client-key[-data]). Relative paths are relative to the file.
-// Throws KubeConfigError for anything missing or unsupported (exec and auth-provider plugins).
+// client-certificate[-data], client-key[-data], exec). Relative paths are relative to the file.
+// Throws KubeConfigError for anything missing or unsupported (auth-provider plugins, exec
+// plugins that need a terminal).
 KubeConfig load_kubeconfig(const std::filesystem::path& file, const std::string& context = "");
 
 // The service account of the pod we run in: KUBERNETES_SERVICE_HOST/PORT and the files under
