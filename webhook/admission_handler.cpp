@@ -166,6 +166,7 @@ policy::WorkloadDemand demand_of(const json& object, const AdmissionRequest& req
                                  const policy::Policy& policy, const AdmissionEnv& env) {
   policy::ExtractOptions options;
   options.available_models = env.available_models;
+  options.dra = env.dra;
   auto demand = policy::extract_demand(object, policy, options);
   if (demand.namespace_.empty()) demand.namespace_ = req.namespace_;
   if (demand.name.empty()) demand.name = req.name;

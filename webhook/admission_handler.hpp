@@ -14,6 +14,10 @@
 #include "webhook/admission_codec.hpp"
 #include "webhook/usage_ledger.hpp"
 
+namespace exportgate::policy {
+struct DraContext;
+}
+
 namespace exportgate::webhook {
 
 enum class Endpoint { kValidate, kMutate };
@@ -34,6 +38,8 @@ struct AdmissionEnv {
   // Accelerator models present in the cluster (an unpinned request is charged as the most
   // capable of these); null = the whole catalog.
   const std::vector<std::string>* available_models = nullptr;
+  // DRA classes, slices, claims and templates known here (cluster mode's caches); null = none.
+  const policy::DraContext* dra = nullptr;
   // /mutate stamps Pods with exportgate.io/admission-uid so the reconciler can match the stored
   // Pod to the reservation its admission made.
   bool annotate_admission_uid = false;

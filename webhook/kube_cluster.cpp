@@ -78,6 +78,10 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   add("/api/v1/nodes", nodes_.sink());
   add("/api/v1/pods", pods_.sink([this] { reconciler_->trigger(); }));
   add(ledger_->collection_path(), ledger_->sink([this] { refresh_gauges(); }));
+  dra_.add_informers([this](std::string path, InformerSink sink) {
+    dra_informers_.push_back(
+        std::make_unique<Informer>(*client_, std::move(path), std::move(sink), log_));
+  });
 
   LeaseOptions lease;
   lease.namespace_ = ledger_namespace_;
@@ -102,6 +106,7 @@ void KubeCluster::start() {
   if (started_) return;
   started_ = true;
   for (auto& i : informers_) i->start();
+  for (auto& i : dra_informers_) i->start();
   reconciler_->start();
   audit_->start();
   lease_->start();
@@ -115,6 +120,7 @@ void KubeCluster::stop() {
   audit_->stop();
   client_->cancel_all();
   for (auto& i : informers_) i->stop();
+  for (auto& i : dra_informers_) i->stop();
 }
 
 bool KubeCluster::synced() const {
@@ -124,6 +130,7 @@ bool KubeCluster::synced() const {
     metrics_.set_cache_synced(i->path(), s);
     all = all && s;
   }
+  for (const auto& i : dra_informers_) metrics_.set_cache_synced(i->path(), i->synced());
   return all;
 }
 

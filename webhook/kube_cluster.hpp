@@ -13,6 +13,7 @@
 #include "webhook/audit_loop.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_client.hpp"
+#include "webhook/kube_dra_cache.hpp"
 #include "webhook/kube_informer.hpp"
 #include "webhook/kube_options.hpp"
 #include "webhook/lease.hpp"
@@ -43,6 +44,8 @@ class KubeCluster {
   std::optional<Labels> namespace_labels(const std::string& ns);
   // Models present on the cluster's Nodes for `policy`'s catalog (recomputed when Nodes change).
   std::shared_ptr<const std::vector<std::string>> available_models(const policy::Policy& policy);
+  // DRA classes, slices, claims and templates as cached now (empty until listed).
+  std::shared_ptr<const policy::DraContext> dra_context() { return dra_.context(); }
   ClusterLedger& ledger() { return *ledger_; }
   const ClusterOptions& options() const { return options_; }
   const std::string& ledger_namespace() const { return ledger_namespace_; }
@@ -62,6 +65,10 @@ class KubeCluster {
   ObjectStore<PodInfo> pods_;
   std::unique_ptr<ClusterLedger> ledger_;
   std::vector<std::unique_ptr<Informer>> informers_;
+  // Not part of synced(): a cluster without resource.k8s.io/v1 must still become ready, and a DRA
+  // object not cached yet is charged as the worst case.
+  DraCaches dra_;
+  std::vector<std::unique_ptr<Informer>> dra_informers_;
   std::unique_ptr<Reconciler> reconciler_;
   std::unique_ptr<AuditLoop> audit_;
   std::unique_ptr<LeaseElector> lease_;

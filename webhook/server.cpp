@@ -318,9 +318,12 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
   }
   AdmissionEnv env;
   std::shared_ptr<const std::vector<std::string>> models;
+  std::shared_ptr<const policy::DraContext> dra;
   if (cluster) {
     models = cluster->available_models(*policy);
     env.available_models = models.get();
+    dra = cluster->dra_context();
+    env.dra = dra.get();
     env.namespace_labels = [this](const std::string& ns) { return cluster->namespace_labels(ns); };
     env.annotate_admission_uid = true;
     env.allow_when_ledger_unavailable = options.cluster.allow_when_ledger_unavailable;

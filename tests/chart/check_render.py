@@ -282,6 +282,8 @@ def main():
         informer = {"list", "watch"}
         want = {("ClusterRole", "", "namespaces"): read, ("ClusterRole", "", "pods"): informer,
                 ("ClusterRole", "", "nodes"): informer,
+                **{("ClusterRole", "resource.k8s.io", res): informer for res in (
+                    "deviceclasses", "resourceslices", "resourceclaims", "resourceclaimtemplates")},
                 ("ClusterRole", "", "events"): {"create", "patch"},
                 ("ClusterRole", "events.k8s.io", "events"): {"create", "patch"},
                 # The background audit lists the pod-owning workloads (and the custom kinds the

@@ -3,9 +3,11 @@
 // even with the workload early check off.
 #include <gtest/gtest.h>
 
+#include "policy/dra_charge.hpp"
 #include "policy/manifest.hpp"
 #include "policy/policy_loader.hpp"
 #include "webhook/admission_handler.hpp"
+#include "webhook/kube_dra_cache.hpp"
 #include "webhook/usage_ledger.hpp"
 
 namespace exportgate::webhook {
@@ -98,6 +100,66 @@ TEST(AdmissionDra, MalformedClaimIsRefusedWithTheField) {
   EXPECT_FALSE(out.response.allowed);
   EXPECT_NE(out.response.status_message.find("count"), std::string::npos)
       << out.response.status_message;
+}
+
+const char* kGpuClass = R"(
+apiVersion: resource.k8s.io/v1
+kind: DeviceClass
+metadata: {name: gpu.nvidia.com, resourceVersion: "1"}
+spec:
+  selectors:
+  - cel: {expression: "device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == 'gpu'"}
+)";
+
+const char* kH20Claim = R"(
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: h20s}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      exactly:
+        deviceClassName: gpu.nvidia.com
+        count: 8
+        selectors: [{cel: {expression: "device.attributes['gpu.nvidia.com'].productName == 'NVIDIA H20'"}}]
+)";
+
+// The caches as cluster mode fills them: a list, then watch events.
+TEST(AdmissionDra, CachedDeviceClassLetsASelectorPinTheModel) {
+  DraCaches caches;
+  std::map<std::string, InformerSink> sinks;
+  caches.add_informers([&](std::string path, InformerSink sink) {
+    sinks[path.substr(path.rfind('/') + 1)] = std::move(sink);
+  });
+  ASSERT_EQ(sinks.size(), 4u);
+  const auto policy = tenants_policy();
+  InMemoryLedger ledger;
+  AdmissionEnv env;
+  auto ctx = caches.context();
+  env.dra = ctx.get();
+  // The class is not cached yet: its driver is unknown, so the claim is the worst case.
+  auto out = handle_admission(claim_request("ResourceClaim", "cn", kH20Claim), Endpoint::kValidate,
+                              policy, ledger, env);
+  EXPECT_FALSE(out.response.allowed);
+
+  std::vector<json> page = {policy::parse_manifests(kGpuClass, "c.yaml").at(0).object};
+  sinks["deviceclasses"].list_page(page, true);
+  sinks["deviceclasses"].list_done();
+  ctx = caches.context();
+  env.dra = ctx.get();
+  ASSERT_EQ(ctx->classes.size(), 1u);
+  out = handle_admission(claim_request("ResourceClaim", "cn", kH20Claim), Endpoint::kValidate,
+                         policy, ledger, env);
+  EXPECT_TRUE(out.response.allowed) << out.response.status_message;
+  // An unpinned claim with the same class stays denied in Tier 3.
+  out = handle_admission(claim_request("ResourceClaim", "cn", kClaim), Endpoint::kValidate, policy,
+                         ledger, env);
+  EXPECT_FALSE(out.response.allowed);
+
+  json gone = policy::parse_manifests(kGpuClass, "c.yaml").at(0).object;
+  sinks["deviceclasses"].apply(WatchEventType::kDeleted, gone);
+  EXPECT_TRUE(caches.context()->classes.empty());
 }
 
 }  // namespace

@@ -1,0 +1,66 @@
+// DRA caches (see kube_dra_cache.hpp).
+#include "webhook/kube_dra_cache.hpp"
+
+#include "policy/errors.hpp"
+
+namespace exportgate::webhook {
+
+namespace {
+
+// resource.k8s.io/v1 collections, GA since Kubernetes 1.34.
+constexpr const char* kDeviceClasses = "/apis/resource.k8s.io/v1/deviceclasses";
+constexpr const char* kResourceSlices = "/apis/resource.k8s.io/v1/resourceslices";
+constexpr const char* kResourceClaims = "/apis/resource.k8s.io/v1/resourceclaims";
+constexpr const char* kResourceClaimTemplates = "/apis/resource.k8s.io/v1/resourceclaimtemplates";
+
+template <class T, class Decode>
+std::function<std::optional<T>(const nlohmann::json&)> projection(Decode decode) {
+  return [decode](const nlohmann::json& object) -> std::optional<T> {
+    try {
+      return decode(object);
+    } catch (const policy::ManifestError&) {
+      return std::nullopt;
+    }
+  };
+}
+
+template <class T>
+std::vector<T> copy_all(const ObjectStore<T>& store) {
+  std::vector<T> out;
+  for (const auto& item : store.all()) out.push_back(*item);
+  return out;
+}
+
+}  // namespace
+
+DraCaches::DraCaches()
+    : classes_(projection<policy::DraDeviceClass>(policy::decode_device_class)),
+      slices_(projection<policy::DraSlice>(policy::decode_resource_slice)),
+      claims_(projection<policy::DraClaim>(policy::decode_resource_claim)),
+      templates_(projection<policy::DraClaimTemplate>(policy::decode_resource_claim_template)) {}
+
+void DraCaches::add_informers(const std::function<void(std::string, InformerSink)>& add) {
+  add(kDeviceClasses, classes_.sink());
+  add(kResourceSlices, slices_.sink());
+  add(kResourceClaims, claims_.sink());
+  add(kResourceClaimTemplates, templates_.sink());
+}
+
+std::shared_ptr<const policy::DraContext> DraCaches::context() {
+  const uint64_t now[4] = {classes_.version(), slices_.version(), claims_.version(),
+                           templates_.version()};
+  std::lock_guard lock(mu_);
+  if (context_ && std::equal(std::begin(now), std::end(now), std::begin(versions_))) {
+    return context_;
+  }
+  auto c = std::make_shared<policy::DraContext>();
+  c->classes = copy_all(classes_);
+  c->slices = copy_all(slices_);
+  c->claims = copy_all(claims_);
+  c->templates = copy_all(templates_);
+  std::copy(std::begin(now), std::end(now), std::begin(versions_));
+  context_ = std::move(c);
+  return context_;
+}
+
+}  // namespace exportgate::webhook

@@ -1,0 +1,36 @@
+// Cluster mode's view of Dynamic Resource Allocation: DeviceClasses, ResourceSlices,
+// ResourceClaims and ResourceClaimTemplates, each kept by an informer, and a DraContext snapshot
+// of them for the engine (rebuilt only when one of them changed).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "policy/dra_charge.hpp"
+#include "webhook/kube_informer.hpp"
+
+namespace exportgate::webhook {
+
+class DraCaches {
+ public:
+  DraCaches();
+
+  // Registers one informer per resource through `add(path, sink)`.
+  void add_informers(const std::function<void(std::string, InformerSink)>& add);
+  // The objects as they are now. Objects the engine cannot read are not kept (a class that is
+  // missing is charged as the worst case, so this fails closed).
+  std::shared_ptr<const policy::DraContext> context();
+
+ private:
+  ObjectStore<policy::DraDeviceClass> classes_;
+  ObjectStore<policy::DraSlice> slices_;
+  ObjectStore<policy::DraClaim> claims_;
+  ObjectStore<policy::DraClaimTemplate> templates_;
+  std::mutex mu_;
+  uint64_t versions_[4] = {~0ULL, ~0ULL, ~0ULL, ~0ULL};
+  std::shared_ptr<const policy::DraContext> context_;
+};
+
+}  // namespace exportgate::webhook
