@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Bounded soak of the exportgate binary: mixed admission load over TLS keep-alive and fresh
 connections, with policy reloads (including a broken policy that must be rejected) and
-certificate rotations in between. Fails on any failed or wrong answer, on resident-memory growth
+certificate rotations in between. Fails on any failed or wrong answer, on a tenant cap passed
+(or never reached), on a rotated certificate that new connections do not get, on resident-memory growth
 beyond a small bound after warm-up, and on file descriptors left open at the end.
 
 Usage: soak.py BINARY SECONDS   (tests/soak/run.sh sets both)
@@ -101,11 +102,40 @@ def mix(i):
     return [
         ("/validate", review(n + "a", pod("team-us", n, 0), "team-us"), 200, True),
         ("/validate", review(n + "b", pod("team-cn", n, 8), "team-cn"), 200, False),
-        ("/validate", review(n + "c", pod("team-sg", n, 1), "team-sg"), 200, None),
-        ("/validate", review(n + "d", None, "team-sg", "DELETE", pod("team-sg", n, 1)), 200, True),
         ("/mutate", review(n + "e", pod("team-us", n, 1), "team-us"), 200, True),
         ("/validate", "{\"apiVersion\": ", 400, None),
     ]
+
+
+# The capped tenant: team-sg (Tier 2) under tenantCapTPP. Each client holds up to HOLD one-GPU
+# Pods there, deleting the oldest before creating more, so together the clients ask for more than
+# the cap holds: denials must happen, and the Pods admitted and not yet deleted must never be
+# more than the cap allows.
+CAP = 260000
+GPU_TPP = 15832  # one pinned H100
+HOLD = 3
+
+
+class Held:
+    """team-sg Pods admitted and whose DELETE has not been sent: the server counts at least these."""
+
+    def __init__(self):
+        self.lock, self.pods, self.max, self.admitted, self.denied = threading.Lock(), set(), 0, 0, 0
+
+    def admit(self, name):
+        with self.lock:
+            self.pods.add(name)
+            self.admitted += 1
+            self.max = max(self.max, len(self.pods))
+            return len(self.pods)
+
+    def deny(self):
+        with self.lock:
+            self.denied += 1
+
+    def release(self, name):
+        with self.lock:
+            self.pods.discard(name)
 
 
 class Failures:
@@ -121,11 +151,26 @@ class Failures:
             self.requests += 1
 
 
-def client_loop(idx, port, ctx, stop, failures):
+def capped_steps(idx, i, mine, held):
+    """The next requests against the cap: DELETE the oldest held Pod when HOLD are held (released
+    from `held` before it is sent), then CREATE a new one."""
+    steps = []
+    if len(mine) >= HOLD:
+        old = mine.pop(0)
+        held.release(old)
+        steps.append(("/validate", review(f"{old}-del", None, "team-sg", "DELETE", pod("team-sg", old, 1)),
+                      200, True))
+    name = f"sg{idx}-{i}"
+    steps.append(("/validate", review(f"{name}-new", pod("team-sg", name, 1), "team-sg"), 200, "capped"))
+    return steps
+
+
+def client_loop(idx, port, ctx, stop, failures, held):
     reconnect = idx % 2 == 1  # half the clients open a fresh connection every few requests
     conn, i = None, 0
+    mine = []  # this client's held team-sg Pods, oldest first
     while not stop.is_set():
-        for path, body, status, allowed in mix(idx * 1_000_000 + i):
+        for path, body, status, allowed in mix(idx * 1_000_000 + i) + capped_steps(idx, i, mine, held):
             if conn is None:
                 conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
             data = body if isinstance(body, str) else json.dumps(body)
@@ -146,7 +191,19 @@ def client_loop(idx, port, ctx, stop, failures):
                 uid = body["request"]["uid"]
                 if resp.get("uid") != uid:
                     failures.add(f"client {idx}: uid {resp.get('uid')} != {uid}")
-                if allowed is not None and resp.get("allowed") != allowed:
+                if allowed == "capped":
+                    name = body["request"]["name"]
+                    if resp.get("allowed"):
+                        mine.append(name)
+                        n = held.admit(name)
+                        if n * GPU_TPP > CAP:
+                            failures.add(f"client {idx}: {uid} admitted with {n} team-sg Pods held: "
+                                         f"{n * GPU_TPP} TPP over the {CAP} cap")
+                    elif "tenant cap" in resp.get("status", {}).get("message", ""):
+                        held.deny()
+                    else:
+                        failures.add(f"client {idx}: {uid}: denied for another reason: {resp.get('status')}")
+                elif allowed is not None and resp.get("allowed") != allowed:
                     failures.add(f"client {idx}: {uid}: allowed={resp.get('allowed')}")
         i += 1
         if reconnect and i % 3 == 0 and conn is not None:
@@ -154,6 +211,23 @@ def client_loop(idx, port, ctx, stop, failures):
             conn = None
     if conn is not None:
         conn.close()
+
+
+def served_certificate(port, d, ctx, timeout=10.0):
+    """Whether a new TLS connection gets the certificate now in tls.crt (within `timeout`)."""
+    with open(os.path.join(d, "tls.crt")) as f:
+        want = ssl.PEM_cert_to_DER_cert(f.read())
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+                    if tls.getpeercert(binary_form=True) == want:
+                        return True
+        except (OSError, ssl.SSLError):
+            pass
+        time.sleep(0.2)
+    return False
 
 
 def rss_kb(pid):
@@ -179,7 +253,7 @@ def main():
        "-nodes", "-keyout", os.path.join(d, "ca.key"), "-subj", "/CN=soak CA", "-days", "2",
        "-out", os.path.join(d, "ca.crt"))
     issue_server_cert(d, "s0")
-    write_policy(d, POLICY.format(version=0, cap=260000))
+    write_policy(d, POLICY.format(version=0, cap=CAP))
     port, mport = free_port(), free_port()
     log = open(os.path.join(d, "server.log"), "w")
     proc = subprocess.Popen([BIN, "serve", "--listen", f"127.0.0.1:{port}", "--metrics-listen",
@@ -199,7 +273,8 @@ def main():
         fds_idle = fd_count(proc.pid)
 
         stop = threading.Event()
-        threads = [threading.Thread(target=client_loop, args=(k, port, ctx, stop, failures))
+        held = Held()
+        threads = [threading.Thread(target=client_loop, args=(k, port, ctx, stop, failures, held))
                    for k in range(CLIENTS)]
         for t in threads:
             t.start()
@@ -207,6 +282,7 @@ def main():
         rss_base = None
         rss_max = 0
         step = 0
+        rotations = served = 0
         while time.monotonic() - start < SECONDS:
             time.sleep(1)
             step += 1
@@ -215,9 +291,14 @@ def main():
                 if step % 15 == 0:
                     write_policy(d, "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nspec: [\n")
                 else:
-                    write_policy(d, POLICY.format(version=step, cap=260000 + step))
+                    write_policy(d, POLICY.format(version=step, cap=CAP + step % 1000))
             if step % 7 == 0:
                 issue_server_cert(d, f"s{step}")
+                rotations += 1
+                if served_certificate(port, d, ctx):
+                    served += 1
+                else:
+                    failures.add(f"rotation {rotations}: new connections still get the old certificate")
             rss = rss_kb(proc.pid)
             if elapsed < WARMUP:
                 rss_base = max(rss_base or 0, rss)
@@ -229,7 +310,7 @@ def main():
         stop.set()
         for t in threads:
             t.join()
-        write_policy(d, POLICY.format(version="final", cap=260000))  # end on a good policy
+        write_policy(d, POLICY.format(version="final", cap=CAP))  # end on a good policy
 
         # Every client connection is closed: the server must be back to its idle descriptors.
         fds_end = fd_count(proc.pid)
@@ -242,7 +323,9 @@ def main():
         growth = rss_max - (rss_base or 0)
         print(f"soak: {SECONDS:.0f}s, {failures.requests} requests, {len(failures.items)} failed; "
               f"policy reloads ok={ok_reloads:.0f} rejected={bad_reloads:.0f}; certificate "
-              f"rotations={step // 7}; RSS after warm-up {rss_base} KB, max {rss_max} KB "
+              f"rotations={rotations}, served={served}; team-sg cap {CAP}: admitted {held.admitted}, "
+              f"denied at the cap {held.denied}, most held at once {held.max} "
+              f"({held.max * GPU_TPP} TPP); RSS after warm-up {rss_base} KB, max {rss_max} KB "
               f"(+{growth} KB); fds idle={fds_idle} end={fds_end}")
         problems = list(failures.items[:20])
         if failures.requests == 0:
@@ -253,6 +336,11 @@ def main():
             problems.append(f"file descriptors leaked: {fds_idle} idle at start, {fds_end} at end")
         if SECONDS >= 20 and (ok_reloads < 1 or bad_reloads < 1):
             problems.append("policy reloads did not happen as expected")
+        if SECONDS >= 20 and (rotations < 1 or served != rotations):
+            problems.append(f"certificate rotations: {rotations} made, {served} served")
+        if held.admitted == 0 or held.denied == 0:
+            problems.append(f"the cap was never reached and held (admitted {held.admitted}, "
+                            f"denied {held.denied})")
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
