@@ -54,6 +54,16 @@ std::optional<PodInfo> project_pod(const nlohmann::json& pod, const policy::Poli
 PodInfo recharge_pod(const PodInfo& pod, const policy::Policy& policy,
                      const std::vector<std::string>* available_models);
 
+// Charges every Pod of `store` charged under another policy with `policy`. Returns how many.
+template <class Store>
+size_t recharge_pods(Store& store, const policy::Policy& policy,
+                     const std::vector<std::string>* available_models) {
+  return store.update_all([&](const PodInfo& pod) -> std::optional<PodInfo> {
+    if (pod.policy_hash == policy.hash) return std::nullopt;
+    return recharge_pod(pod, policy, available_models);
+  });
+}
+
 // Catalog model ids that some Node's labels identify (sorted, unique).
 std::vector<std::string> models_on_nodes(const std::vector<const Labels*>& nodes,
                                          const policy::Policy& policy);

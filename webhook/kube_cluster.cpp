@@ -163,10 +163,7 @@ std::shared_ptr<const std::vector<std::string>> KubeCluster::available_models(
 
 void KubeCluster::recharge_pods(const policy::Policy& policy) {
   auto models = available_models(policy);
-  const size_t n = pods_.update_all([&](const PodInfo& pod) -> std::optional<PodInfo> {
-    if (pod.policy_hash == policy.hash) return std::nullopt;
-    return recharge_pod(pod, policy, models.get());
-  });
+  const size_t n = webhook::recharge_pods(pods_, policy, models.get());
   if (n)
     log_.info("pods recharged under the current policy", {{"pods", n}, {"policy", policy.hash}});
 }

@@ -1,0 +1,104 @@
+// The reconciler with its real inputs (Pod and Namespace stores fed like an informer does, a
+// PolicyStore reading a file, the ClusterLedger) against the in-memory API server: after a
+// policy reload that starts controlling a model, the ledger counts the Pods that use it.
+#include "webhook/reconciler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "tests/unit/fake_kube_api.hpp"
+#include "webhook/kube_caches.hpp"
+#include "webhook/metrics.hpp"
+
+namespace exportgate::webhook {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kLedgerPath =
+    "/apis/exportgate.io/v1alpha1/namespaces/eg/tppledgers/jurisdiction-sg";
+
+json h20_pod(const std::string& name) {
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", name}, {"namespace", "team"}}},
+      {"spec",
+       {{"nodeSelector", {{"nvidia.com/gpu.product", "NVIDIA-H20"}}},
+        {"containers", {{{"name", "c"}, {"resources", {{"limits", {{"nvidia.com/gpu", "8"}}}}}}}}}},
+      {"status", {{"phase", "Running"}}}};
+}
+
+const char* kPolicy = R"(apiVersion: exportgate.io/v1alpha1
+kind: Policy
+metadata: {name: p}
+spec:
+  preset: diffusion-2025
+%s)";
+
+void write_policy(const fs::path& file, const std::string& extra) {
+  char buf[1024];
+  std::snprintf(buf, sizeof buf, kPolicy, extra.c_str());
+  std::ofstream(file) << buf;
+}
+
+TEST(Reconciler, APolicyReloadRechargesCachedPodsBeforeCounting) {
+  const fs::path file =
+      fs::temp_directory_path() / ("exportgate-reconciler-" + std::to_string(::getpid()) + ".yaml");
+  write_policy(file, "");
+  PolicyStore policies(PolicySource{file.string(), {}});
+  policies.load();
+
+  ObjectStore<PodInfo> pods(
+      [&](const json& o) { return project_pod(o, *policies.current(), nullptr); });
+  ObjectStore<Labels> namespaces(project_namespace);
+  std::vector<json> ns_page = {
+      {{"metadata",
+        {{"name", "team"},
+         {"labels", {{"exportgate.io/jurisdiction", "SG"}, {"exportgate.io/tenant", "team"}}}}}}};
+  auto ns_sink = namespaces.sink();
+  ns_sink.list_page(ns_page, true);
+  ns_sink.list_done();
+  std::vector<json> pod_page = {h20_pod("a"), h20_pod("b")};
+  auto pod_sink = pods.sink();
+  pod_sink.list_page(pod_page, true);
+  pod_sink.list_done();
+
+  testing::FakeKubeApi api;
+  KubeClient client(api.kube_config());
+  std::ostringstream out;
+  Logger log(LogLevel::kError, &out);
+  LedgerOptions lo;
+  lo.namespace_ = "eg";
+  ClusterLedger ledger(client, lo, nullptr, log);
+  Metrics metrics;
+  Reconciler reconciler(
+      ReconcilerInputs{&pods, &namespaces, [] { return true; },
+                       [&](const policy::Policy& p) { recharge_pods(pods, p, nullptr); }, &policies,
+                       &ledger},
+      ReconcilerOptions{}, metrics, log);
+
+  // The preset does not control the H20: nothing in use.
+  ASSERT_TRUE(reconciler.run_once());
+  auto before = api.object(kLedgerPath);
+  EXPECT_FALSE(before && (*before)["spec"].value("inUseTPP", 0.0) > 0);
+
+  // A catalog correction re-rates the H20 above the 3A090 threshold; the Pods did not change.
+  write_policy(file, "  catalog:\n    models:\n      - {id: h20, denseTops: 2000}\n");
+  policies.load();
+  auto fresh = project_pod(h20_pod("a"), *policies.current(), nullptr);
+  ASSERT_TRUE(fresh && fresh->controlled_tpp > 0);
+  ASSERT_TRUE(reconciler.run_once());
+  auto after = api.object(kLedgerPath);
+  ASSERT_TRUE(after) << "the reconciler wrote no ledger for the Pods now controlled";
+  EXPECT_DOUBLE_EQ((*after)["spec"]["tenants"]["team"]["inUseTPP"].get<double>(),
+                   2 * fresh->controlled_tpp);
+  fs::remove(file);
+}
+
+}  // namespace
+}  // namespace exportgate::webhook
