@@ -103,7 +103,7 @@ std::string cap_reason(const CapFinding& c, size_t pods) {
   s += c.scope == "tenant" ? "tenant cap" : "jurisdiction cap";
   s += " of " + format_thousands(c.cap_tpp) + " TPP";
   if (c.decision == Verdict::kWarn) {
-    s += " (" + std::to_string(static_cast<int>(c.in_use_tpp / c.cap_tpp * 100.0)) + "%)";
+    s += " (" + std::to_string(percent_of(c.in_use_tpp, c.cap_tpp)) + "%)";
   }
   if (!c.rule.empty()) s += " [" + c.rule + "]";
   return s;

@@ -111,7 +111,7 @@ std::string near_cap_text(const TenantContext& tenant, bool whole_jurisdiction,
   s += " of ";
   s += format_thousands(cap);
   s += " TPP (";
-  s += std::to_string(static_cast<int>(std::floor(after / cap * 100.0)));
+  s += std::to_string(percent_of(after, cap));
   s += "%)";
   s += cite(rule);
   return s;
@@ -153,6 +153,21 @@ void apply_mode(Decision& d, Mode mode) {
 Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
                   const UsageSnapshot& usage, const Policy& policy) {
   Decision d;
+  // Out of range first: a quantity no cluster can hold ("25T" GPUs) is never computed further,
+  // whatever the tier or class, and the message says why (fail closed, not a crash).
+  if (demand.recognized && demand.beyond_range) {
+    d.requested_tpp = demand.controlled_tpp;
+    std::string reason = "exportgate: denied ";
+    reason += demand.describe_accelerators();
+    reason += ": the request is beyond the range exportgate evaluates (more than ";
+    reason += format_thousands(kMaxChargeTpp);
+    reason += " TPP or ";
+    reason += format_thousands(kMaxChargeDevices);
+    reason += " devices in one workload), far past any cap; check the quantities";
+    deny(d, "beyond-range", std::move(reason), {});
+    apply_mode(d, policy.mode);
+    return d;
+  }
   // Fast path: nothing controlled to limit (CPU-only pods, exempt namespaces, kinds with no pods,
   // accelerators below the 3A090 thresholds).
   if (!demand.recognized || tenant.exempt || !demand.has_accelerators() ||

@@ -11,6 +11,7 @@
 #include <optional>
 
 #include "policy/errors.hpp"
+#include "policy/json_limits.hpp"
 #include "policy/policy_yaml_reader.hpp"
 
 namespace exportgate::policy {
@@ -119,7 +120,11 @@ class Converter {
  public:
   explicit Converter(std::string_view filename) : filename_(filename) {}
 
-  json convert(const YAML::Node& node) {
+  json convert(const YAML::Node& node, int depth = 0) {
+    // Same bound as for JSON: aliases can nest a document deeper than its text shows.
+    if (depth >= kMaxJsonDepth) {
+      throw ManifestError(position(filename_, node.Mark()) + ": " + JsonTooDeep().what());
+    }
     if (++nodes_ > kMaxNodes) {
       throw ManifestError(
           position(filename_, node.Mark()) +
@@ -133,7 +138,7 @@ class Converter {
         return scalar(node);
       case YAML::NodeType::Sequence: {
         json out = json::array();
-        for (const auto& item : node) out.push_back(convert(item));
+        for (const auto& item : node) out.push_back(convert(item, depth + 1));
         return out;
       }
       case YAML::NodeType::Map: {
@@ -143,7 +148,7 @@ class Converter {
             throw ManifestError(position(filename_, it->first.Mark()) +
                                 ": mapping keys must be strings");
           }
-          out[it->first.Scalar()] = convert(it->second);
+          out[it->first.Scalar()] = convert(it->second, depth + 1);
         }
         return out;
       }
@@ -190,7 +195,9 @@ std::vector<YAML::Node> load_yaml(std::string_view text, std::string_view filena
 
 json load_json(std::string_view text, std::string_view filename) {
   try {
-    return json::parse(text);
+    return parse_json_bounded(text);
+  } catch (const JsonTooDeep& e) {
+    throw ManifestError(std::string(filename) + ": " + e.what());
   } catch (const json::parse_error& e) {
     // e.byte is the 1-based offset of the offending character: turn it into line:column.
     int line = 1, column = 1;

@@ -9,6 +9,7 @@
 
 #include "policy/dra_charge.hpp"
 #include "policy/errors.hpp"
+#include "policy/policy_numbers.hpp"
 #include "policy/workload_paths.hpp"
 #include "policy/workload_pod.hpp"
 
@@ -123,6 +124,15 @@ void add_pod_claims(WorkloadDemand& demand, PodSetDemand& set, const json& pod_s
   }
 }
 
+// Bounded charge arithmetic: a total past `bound` (or not finite) is held at the bound and the
+// demand marked out of range, so no later step (formatting, ledger sums, annotations) sees a
+// value it cannot represent.
+double saturate(double value, double bound, WorkloadDemand& demand) {
+  if (value <= bound) return value;  // false for NaN
+  demand.beyond_range = true;
+  return bound;
+}
+
 void add_pod_set(WorkloadDemand& demand, std::string name, const json& pod_spec,
                  std::string_view spec_path, int64_t pods, const Policy& policy,
                  const ExtractOptions& options) {
@@ -133,14 +143,18 @@ void add_pod_set(WorkloadDemand& demand, std::string name, const json& pod_spec,
   add_pod_claims(demand, set, pod_spec, spec_path, policy, options);
   double controlled_per_pod = 0;
   double devices_per_pod = 0;
-  for (const auto& a : set.accelerators) {
+  for (auto& a : set.accelerators) {
+    a.tpp_per_pod = saturate(a.tpp_per_pod, kMaxChargeTpp, demand);
     if (a.held_by_claim) {
       // Held by the shared claim, whatever the number of pods using it.
-      if (is_controlled(a.export_class)) demand.held_controlled_tpp += a.tpp_per_pod;
+      if (is_controlled(a.export_class)) {
+        demand.held_controlled_tpp =
+            saturate(demand.held_controlled_tpp + a.tpp_per_pod, kMaxChargeTpp, demand);
+      }
       demand.max_class = std::max(demand.max_class, a.export_class);
       continue;
     }
-    set.tpp_per_pod += a.tpp_per_pod;
+    set.tpp_per_pod = saturate(set.tpp_per_pod + a.tpp_per_pod, kMaxChargeTpp, demand);
     devices_per_pod += a.quantity * a.device_fraction;
     if (is_controlled(a.export_class)) controlled_per_pod += a.tpp_per_pod;
     demand.max_class = std::max(demand.max_class, a.export_class);
@@ -149,9 +163,11 @@ void add_pod_set(WorkloadDemand& demand, std::string name, const json& pod_spec,
     throw ManifestError("total pod count overflows");
   }
   const auto n = static_cast<double>(pods);
-  demand.total_tpp += set.tpp_per_pod * n;
-  demand.controlled_tpp += controlled_per_pod * n;
-  demand.accelerator_count += devices_per_pod * n;
+  demand.total_tpp = saturate(demand.total_tpp + set.tpp_per_pod * n, kMaxChargeTpp, demand);
+  demand.controlled_tpp =
+      saturate(demand.controlled_tpp + controlled_per_pod * n, kMaxChargeTpp, demand);
+  demand.accelerator_count =
+      saturate(demand.accelerator_count + devices_per_pod * n, kMaxChargeDevices, demand);
   demand.pod_sets.push_back(std::move(set));
 }
 
@@ -272,11 +288,16 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
       demand.claim_template = true;
     }
     demand.total_pods = 1;
-    for (const auto& a : set.accelerators) {
-      set.tpp_per_pod += a.tpp_per_pod;
-      demand.total_tpp += a.tpp_per_pod;
-      demand.accelerator_count += a.quantity * a.device_fraction;
-      if (is_controlled(a.export_class)) demand.controlled_tpp += a.tpp_per_pod;
+    for (auto& a : set.accelerators) {
+      a.tpp_per_pod = saturate(a.tpp_per_pod, kMaxChargeTpp, demand);
+      set.tpp_per_pod = saturate(set.tpp_per_pod + a.tpp_per_pod, kMaxChargeTpp, demand);
+      demand.total_tpp = saturate(demand.total_tpp + a.tpp_per_pod, kMaxChargeTpp, demand);
+      demand.accelerator_count = saturate(demand.accelerator_count + a.quantity * a.device_fraction,
+                                          kMaxChargeDevices, demand);
+      if (is_controlled(a.export_class)) {
+        demand.controlled_tpp =
+            saturate(demand.controlled_tpp + a.tpp_per_pod, kMaxChargeTpp, demand);
+      }
       demand.max_class = std::max(demand.max_class, a.export_class);
     }
     demand.pod_sets.push_back(std::move(set));

@@ -56,6 +56,9 @@ struct WorkloadDemand {
     return total_tpp > 0 || accelerator_count > 0 || held_controlled_tpp > 0;
   }
   double accelerator_count = 0;  // devices (fractions for partitions), x pods
+  // The demand exceeds kMaxChargeTpp / kMaxChargeDevices (e.g. "25T" GPUs): totals are saturated
+  // at those bounds and the evaluation denies it as out of range.
+  bool beyond_range = false;
   // Approximations the extraction had to make, for reasons and logs (e.g. a DaemonSet charged as
   // one pod because the node count is not known here). Empty in the common case.
   std::vector<std::string> notes;

@@ -5,6 +5,7 @@
 
 #include <optional>
 
+#include "policy/json_limits.hpp"
 #include "webhook/admission_skim.hpp"
 
 namespace exportgate::webhook {
@@ -38,7 +39,9 @@ AdmissionRequest decode_admission_review(std::string_view body) {
     doc = std::move(*skimmed);
   } else {
     try {
-      doc = json::parse(body);
+      doc = policy::parse_json_bounded(body);
+    } catch (const policy::JsonTooDeep& e) {
+      fail(std::string("request body is refused: ") + e.what());
     } catch (const json::parse_error& e) {
       fail(std::string("request body is not valid JSON: ") + e.what());
     } catch (const json::exception& e) {

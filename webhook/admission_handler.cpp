@@ -7,6 +7,7 @@
 
 #include "policy/errors.hpp"
 #include "policy/evaluate.hpp"
+#include "policy/policy_numbers.hpp"
 #include "policy/tenancy.hpp"
 #include "policy/workload.hpp"
 #include "webhook/ledger_model.hpp"
@@ -33,7 +34,7 @@ std::string clip(std::string s) {
 }
 
 std::string tpp_text(double tpp) {
-  return std::to_string(static_cast<long long>(std::llround(tpp)));
+  return policy::format_whole(tpp);
 }
 
 bool is_core(const AdmissionRequest& r, std::string_view kind) {

@@ -1,6 +1,7 @@
 // Events for audit findings (see audit_events.hpp).
 #include "webhook/audit_events.hpp"
 
+#include "policy/json_limits.hpp"
 #include "webhook/decision_chain.hpp"
 
 namespace exportgate::webhook {
@@ -51,7 +52,7 @@ json audit_event(const policy::AuditFinding& f, const std::string& identity, Sys
 // HasStatusCause; a StatusCause's type is serialised as "reason"): not a missing RBAC verb.
 bool namespace_terminating(const KubeResponse& res) {
   if (res.status != 403) return false;
-  const json status = json::parse(res.body, nullptr, false);
+  const json status = policy::parse_json_bounded_or_discarded(res.body);
   if (!status.is_object()) return false;
   const auto details = status.find("details");
   if (details == status.end() || !details->is_object()) return false;

@@ -45,6 +45,16 @@ int run_serve(const Args& args) {
     }
     Server server(cmd.options);
     if (decision_log) decision_log->attach(&server.logger(), server.metrics().registry().get());
+    // The log writes through the server's Logger and counters: close it before `server` is
+    // destroyed on every way out of this scope, including start() throwing (port in use).
+    struct CloseFirst {
+      DecisionLog* log;
+      ~CloseFirst() {
+        if (!log) return;
+        log->close();
+        log->detach();
+      }
+    } close_first{decision_log.get()};
     server.start();
     int sig = 0;
     sigwait(&stop_signals, &sig);

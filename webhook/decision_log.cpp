@@ -446,6 +446,14 @@ void DecisionLog::attach(Logger* log, prometheus::Registry* registry) {
       rotations_counter_);
 }
 
+void DecisionLog::detach() {
+  log_ = nullptr;
+  written_counter_ = nullptr;
+  dropped_counter_ = nullptr;
+  errors_counter_ = nullptr;
+  rotations_counter_ = nullptr;
+}
+
 void DecisionLog::count(std::atomic<uint64_t>& stat, prometheus::Counter* counter, uint64_t n) {
   if (n == 0) return;
   stat += n;

@@ -67,6 +67,9 @@ class DecisionLog : public DecisionSink {
   // exportgate_decision_log_{records,dropped,write_errors,rotations}_total in `registry`.
   // Either may be null. Call before records arrive.
   void attach(Logger* log, prometheus::Registry* registry);
+  // Forgets what attach() gave, before the Logger or registry is destroyed: later records
+  // (dropped after close) touch neither.
+  void detach();
 
   // Waits until every record accepted before the call is written and synced.
   void flush();

@@ -46,6 +46,8 @@ const char* walk_object(const char* p, const char* end, Fn&& fn, bool plain_keys
     p = skip_ws(key_end, end);
     if (p >= end || *p != ':') return nullptr;
     p = skip_ws(p + 1, end);
+    // Callbacks may read *p: a body truncated after the colon must end here, not past `end`.
+    if (p >= end) return nullptr;
     const char* value_end = fn(key, p);
     if (!value_end) return nullptr;
     p = skip_ws(value_end, end);
@@ -66,6 +68,7 @@ const char* walk_array(const char* p, const char* end, Fn&& fn) {
   p = skip_ws(p + 1, end);
   if (p < end && *p == ']') return p + 1;
   for (;;) {
+    if (p >= end) return nullptr;  // as in walk_object: callbacks may read *p
     const char* value_end = fn(p);
     if (!value_end) return nullptr;
     p = skip_ws(value_end, end);

@@ -3,6 +3,7 @@
 
 #include <httplib.h>
 
+#include "policy/json_limits.hpp"
 #include "webhook/openssl_ptr.hpp"
 #include "webhook/tls_certs.hpp"
 
@@ -33,7 +34,7 @@ EvpPkeyPtr key_from_pem(const std::string& pem) {
 }  // namespace
 
 json KubeResponse::json() const {
-  auto j = json::parse(body, nullptr, false);
+  auto j = policy::parse_json_bounded_or_discarded(body);
   if (j.is_discarded()) {
     throw KubeUnavailable("API server answered " + std::to_string(status) +
                           " with a non-JSON body");
@@ -43,7 +44,7 @@ json KubeResponse::json() const {
 
 std::string KubeResponse::describe() const {
   std::string s = std::to_string(status);
-  auto j = json::parse(body, nullptr, false);
+  auto j = policy::parse_json_bounded_or_discarded(body);
   if (!j.is_discarded() && j.is_object()) {
     if (j.contains("reason") && j["reason"].is_string()) s += " " + j["reason"].get<std::string>();
     if (j.contains("message") && j["message"].is_string()) {

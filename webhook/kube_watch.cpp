@@ -3,12 +3,14 @@
 
 #include <algorithm>
 
+#include "policy/json_limits.hpp"
+
 namespace exportgate::webhook {
 
 using nlohmann::json;
 
 WatchEvent parse_watch_event(std::string_view line) {
-  json j = json::parse(line, nullptr, false);
+  json j = policy::parse_json_bounded_or_discarded(line);
   if (j.is_discarded() || !j.is_object())
     throw WatchDecodeError("watch event is not a JSON object");
   auto type = j.find("type");

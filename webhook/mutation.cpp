@@ -4,6 +4,8 @@
 #include <cmath>
 #include <set>
 
+#include "policy/policy_numbers.hpp"
+
 namespace exportgate::webhook {
 
 using nlohmann::json;
@@ -11,7 +13,7 @@ using nlohmann::json;
 std::map<std::string, std::string> exportgate_annotations(const policy::WorkloadDemand& demand) {
   std::map<std::string, std::string> out;
   if (!demand.has_accelerators()) return out;
-  out[kTppAnnotation] = std::to_string(static_cast<long long>(std::llround(demand.total_tpp)));
+  out[kTppAnnotation] = policy::format_whole(demand.total_tpp);
   // Every distinct model, most capable class first as found; usually just one.
   std::set<std::string> seen;
   std::string models;

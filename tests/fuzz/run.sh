@@ -7,6 +7,8 @@
 #   tests/fuzz/run.sh                  # 45 s per target (FUZZ_SECONDS), build tree build-asan
 #   FUZZ_SECONDS=600 tests/fuzz/run.sh # a longer local session
 #   FUZZ_TARGETS=policy tests/fuzz/run.sh
+# Each target starts from its seeds (tests/fuzz/corpus/<target>), truncated prefixes of them, and
+# the work corpus of earlier runs.
 #
 # The build tree is clang + ASan + UBSan + fuzzer coverage; scripts/sanitize.sh reuses it for
 # the test suites, so building it once serves both.
@@ -60,8 +62,23 @@ for t in $TARGETS; do
   #    checked-in seeds stay small and a local re-run continues where the last one stopped.
   work="$BUILD/fuzz-corpus/$t"
   mkdir -p "$work"
+  # 3. Truncated prefixes of every seed as a further corpus: bodies cut short are what the
+  #    end-of-input checks see, and mutation alone rarely cuts a long seed at every point.
+  prefixes="$BUILD/fuzz-prefixes/$t"
+  rm -rf "$prefixes"
+  mkdir -p "$prefixes"
+  for seed in "$ROOT/tests/fuzz/corpus/$t"/*; do
+    [ -f "$seed" ] || continue
+    size=$(stat -c %s "$seed")
+    base=$(basename "$seed")
+    # 31 evenly spaced cuts, and each of the last 8 bytes.
+    for cut in $(for k in $(seq 1 31); do echo $((size * k / 32)); done;
+      for k in $(seq 1 8); do echo $((size - k)); done); do
+      [ "$cut" -gt 0 ] && [ "$cut" -lt "$size" ] && head -c "$cut" "$seed" >"$prefixes/$base.$cut"
+    done
+  done
   echo "== fuzz_$t: ${SECONDS_PER_TARGET}s"
-  if "$bin" "$work" "$ROOT/tests/fuzz/corpus/$t" -dict="$ROOT/tests/fuzz/exportgate.dict" \
+  if "$bin" "$work" "$ROOT/tests/fuzz/corpus/$t" "$prefixes" -dict="$ROOT/tests/fuzz/exportgate.dict" \
     -max_total_time="$SECONDS_PER_TARGET" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
     -artifact_prefix="$regressions/" -print_final_stats=1 >"$BUILD/fuzz_$t.log" 2>&1; then
     grep -E "stat::number_of_executed_units|stat::new_units_added" "$BUILD/fuzz_$t.log" | tr '\n' ' '

@@ -120,6 +120,21 @@ TEST(CliCheck, CpuPodAdmittedEverywhere) {
   }
 }
 
+// 1e14 GPUs (and "25T") crashed `check` in the TPP formatting; it is a denial that says why.
+TEST(CliCheck, HugeQuantityIsDeniedAsBeyondRange) {
+  for (const std::string q : {"1e14", "\"25T\""}) {
+    const std::string pod =
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: huge, namespace: ml}\nspec:\n"
+        "  containers:\n  - name: c\n    resources: {limits: {nvidia.com/gpu: " +
+        q + "}}\n";
+    for (const char* jurisdiction : {"DE", "CN"}) {
+      const CliRun r = run({"check", "-f", "-", "--jurisdiction", jurisdiction}, pod);
+      EXPECT_EQ(r.exit_code, 1) << q << " " << jurisdiction << r.out << r.err;
+      EXPECT_TRUE(contains(r.out, "beyond the range exportgate evaluates")) << r.out << r.err;
+    }
+  }
+}
+
 TEST(CliCheck, ReadsStdin) {
   const CliRun r = run({"check", "-f", "-", "--jurisdiction", "RU"},
                        slurp(kSource + "/manifests/examples/pod-8xh100.yaml"));

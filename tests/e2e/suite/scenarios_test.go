@@ -264,6 +264,35 @@ func TestExportgateFailClosed(t *testing.T) {
 	}
 }
 
+// TestExportgateHugeGpuQuantity: "25T" GPUs is a whole number to the API server. Such a Pod used
+// to crash exportgate (an overflow in the TPP arithmetic), so with failurePolicy Fail one tenant
+// stopped Pod creation cluster-wide. It is denied as out of range in every tier, and the same
+// process answers the next request.
+func TestExportgateHugeGpuQuantity(t *testing.T) {
+	w := setupExportgate(t, policyOpts{})
+	cleanupWorkloads(t)
+	starts := w.starts
+	for _, ns := range []string{"t1", "t2", "t3"} {
+		pod := strings.Replace(podYAML(ns, "huge", h100x8), "nvidia.com/gpu: 8", `nvidia.com/gpu: "25T"`, 1)
+		if !strings.Contains(pod, `"25T"`) {
+			t.Fatalf("pod manifest not rewritten:\n%s", pod)
+		}
+		_, stderr, err := applyYAMLAs("alice", pod)
+		expectDenied(t, "25T GPU pod in "+ns, stderr, err, "beyond the range exportgate evaluates")
+		notFound(t, "pod", ns, "huge")
+	}
+	select {
+	case <-w.exited:
+		t.Fatalf("exportgate exited after the huge quantity: %s", w.logTail(30))
+	default:
+	}
+	_, stderr, err := applyYAMLAs("alice", podYAML("t1", "after-huge", h100x8))
+	expectAdmitted(t, "H100x8 pod in t1 after the huge pod", stderr, err)
+	if w.starts != starts {
+		t.Errorf("exportgate was restarted (%d starts, want %d)", w.starts, starts)
+	}
+}
+
 // TestExportgateMetrics: denials are counted in
 // exportgate_admission_requests_total{decision="deny"}.
 func TestExportgateMetrics(t *testing.T) {
