@@ -70,6 +70,22 @@ def main():
     url = v["webhook"]["url"]
     excluded = set(v["webhook"]["excludeNamespaces"]) | {ns}
 
+    # --- NetworkPolicy (issue 13): only the API server's addresses reach the webhook port.
+    netpol = one("NetworkPolicy")
+    if check((netpol is not None) == v["networkPolicy"]["enabled"],
+             "NetworkPolicy presence != networkPolicy.enabled") and netpol:
+        spec = netpol["spec"]
+        check(spec["policyTypes"] == ["Ingress"], "NetworkPolicy policyTypes")
+        check(spec["podSelector"]["matchLabels"].get("app.kubernetes.io/name"), "NetworkPolicy selects no pods")
+        by_port = {r["ports"][0]["port"]: r for r in spec["ingress"]}
+        check(set(by_port) == {"https", "metrics"}, f"NetworkPolicy ports {sorted(by_port)}")
+        https_from = by_port.get("https", {}).get("from") or []
+        check(https_from and all(set(p) == {"ipBlock"} and "except" not in p["ipBlock"] for p in https_from)
+              and [p["ipBlock"]["cidr"] for p in https_from] == v["networkPolicy"]["apiServerCIDRs"],
+              "webhook port admits more than the API server's CIDRs")
+        check((by_port.get("metrics", {}).get("from") or []) == v["networkPolicy"]["metricsFrom"],
+              "metrics port peers")
+
     # --- Deployment: the safety settings the issue asks for.
     dep = one("Deployment")
     if check((dep is not None) == v["deployment"]["enabled"], "Deployment presence != deployment.enabled") and dep:
@@ -234,7 +250,9 @@ def main():
             check(want_bundle is not None and got == want_bundle, f"{n}: caBundle is not the CA")
         resources = {r for rule in h["rules"] for r in rule["resources"]}
         if n.startswith("namespaces."):
-            check(resources == {"namespaces"} and h["sideEffects"] == "None", f"{n}: rules/sideEffects")
+            # Every path that can change a namespace's labels (issue 13: status and finalize).
+            check(resources == {"namespaces", "namespaces/status", "namespaces/finalize"}
+                  and h["sideEffects"] == "None", f"{n}: rules/sideEffects")
             check(h.get("matchConditions"), f"{n}: guard without matchConditions")
             check(h["failurePolicy"] == v["webhook"]["namespaces"]["failurePolicy"], f"{n}: failurePolicy")
             sel = get(h, "namespaceSelector", "matchExpressions") or []

@@ -106,6 +106,8 @@ bad=(
 	"webhook.namespaces.matchConditions[0].name=x"
 	"cluster.auditInterval=5 minutes"
 	"cluster.auditInterval=-1"
+	"networkPolicy.enabled=true"
+	"networkPolicy.apiServerCIDRs[0]="
 )
 for b in "${bad[@]}"; do
 	if tpl --set "$b" >/dev/null 2>&1; then
