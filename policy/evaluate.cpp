@@ -242,6 +242,22 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
   }
   d.tenant_cap_tpp = tenant_cap;
   d.jurisdiction_cap_tpp = jurisdiction_cap;
+  // A tier cap per tenant means nothing when every namespace can be a tenant of its own: work
+  // spread over several unlabelled namespaces would get one cap each (issue 13).
+  if (tenant_cap && !tenant.tenant_cap_tpp && tenant.untenanted &&
+      policy.untenanted_namespaces == UntenantedNamespaces::kDeny) {
+    const std::string& ns = demand.namespace_.empty() ? tenant.tenant : demand.namespace_;
+    std::string reason = what_and_where(demand, tenant);
+    reason += ": namespace \"" + ns + "\" has no tenant, and " + tier_display(tenant.tier) +
+              " caps controlled TPP per tenant (" + format_thousands(*tenant_cap) +
+              " TPP); an admin must label the namespace with " + std::string(kTenantLabel) +
+              "=<tenant> or list it under a policy tenant (or set spec.tenancy."
+              "untenantedNamespaces: own-tenant)";
+    reason += cite(limits->rule);
+    deny(d, "untenanted-namespace", std::move(reason), limits->rule);
+    apply_mode(d, policy.mode);
+    return d;
+  }
   if (licensed && !tenant.licence.empty()) {
     d.rule = "licence " + tenant.licence;
     if (!limits->rule.empty()) d.rule += "; " + limits->rule;

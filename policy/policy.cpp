@@ -29,6 +29,10 @@ std::string_view to_string(ControlledAction a) {
   return "deny";
 }
 
+std::string_view to_string(UntenantedNamespaces u) {
+  return u == UntenantedNamespaces::kOwnTenant ? "own-tenant" : "deny";
+}
+
 std::string_view to_string(Authorization a) {
   switch (a) {
     case Authorization::kNone:

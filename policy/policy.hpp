@@ -33,6 +33,12 @@ struct TierLimits {
 enum class Authorization { kNone, kValidatedEndUser, kLicensed };
 std::string_view to_string(Authorization a);
 
+// A namespace that no policy tenant lists and no exportgate.io/tenant label names: in a tier
+// with a tenant cap, counting it as its own tenant would give every such namespace a cap of its
+// own, so by default it gets no controlled accelerators there (issue 13).
+enum class UntenantedNamespaces { kDeny, kOwnTenant };
+std::string_view to_string(UntenantedNamespaces u);  // "deny", "own-tenant"
+
 struct Tenant {
   std::string name;
   std::string jurisdiction;             // ISO alpha-2, upper case
@@ -78,6 +84,8 @@ struct Policy {
   // What happens to controlled accelerators for a tenant without a (known) jurisdiction.
   ControlledAction unknown_jurisdiction = ControlledAction::kDeny;
   std::string unknown_jurisdiction_rule;
+  // spec.tenancy.untenantedNamespaces
+  UntenantedNamespaces untenanted_namespaces = UntenantedNamespaces::kDeny;
 
   Catalog catalog;
   std::vector<Tenant> tenants;

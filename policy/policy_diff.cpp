@@ -103,6 +103,8 @@ void diff_settings(Changes& out, const Policy& a, const Policy& b) {
       format_thousands(b.near_cap_warning_ratio * 100));
   one("defaultTier", a.default_tier.empty() ? "none" : a.default_tier,
       b.default_tier.empty() ? "none" : b.default_tier);
+  one("tenancy.untenantedNamespaces", std::string(to_string(a.untenanted_namespaces)),
+      std::string(to_string(b.untenanted_namespaces)));
 }
 
 void diff_jurisdictions(Changes& out, const Policy& a, const Policy& b) {

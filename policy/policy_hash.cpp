@@ -43,6 +43,7 @@ std::string canonical_dump(const Policy& p) {
     out << "jurisdictionCap " << code << ' ' << num(cap) << '\n';
   out << "unknownJurisdiction " << to_string(p.unknown_jurisdiction) << ' '
       << p.unknown_jurisdiction_rule << '\n';
+  out << "untenantedNamespaces " << to_string(p.untenanted_namespaces) << '\n';
   for (const auto& m : p.catalog.models) {
     out << "model " << m.id << ' ' << m.vendor << ' ' << m.display_name << ' ' << num(m.dense_tops)
         << ' ' << m.bit_length << ' ' << num(m.die_area_mm2) << ' ' << m.datacenter;

@@ -108,6 +108,7 @@ class Loader {
   void read_jurisdictions(const YAML::Node& node, Policy& p);
   void read_jurisdiction_caps(const YAML::Node& node, Policy& p);
   void read_unknown_jurisdiction(const YAML::Node& node, Policy& p);
+  void read_tenancy(const YAML::Node& node, Policy& p);
   void read_tenants(const YAML::Node& node, Policy& p);
   void read_exemptions(const YAML::Node& node, Policy& p);
   void read_admins(const YAML::Node& node, Policy& p);
@@ -202,7 +203,7 @@ void Loader::read_spec(const YAML::Node& spec, Policy& p) {
   r_.check_keys(spec, "spec",
                 {"preset", "mode", "workloadEarlyCheck", "nearCapWarningPercent", "defaultTier",
                  "jurisdictions", "tiers", "jurisdictionCaps", "unknownJurisdiction", "catalog",
-                 "tenants", "exemptions", "admins", "workloadKinds"});
+                 "tenants", "exemptions", "admins", "workloadKinds", "tenancy"});
   // Tiers first, so later references (defaultTier, jurisdictions) can be checked against them.
   if (const YAML::Node n = spec["tiers"]) read_tiers(n, p);
   r_.for_each_entry(spec, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
@@ -235,6 +236,8 @@ void Loader::read_spec(const YAML::Node& spec, Policy& p) {
       read_jurisdiction_caps(v, p);
     } else if (key == "unknownJurisdiction") {
       read_unknown_jurisdiction(v, p);
+    } else if (key == "tenancy") {
+      read_tenancy(v, p);
     } else if (key == "catalog") {
       if (r_.expect_map(v, "spec.catalog")) {
         // The merge finalizes the catalog itself when it found no error.
@@ -359,6 +362,18 @@ void Loader::read_unknown_jurisdiction(const YAML::Node& node, Policy& p) {
       }
     } else if (key == "rule") {
       if (auto s = r_.string(v, "spec.unknownJurisdiction.rule")) p.unknown_jurisdiction_rule = *s;
+    }
+  });
+}
+
+void Loader::read_tenancy(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.tenancy")) return;
+  r_.check_keys(node, "spec.tenancy", {"untenantedNamespaces"});
+  r_.for_each_entry(node, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+    if (key != "untenantedNamespaces") return;
+    if (auto u = r_.one_of(v, "spec.tenancy.untenantedNamespaces", {"deny", "own-tenant"})) {
+      p.untenanted_namespaces =
+          *u == "own-tenant" ? UntenantedNamespaces::kOwnTenant : UntenantedNamespaces::kDeny;
     }
   });
 }

@@ -78,6 +78,9 @@ TenantContext resolve_tenant(const Policy& policy, std::string_view namespace_na
     }
     if (!tenant_label->empty()) ctx.tenant = *tenant_label;
   }
+  // A label naming the namespace itself is explicit too: an admin said it is its own tenant.
+  const std::string* tenant_label = label(namespace_labels, kTenantLabel);
+  ctx.untenanted = !tenant_label || tenant_label->empty();
   if (const std::string* value = label(namespace_labels, kJurisdictionLabel)) {
     ctx.source = "namespace label " + std::string(kJurisdictionLabel);
     const std::string code = normalize_jurisdiction_code(*value);

@@ -23,7 +23,10 @@ struct TenantContext {
   Authorization authorization = Authorization::kNone;
   std::optional<double> tenant_cap_tpp;  // the tenant's own cap if the policy gives one
   std::string licence;
-  bool exempt = false;             // namespace exempt by policy
+  bool exempt = false;  // namespace exempt by policy
+  // No policy tenant lists the namespace and no exportgate.io/tenant label names one: `tenant`
+  // is only the namespace's name (see Policy::untenanted_namespaces).
+  bool untenanted = false;
   std::string jurisdiction_error;  // e.g. "label value \"XX\" is not an ISO 3166-1 code"
 };
 

@@ -47,6 +47,20 @@ bool is_dra_claim(const AdmissionRequest& r) {
          (r.kind.kind == "ResourceClaim" || r.kind.kind == "ResourceClaimTemplate");
 }
 
+// The apiserver sends the stored object with every DELETE review; a review that lacks it, or
+// names another pod in it, was made up by whoever reached the port.
+bool is_deleted_pod(const AdmissionRequest& req) {
+  if (!req.old_object.is_object()) return false;
+  auto meta = req.old_object.find("metadata");
+  if (meta == req.old_object.end() || !meta->is_object()) return false;
+  auto text = [&](const char* key) {
+    auto it = meta->find(key);
+    return it != meta->end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  const std::string ns = text("namespace");
+  return text("name") == req.name && (ns.empty() || ns == req.namespace_);
+}
+
 void deny(AdmissionOutcome& out, int code, std::string reason, std::string message) {
   out.response.allowed = false;
   out.response.status_code = code;
@@ -174,23 +188,39 @@ policy::WorkloadDemand demand_of(const json& object, const AdmissionRequest& req
   return demand;
 }
 
+// The value of one of the object's annotations ("" when absent).
+std::string annotation_of(const json& object, const char* key) {
+  if (!object.is_object()) return "";
+  auto meta = object.find("metadata");
+  if (meta == object.end() || !meta->is_object()) return "";
+  auto ann = meta->find("annotations");
+  if (ann == meta->end() || !ann->is_object()) return "";
+  auto it = ann->find(key);
+  return it != ann->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// exportgate owns the exportgate.io/ annotations: the patch sets the ones that describe the
+// object and removes any other a client set, accelerators or not (issue 13).
 void handle_mutate(const AdmissionRequest& req, const policy::Policy& policy,
                    const AdmissionEnv& env, AdmissionOutcome& out) {
   if ((req.operation != "CREATE" && req.operation != "UPDATE") || !req.sub_resource.empty()) {
     return;
   }
-  policy::WorkloadDemand demand;
+  std::map<std::string, std::string> annotations;
   try {
-    demand = demand_of(req.object, req, policy, env);
+    auto demand = demand_of(req.object, req, policy, env);
+    if (demand.recognized && demand.has_accelerators())
+      annotations = exportgate_annotations(demand);
   } catch (const policy::ManifestError& e) {
     // Not ours to deny here: /validate answers malformed objects with the reason.
     out.response.warnings.push_back(clip(std::string("exportgate: ") + e.what()));
-    return;
   }
-  if (!demand.recognized || !demand.has_accelerators()) return;
-  auto annotations = exportgate_annotations(demand);
-  if (env.annotate_admission_uid && is_core(req, "Pod") && req.operation == "CREATE") {
-    annotations[kAdmissionUidAnnotation] = req.uid;
+  if (env.annotate_admission_uid && is_core(req, "Pod") && !annotations.empty()) {
+    if (req.operation == "CREATE") {
+      annotations[kAdmissionUidAnnotation] = req.uid;
+    } else if (auto uid = annotation_of(req.old_object, kAdmissionUidAnnotation); !uid.empty()) {
+      annotations[kAdmissionUidAnnotation] = uid;  // the one its admission stamped stays
+    }
   }
   json patch = annotation_patch(req.object, annotations);
   if (!patch.empty()) out.response.patch = std::move(patch);
@@ -233,8 +263,9 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   const bool is_pod = is_core(req, "Pod") && req.sub_resource.empty();
 
   // DELETE releases what the pod held (the apiserver sends oldObject when the rule has DELETE).
+  // A review without the pod it deletes is not the apiserver's: it releases nothing.
   if (req.operation == "DELETE") {
-    if (is_pod && !req.dry_run && !req.name.empty()) {
+    if (is_pod && !req.dry_run && !req.name.empty() && is_deleted_pod(req)) {
       if (auto released = ledger.release(req.namespace_ + "/" + req.name)) {
         out.tenant = released->tenant;
         out.jurisdiction = released->jurisdiction;
@@ -244,7 +275,9 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     return;
   }
   if (req.operation == "CONNECT") return;
-  if (is_core(req, "Namespace") && req.sub_resource.empty()) {
+  // Every path that writes a namespace's labels: the object itself and its status and finalize
+  // subresources (the apiserver keeps metadata changes made through them).
+  if (is_core(req, "Namespace")) {
     guard_namespace(req, policy, out);
     return;
   }

@@ -117,6 +117,7 @@ pol::TenantContext tenant_for(const pol::Policy& policy, const std::string& ns, 
     // The flag overrides whatever the namespace resolved to; a policy tenant brings its
     // jurisdiction, authorisation and cap.
     ctx.tenant = *o.tenant;
+    ctx.untenanted = false;  // named explicitly
     ctx.source = "flag --tenant";
     for (const auto& t : policy.tenants) {
       if (t.name != *o.tenant) continue;

@@ -9,6 +9,7 @@
 #include "policy/errors.hpp"
 #include "policy/policy_loader.hpp"
 #include "policy/policy_numbers.hpp"
+#include "policy/policy_warnings.hpp"
 #include "webhook/cli_args.hpp"
 #include "webhook/cli_input.hpp"
 #include "webhook/commands.hpp"
@@ -54,6 +55,11 @@ void show(const pol::Policy& p, std::ostream& out) {
     if (!limits.rule.empty()) out << "    rule: " << limits.rule << "\n";
   }
   out << "unknown jurisdiction: controlled " << pol::to_string(p.unknown_jurisdiction) << "\n";
+  out << "untenanted namespaces: " << pol::to_string(p.untenanted_namespaces)
+      << (p.untenanted_namespaces == pol::UntenantedNamespaces::kDeny
+              ? " (no controlled accelerators where a tier caps each tenant)"
+              : " (each namespace is a tenant of its own)")
+      << "\n";
   for (const auto& [code, cap] : p.jurisdiction_caps) {
     out << "jurisdiction cap " << code << ": " << pol::format_thousands(cap) << " TPP\n";
   }
@@ -83,6 +89,10 @@ int validate_or_show(const std::string& verb, const std::string& path) {
   try {
     const pol::Policy p = load_policy_or_default(path);
     if (verb == "validate") {
+      // Warnings do not make the policy invalid: the exit status stays 0.
+      for (const auto& w : pol::policy_warnings(p)) {
+        std::cerr << input_name(path) << ": warning: " << w << "\n";
+      }
       std::cout << input_name(path) << ": ok (policy " << p.name << ", preset "
                 << (p.preset.empty() ? "none" : p.preset) << ", hash " << p.hash << ")\n";
     } else {

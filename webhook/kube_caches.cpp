@@ -117,6 +117,7 @@ std::optional<PodInfo> project_pod(const json& pod, const policy::Policy& policy
   const json& meta = meta_of(pod);
   PodInfo p;
   p.namespace_ = meta.value("namespace", "");
+  p.name = meta.value("name", "");
   auto annotations = string_map(meta, "annotations", "exportgate.io/");
   if (auto it = annotations.find(kAdmissionUidAnnotation); it != annotations.end()) {
     p.admission_uid = it->second;

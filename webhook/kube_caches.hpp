@@ -26,6 +26,7 @@ std::optional<Labels> project_node(const nlohmann::json& node);
 
 struct PodInfo {
   std::string namespace_;
+  std::string name;           // matched against the reservation its admission made
   std::string admission_uid;  // exportgate.io/admission-uid, "" when absent
   double controlled_tpp =
       0;                  // recomputed from the spec with the engine (annotations can be edited)

@@ -154,11 +154,24 @@ bool drop_reservation(LedgerState& state, const std::string& uid) {
   return true;
 }
 
+bool claim_matches(const LedgerReservation& r, const PodClaim& pod) {
+  if (pod.namespace_ != r.namespace_) return false;
+  // A named reservation is the stored pod of that name, finished or not; an unnamed one
+  // (generateName) only a pod that is counted now.
+  if (r.pod.empty() ? !pod.in_use : pod.name != r.pod) return false;
+  // The ledger keeps TPP rounded to 0.001 (tidy); allow that much.
+  return pod.tpp + 0.001 >= r.tpp;
+}
+
 ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input) {
   ReconcileResult res;
   std::vector<LedgerReservation> kept;
+  auto claimed = [&](const LedgerReservation& r) {
+    auto [first, last] = input.claims.equal_range(r.uid);
+    return std::any_of(first, last, [&](const auto& c) { return claim_matches(r, c.second); });
+  };
   for (auto& r : state.reservations) {
-    if (input.claimed.count(r.uid)) {
+    if (claimed(r)) {
       ++res.claimed;
     } else if (input.now - r.created > input.reservation_ttl) {
       ++res.expired;

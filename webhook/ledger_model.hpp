@@ -70,12 +70,27 @@ nlohmann::json ledger_to_spec(const LedgerState& state);
 bool try_reserve(LedgerState& state, const LedgerReservation& r, std::optional<double> tenant_cap,
                  std::optional<double> jurisdiction_cap);
 
+// A stored Pod that carries an admission uid. The annotation is only a claim: a tenant can
+// write any value into it (on create past a failed /mutate, by update, through pods/status).
+struct PodClaim {
+  std::string namespace_;
+  std::string name;
+  double tpp = 0;       // the Pod's controlled TPP, recomputed from its spec
+  bool in_use = false;  // counted in the tenant's in-use TPP now
+};
+
 struct ReconcileInput {
-  std::map<std::string, double> in_use;  // tenant -> TPP of its stored, unfinished Pods
-  std::set<std::string> claimed;         // admission uids of every stored Pod
+  std::map<std::string, double> in_use;         // tenant -> TPP of its stored, unfinished Pods
+  std::multimap<std::string, PodClaim> claims;  // admission uid -> stored Pods that carry it
   SystemTime now;
   std::chrono::seconds reservation_ttl{30};
 };
+
+// Whether `pod` may end reservation `r` that carries its uid: only when the ledger's own record
+// matches it (same namespace, the pod name the admission saw when it had one) and the Pod counts
+// at least the reservation's TPP, so ending the reservation never lowers usage. A spoofed uid on
+// another pod claims nothing; the reservation then expires after the TTL as if unclaimed.
+bool claim_matches(const LedgerReservation& r, const PodClaim& pod);
 
 struct ReconcileResult {
   bool changed = false;
@@ -84,11 +99,12 @@ struct ReconcileResult {
   int expired = 0;            // reservations no Pod claimed within the TTL
 };
 
-// Sets each tenant's in-use TPP from `input`, drops claimed reservations and those older than the
-// TTL, and recomputes the reserved sums. Tenants with nothing left are removed.
 // Removes the reservation of `uid` (and its TPP from its tenant). Returns whether it was held.
 bool drop_reservation(LedgerState& state, const std::string& uid);
 
+// Sets each tenant's in-use TPP from `input`, drops reservations claimed by a matching Pod
+// (claim_matches) and those older than the TTL, and recomputes the reserved sums. Tenants with
+// nothing left are removed.
 ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input);
 
 // RFC 3339 UTC with microseconds ("2025-01-15T12:00:00.000000Z"), as Kubernetes MicroTime.

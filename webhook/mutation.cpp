@@ -29,22 +29,56 @@ std::map<std::string, std::string> exportgate_annotations(const policy::Workload
   return out;
 }
 
+namespace {
+// RFC 6901: "~" and "/" inside a key.
+std::string pointer_token(std::string_view key) {
+  std::string out;
+  out.reserve(key.size());
+  for (char c : key) {
+    if (c == '~') {
+      out += "~0";
+    } else if (c == '/') {
+      out += "~1";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+}  // namespace
+
 json annotation_patch(const json& object, const std::map<std::string, std::string>& annotations) {
-  if (annotations.empty()) return json::array();
-  static const json kEmpty = json::object();
+  json patch = json::array();
   auto meta_it = object.find("metadata");
-  const json& metadata = (meta_it != object.end() && meta_it->is_object()) ? *meta_it : kEmpty;
-  json wanted = metadata;
-  if (!wanted.contains("annotations") || !wanted["annotations"].is_object()) {
-    wanted["annotations"] = json::object();
-  }
-  for (const auto& [k, v] : annotations) wanted["annotations"][k] = v;
-  // json::diff escapes "/" in keys as "~1" and adds /annotations when it is absent.
-  json patch = json::diff(metadata, wanted);
   if (meta_it == object.end() || !meta_it->is_object()) {
-    return json::array({{{"op", "add"}, {"path", "/metadata"}, {"value", wanted}}});
+    if (annotations.empty()) return patch;
+    patch.push_back(
+        {{"op", "add"}, {"path", "/metadata"}, {"value", {{"annotations", json(annotations)}}}});
+    return patch;
   }
-  for (auto& op : patch) op["path"] = "/metadata" + op["path"].get<std::string>();
+  auto ann_it = meta_it->find("annotations");
+  if (ann_it == meta_it->end() || !ann_it->is_object()) {
+    if (annotations.empty()) return patch;
+    patch.push_back(
+        {{"op", "add"}, {"path", "/metadata/annotations"}, {"value", json(annotations)}});
+    return patch;
+  }
+  // exportgate owns its prefix: whatever a client set under it and exportgate does not set now
+  // is removed, so no reader can take a client's value for exportgate's.
+  for (const auto& [k, v] : ann_it->items()) {
+    if (k.starts_with(kAnnotationPrefix) && !annotations.count(k)) {
+      patch.push_back({{"op", "remove"}, {"path", "/metadata/annotations/" + pointer_token(k)}});
+    }
+  }
+  for (const auto& [k, v] : annotations) {
+    auto have = ann_it->find(k);
+    if (have != ann_it->end() && have->is_string() && have->get_ref<const std::string&>() == v) {
+      continue;
+    }
+    patch.push_back({{"op", have == ann_it->end() ? "add" : "replace"},
+                     {"path", "/metadata/annotations/" + pointer_token(k)},
+                     {"value", v}});
+  }
   return patch;
 }
 

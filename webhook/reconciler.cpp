@@ -69,10 +69,14 @@ bool Reconciler::run_once() {
 
   // Usage by jurisdiction and tenant from the Pods, and every admission uid a Pod claims.
   std::map<std::string, std::map<std::string, double>> usage;
-  std::set<std::string> claimed;
+  std::multimap<std::string, PodClaim> claims;
   for (const auto& pod : in_.pods->all()) {
-    if (!pod->admission_uid.empty()) claimed.insert(pod->admission_uid);
-    if (!pod->in_use(now)) continue;
+    const bool in_use = pod->in_use(now);
+    if (!pod->admission_uid.empty()) {
+      claims.emplace(pod->admission_uid,
+                     PodClaim{pod->namespace_, pod->name, pod->controlled_tpp, in_use});
+    }
+    if (!in_use) continue;
     auto labels = in_.namespaces->get(pod->namespace_);
     auto tenant = policy::resolve_tenant(*policy, pod->namespace_, labels.get());
     if (tenant.exempt || tenant.jurisdiction.empty()) continue;
@@ -87,7 +91,7 @@ bool Reconciler::run_once() {
     ReconcileResult result;
     try {
       const bool wrote = in_.ledger->update(j, [&](LedgerState& state, bool) {
-        ReconcileInput input{usage[j], claimed, now, options_.reservation_ttl};
+        ReconcileInput input{usage[j], claims, now, options_.reservation_ttl};
         result = reconcile_ledger(state, input);
         if (!result.changed) return LedgerEdit{false, false};
         state.last_reconcile = now;

@@ -21,6 +21,7 @@
 #include "webhook/connection_tracker.hpp"
 #include "webhook/file_watcher.hpp"
 #include "webhook/kube_cluster.hpp"
+#include "webhook/metric_labels.hpp"
 #include "webhook/metrics.hpp"
 #include "webhook/thread_pool.hpp"
 #include "webhook/tls_context.hpp"
@@ -136,6 +137,7 @@ struct Server::Impl {
   void handle_review(Endpoint endpoint, const httplib::Request& req, httplib::Response& res,
                      const httplib::ContentReader& reader);
   void update_tpp_gauges(const UsageScope& scope);
+  void warn_open_port();
   void run_reaper();
 };
 
@@ -222,7 +224,9 @@ void Server::Impl::update_tpp_gauges(const UsageScope& scope) {
     return;
   }
   auto usage = ledger->snapshot(scope.tenant, scope.jurisdiction);
-  if (!scope.tenant.empty())
+  // A tenant without a known jurisdiction is only the request's namespace name, which a forged
+  // review can make up: it gets no series of its own (the label set stays bounded).
+  if (!scope.tenant.empty() && !scope.jurisdiction.empty())
     metrics.set_tpp("tenant", scope.tenant, usage.tenant_tpp, scope.tenant_cap);
   if (!scope.jurisdiction.empty()) {
     metrics.set_tpp("jurisdiction", scope.jurisdiction, usage.jurisdiction_tpp,
@@ -306,8 +310,7 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
     finish();
     return;
   }
-  labels.operation = review.operation;
-  labels.kind = review.kind.kind;
+  labels.operation = review.operation;  // one of four: the decoder refuses any other
 
   // 3. Decision on the current policy.
   auto policy = policies.current();
@@ -316,6 +319,7 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
     finish();
     return;
   }
+  labels.kind = metric_kind(review.kind, *policy);
   AdmissionEnv env;
   std::shared_ptr<const std::vector<std::string>> models;
   std::shared_ptr<const policy::DraContext> dra;
@@ -469,6 +473,33 @@ void Server::Impl::run_reaper() {
   }
 }
 
+// Without --client-ca the port answers anyone who reaches it; say plainly what such a caller can
+// do to the usage count, at every start (issue 13).
+void Server::Impl::warn_open_port() {
+  auto& m = *this;
+  if (!m.options.client_ca.empty()) return;
+  if (m.cluster) {
+    m.log.warn(
+        "no --client-ca: anything that reaches the webhook port can send AdmissionReviews; in "
+        "cluster mode it can reserve TPP (until the reconciler expires the reservation) and see "
+        "decisions, but not release usage, which follows the Pods the API server reports",
+        {{"listen", m.options.host + ":" + std::to_string(m.port)},
+         {"fix",
+          "--client-ca with the CA of the API server's webhook client certificate, or a "
+          "NetworkPolicy that admits only the API server (chart: networkPolicy.enabled)"}});
+    return;
+  }
+  m.log.warn(
+      "standalone mode without --client-ca: anything that reaches the webhook port can send "
+      "AdmissionReviews that reserve TPP (exhausting a tenant's cap) and Pod DELETE reviews that "
+      "release a pod's reservation, so a tenant who reaches the port can run past its cap",
+      {{"listen", m.options.host + ":" + std::to_string(m.port)},
+       {"fix",
+        "--client-ca with the CA of the API server's webhook client certificate, or a "
+        "NetworkPolicy that admits only the API server (chart: networkPolicy.enabled), or "
+        "cluster mode (usage from the Pods the API server reports)"}});
+}
+
 Server::Server(ServerOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {
   // The watchers started by start() compare with the files as they were before these loads, so
   // a change in between is reloaded rather than missed.
@@ -575,6 +606,7 @@ void Server::start() {
               {"max_threads", m.options.max_threads},
               {"max_body_bytes", m.options.max_body_bytes},
               {"client_ca", m.options.client_ca}});
+  m.warn_open_port();
 }
 
 void Server::shutdown() {

@@ -40,33 +40,38 @@ void InMemoryLedger::subtract_locked(const Entry& e) {
 bool InMemoryLedger::reserve(const Reservation& r, std::optional<double> tenant_cap,
                              std::optional<double> jurisdiction_cap) {
   std::lock_guard lock(mu_);
-  const Entry* replaced = nullptr;
-  decltype(by_key_)::iterator replaced_it;
+  // A create for a name that already holds a reservation may be a lie (the apiserver rejects a
+  // duplicate name only after admission), so it never lowers or moves the charge: under the same
+  // names the larger of the two stays; under other names the new charge is added and not kept
+  // under the key (the old one stays until its DELETE).
+  Entry* held = nullptr;
   if (!r.key.empty()) {
-    replaced_it = by_key_.find(r.key);
-    if (replaced_it != by_key_.end()) replaced = &replaced_it->second;
+    auto it = by_key_.find(r.key);
+    if (it != by_key_.end()) held = &it->second;
   }
-  auto credit = [&](const std::string& name, bool jurisdiction) {
-    if (!replaced) return 0.0;
-    const NameId id = jurisdiction ? replaced->jurisdiction : replaced->tenant;
-    return id != kNoName && names_[id] == name ? replaced->tpp : 0.0;
-  };
-  double tenant_after = get(tenants_, r.tenant) - credit(r.tenant, false) + r.tpp;
-  double jur_after = r.jurisdiction.empty() ? 0.0
-                                            : get(jurisdictions_, r.jurisdiction) -
-                                                  credit(r.jurisdiction, true) + r.tpp;
-  if (!within(tenant_after, tenant_cap)) return false;
-  if (!r.jurisdiction.empty() && !within(jur_after, jurisdiction_cap)) return false;
-  if (replaced) subtract_locked(*replaced);
-  tenants_[r.tenant] += r.tpp;
-  if (!r.jurisdiction.empty()) jurisdictions_[r.jurisdiction] += r.tpp;
+  bool same_names = false;
+  if (held) {
+    const bool same_jurisdiction =
+        r.jurisdiction.empty()
+            ? held->jurisdiction == kNoName
+            : held->jurisdiction != kNoName && names_[held->jurisdiction] == r.jurisdiction;
+    same_names = names_[held->tenant] == r.tenant && same_jurisdiction;
+  }
+  const double added = same_names ? std::max(0.0, r.tpp - held->tpp) : r.tpp;
+  if (!within(get(tenants_, r.tenant) + added, tenant_cap)) return false;
+  if (!r.jurisdiction.empty() &&
+      !within(get(jurisdictions_, r.jurisdiction) + added, jurisdiction_cap)) {
+    return false;
+  }
+  tenants_[r.tenant] += added;
+  if (!r.jurisdiction.empty()) jurisdictions_[r.jurisdiction] += added;
   if (r.key.empty()) return true;  // nothing to release later
-  const Entry entry{intern_locked(r.tenant),
-                    r.jurisdiction.empty() ? kNoName : intern_locked(r.jurisdiction), r.tpp};
-  if (replaced) {
-    replaced_it->second = entry;  // the key stays: no reallocation
-  } else {
-    by_key_.emplace(r.key, entry);
+  if (same_names) {
+    held->tpp += added;
+  } else if (!held) {
+    by_key_.emplace(r.key,
+                    Entry{intern_locked(r.tenant),
+                          r.jurisdiction.empty() ? kNoName : intern_locked(r.jurisdiction), r.tpp});
   }
   return true;
 }

@@ -44,8 +44,9 @@ class UsageLedger {
                                          const std::string& jurisdiction) const = 0;
   // Adds `r` only if usage then stays within the caps given (nullopt = uncapped), checked
   // atomically with the update (compare-and-swap). false = another request took the room since
-  // the snapshot: re-evaluate. A reservation with a key already held replaces the old one (a
-  // pod name is unique in a namespace, so the old pod is gone). Throws LedgerUnavailable.
+  // the snapshot: re-evaluate. A reservation with a key already held never lowers usage (the
+  // create may be a forgery, or be refused by the apiserver as a duplicate after admission): the
+  // larger charge stays. Throws LedgerUnavailable.
   virtual bool reserve(const Reservation& r, std::optional<double> tenant_cap,
                        std::optional<double> jurisdiction_cap) = 0;
   // Releases the reservation held under `key`; nullopt when there is none (already released, or
@@ -55,7 +56,8 @@ class UsageLedger {
 };
 
 // Standalone mode: counts live in this process only. It never sees pods finish (no watch), so
-// usage is released only when a Pod DELETE passes through the webhook.
+// usage is released only by a Pod DELETE review that carries the deleted pod (oldObject), which
+// anything that reaches the port can send unless --client-ca is set.
 //
 // It holds one entry per admitted accelerator pod, so its size is the memory budget (100,000
 // pods in < 64 MiB): an entry is the key once (the map's) and 16 bytes, with the tenant and the

@@ -238,7 +238,8 @@ TEST(CliCheck, UsageAccumulatesWithinOneRun) {
             "NVIDIA-H100-80GB-HBM3}\n  containers: [{name: c, image: x, resources: {limits: "
             "{nvidia.com/gpu: 64}}}]\n";
   }
-  const CliRun r = run({"check", "-f", "-", "--jurisdiction", "SG", "-o", "json"}, docs);
+  const CliRun r =
+      run({"check", "-f", "-", "--jurisdiction", "SG", "--tenant", "t2", "-o", "json"}, docs);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   const auto j = nlohmann::json::parse(r.out);
   ASSERT_EQ(j.size(), 27u);

@@ -118,6 +118,55 @@ TEST_F(AdmissionTest, CapIsEnforcedAcrossPodsWithNearCapWarning) {
       << m;
 }
 
+// Issue 13: a forged Pod DELETE review without the pod (oldObject), sent straight to the port,
+// released a reservation; so did one carrying some other pod.
+TEST_F(AdmissionTest, ForgedDeleteWithoutThePodReleasesNothing) {
+  ASSERT_EQ(
+      call("/validate", review("f1", gpu_pod("team-sg", "a", 8), "team-sg"))["response"]["allowed"],
+      true);
+  ASSERT_EQ(
+      call("/validate", review("f2", gpu_pod("team-sg", "b", 8), "team-sg"))["response"]["allowed"],
+      true);
+  ReviewOptions del;
+  del.operation = "DELETE";
+  del.kind = "Pod";
+  json bare = review("f3", nullptr, "team-sg", del);
+  bare["request"]["name"] = "a";
+  EXPECT_EQ(call("/validate", bare)["response"]["allowed"], true);
+  ReviewOptions other;
+  other.operation = "DELETE";
+  other.old_object = gpu_pod("team-sg", "someone-else", 8);
+  json wrong = review("f4", nullptr, "team-sg", other);
+  wrong["request"]["name"] = "a";
+  EXPECT_EQ(call("/validate", wrong)["response"]["allowed"], true);
+  // Still full: a third pod does not fit.
+  EXPECT_EQ(
+      call("/validate", review("f5", gpu_pod("team-sg", "c", 8), "team-sg"))["response"]["allowed"],
+      false);
+  // Re-submitting a's name with one GPU does not shrink its reservation either.
+  call("/validate", review("f6", gpu_pod("team-sg", "a", 1), "team-sg"));
+  EXPECT_EQ(
+      call("/validate", review("f7", gpu_pod("team-sg", "c", 8), "team-sg"))["response"]["allowed"],
+      false);
+}
+
+// Issue 13: the kind label came from the request body, so a client could add series without
+// bound; so could made-up namespaces through the tenant gauge.
+TEST_F(AdmissionTest, MetricLabelsStayInABoundedSet) {
+  for (int i = 0; i < 20; ++i) {
+    json pod = gpu_pod("made-up-" + std::to_string(i), "x", 1);
+    ReviewOptions o;
+    o.kind = "Kind" + std::to_string(i);
+    call("/validate", review("k" + std::to_string(i), pod, "made-up-" + std::to_string(i), o));
+    call("/validate", review("n" + std::to_string(i), pod, "made-up-" + std::to_string(i)));
+  }
+  std::string m = metrics_text(server->metrics_port());
+  EXPECT_EQ(m.find("Kind1"), std::string::npos) << m;
+  EXPECT_EQ(m.find("made-up-"), std::string::npos) << m;
+  EXPECT_NE(m.find("kind=\"other\""), std::string::npos) << m;
+  EXPECT_NE(m.find("kind=\"Pod\""), std::string::npos) << m;
+}
+
 TEST_F(AdmissionTest, DryRunReservesNothing) {
   ReviewOptions dry;
   dry.dry_run = true;
@@ -283,6 +332,38 @@ TEST_F(AdmissionTest, HealthReadinessAndMetrics) {
   EXPECT_NE(m.find("exportgate_tls_certificate_expiry_timestamp_seconds"), std::string::npos);
   EXPECT_NE(m.find("exportgate_build_info{version="), std::string::npos);
   EXPECT_NE(m.find("exportgate_policy_reloads_total{result=\"failure\"} 0"), std::string::npos);
+}
+
+// Issue 13: standalone mode says at start what a caller who reaches the port can do, and what
+// closes it; with --client-ca it has nothing to say.
+TEST(AdmissionStartup, StandaloneWithoutClientCaWarnsWhatACallerCanDo) {
+  TempDir dir;
+  Pki pki;
+  std::ostringstream open_log;  // read only after shutdown
+  {
+    auto o = test_options(dir, pki);
+    o.log_stream = &open_log;
+    wh::Server server(o);
+    server.start();
+    server.shutdown();
+  }
+  const std::string text = open_log.str();
+  EXPECT_NE(text.find("\"level\":\"warn\""), std::string::npos) << text;
+  EXPECT_NE(text.find("release a pod's reservation"), std::string::npos) << text;
+  EXPECT_NE(text.find("--client-ca"), std::string::npos) << text;
+
+  Pki client_pki("client CA");
+  write_file(dir.file("client-ca.crt"), client_pki.ca_pem());
+  std::ostringstream closed_log;
+  {
+    auto o = test_options(dir, pki);
+    o.client_ca = dir.file("client-ca.crt");
+    o.log_stream = &closed_log;
+    wh::Server server(o);
+    server.start();
+    server.shutdown();
+  }
+  EXPECT_EQ(closed_log.str().find("without --client-ca"), std::string::npos) << closed_log.str();
 }
 
 TEST(AdmissionModes, WarnModeAdmitsWithWarningsAndEarlyCheckCanBeOff) {

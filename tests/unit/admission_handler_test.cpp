@@ -71,6 +71,48 @@ TEST(Mutation, PatchCreatesAnnotationsAndEscapesSlashes) {
   EXPECT_TRUE(annotation_patch(same, {{"exportgate.io/tpp", "5"}}).empty());
 }
 
+// Issue 13: /mutate left a client's own exportgate.io/ annotations on objects it did not patch
+// (a CPU pod kept a spoofed admission-uid), and kept unknown ones next to the ones it set.
+TEST(Mutation, ClientSetExportgateAnnotationsAreRemovedOrOverwritten) {
+  auto policy = sg_policy(200000);
+  InMemoryLedger ledger;
+  const json spoofed = {{"exportgate.io/admission-uid", "someone-elses-uid"},
+                        {"exportgate.io/tpp", "0"},
+                        {"exportgate.io/anything~else", "x"},
+                        {"team", "ml"}};
+  auto patched = [&](AdmissionRequest r, bool cluster) {
+    AdmissionEnv env;
+    env.annotate_admission_uid = cluster;
+    auto out = handle_admission(r, Endpoint::kMutate, policy, ledger, env);
+    return out.response.patch ? r.object.patch(*out.response.patch) : r.object;
+  };
+
+  auto cpu = pod_request("uid-cpu", "sg", "web", 0);
+  cpu.object["spec"]["containers"][0]["resources"] = json::object();
+  cpu.object["metadata"]["annotations"] = spoofed;
+  for (bool cluster : {false, true}) {
+    json ann = patched(cpu, cluster)["metadata"]["annotations"];
+    EXPECT_EQ(ann, json({{"team", "ml"}})) << ann.dump();
+  }
+
+  auto gpu = pod_request("uid-gpu", "sg", "train", 8);
+  gpu.object["metadata"]["annotations"] = spoofed;
+  json standalone = patched(gpu, false)["metadata"]["annotations"];
+  EXPECT_FALSE(standalone.contains("exportgate.io/admission-uid")) << standalone.dump();
+  EXPECT_FALSE(standalone.contains("exportgate.io/anything~else"));
+  EXPECT_EQ(standalone["exportgate.io/tpp"], "126656");
+  EXPECT_EQ(standalone["team"], "ml");
+  json cluster = patched(gpu, true)["metadata"]["annotations"];
+  EXPECT_EQ(cluster["exportgate.io/admission-uid"], "uid-gpu");
+  EXPECT_FALSE(cluster.contains("exportgate.io/anything~else"));
+
+  // A malformed object is not denied by /mutate, and still loses the client's annotations.
+  auto bad = cpu;
+  bad.object["spec"]["containers"] = "not-a-list";
+  json ann = patched(bad, true)["metadata"]["annotations"];
+  EXPECT_EQ(ann, json({{"team", "ml"}})) << ann.dump();
+}
+
 TEST(UsageLedgerTest, ReserveRespectsCapsAtomicallyAndReplacesByKey) {
   InMemoryLedger l;
   EXPECT_TRUE(l.reserve({"ns/a", "t", "SG", 60}, 100.0, std::nullopt));
@@ -78,15 +120,15 @@ TEST(UsageLedgerTest, ReserveRespectsCapsAtomicallyAndReplacesByKey) {
   EXPECT_TRUE(l.reserve({"ns/b", "t", "SG", 40}, 100.0, std::nullopt));
   EXPECT_DOUBLE_EQ(l.snapshot("t", "SG").tenant_tpp, 100);
   EXPECT_DOUBLE_EQ(l.snapshot("t", "SG").jurisdiction_tpp, 100);
-  // Same key again (a pod name reused after the old pod is gone): replaced, not added.
+  // Same key again with less: the held charge stays (usage is never lowered by a create).
   EXPECT_TRUE(l.reserve({"ns/a", "t", "SG", 50}, 100.0, std::nullopt));
-  EXPECT_DOUBLE_EQ(l.snapshot("t", "SG").tenant_tpp, 90);
+  EXPECT_DOUBLE_EQ(l.snapshot("t", "SG").tenant_tpp, 100);
   // Jurisdiction cap applies across tenants.
   EXPECT_FALSE(l.reserve({"ns2/c", "u", "SG", 20}, std::nullopt, 100.0));
   // Release is by key and happens once.
   auto r = l.release("ns/a");
   ASSERT_TRUE(r);
-  EXPECT_DOUBLE_EQ(r->tpp, 50);
+  EXPECT_DOUBLE_EQ(r->tpp, 60);
   EXPECT_FALSE(l.release("ns/a"));
   EXPECT_DOUBLE_EQ(l.snapshot("t", "SG").tenant_tpp, 40);
   EXPECT_EQ(l.totals().tenants.at("t"), 40);
@@ -123,6 +165,58 @@ TEST(AdmissionHandler, ValidateReservesForPodCreateOnlyAndReleasesOnDelete) {
   EXPECT_DOUBLE_EQ(ledger.snapshot("sg", "SG").tenant_tpp, 0);
   EXPECT_TRUE(handle_admission(pod_request("5", "sg", "b", 8), Endpoint::kValidate, policy, ledger)
                   .response.allowed);
+}
+
+AdmissionRequest pod_delete(const std::string& uid, const std::string& ns,
+                            const std::string& name) {
+  AdmissionRequest del;
+  del.uid = uid;
+  del.kind = {"", "v1", "Pod"};
+  del.resource = "pods";
+  del.operation = "DELETE";
+  del.namespace_ = ns;
+  del.name = name;
+  return del;
+}
+
+// Issue 13: a forged DELETE review with no oldObject, sent by anything that reaches the port,
+// released the reservation. The apiserver always sends the pod it deletes.
+TEST(AdmissionHandler, DeleteWithoutTheDeletedPodReleasesNothing) {
+  auto policy = sg_policy(200000);
+  InMemoryLedger ledger;
+  ASSERT_TRUE(handle_admission(pod_request("1", "sg", "a", 8), Endpoint::kValidate, policy, ledger)
+                  .response.allowed);
+  auto bare = pod_delete("2", "sg", "a");
+  EXPECT_TRUE(handle_admission(bare, Endpoint::kValidate, policy, ledger).response.allowed);
+  EXPECT_DOUBLE_EQ(ledger.snapshot("sg", "SG").tenant_tpp, 126656);
+  // An oldObject that is some other pod does not count either.
+  auto other = pod_delete("3", "sg", "a");
+  other.old_object = h100_pod("sg", "b", 8);
+  handle_admission(other, Endpoint::kValidate, policy, ledger);
+  auto elsewhere = pod_delete("4", "sg", "a");
+  elsewhere.old_object = h100_pod("other", "a", 8);
+  handle_admission(elsewhere, Endpoint::kValidate, policy, ledger);
+  EXPECT_DOUBLE_EQ(ledger.snapshot("sg", "SG").tenant_tpp, 126656);
+  EXPECT_FALSE(handle_admission(pod_request("5", "sg", "b", 8), Endpoint::kValidate, policy, ledger)
+                   .response.allowed);
+  // The apiserver's own review (with the pod) releases it.
+  auto real = pod_delete("6", "sg", "a");
+  real.old_object = h100_pod("sg", "a", 8);
+  handle_admission(real, Endpoint::kValidate, policy, ledger);
+  EXPECT_DOUBLE_EQ(ledger.snapshot("sg", "SG").tenant_tpp, 0);
+}
+
+// Issue 13: re-submitting a running pod's name with a one-GPU spec replaced its 8-GPU
+// reservation with the smaller one.
+TEST(AdmissionHandler, ResubmittedPodNameNeverLowersItsReservation) {
+  auto policy = sg_policy(200000);
+  InMemoryLedger ledger;
+  ASSERT_TRUE(handle_admission(pod_request("1", "sg", "a", 8), Endpoint::kValidate, policy, ledger)
+                  .response.allowed);
+  handle_admission(pod_request("2", "sg", "a", 1), Endpoint::kValidate, policy, ledger);
+  EXPECT_DOUBLE_EQ(ledger.snapshot("sg", "SG").tenant_tpp, 126656);
+  EXPECT_FALSE(handle_admission(pod_request("3", "sg", "b", 8), Endpoint::kValidate, policy, ledger)
+                   .response.allowed);
 }
 
 TEST(AdmissionHandler, DryRunAndPodUpdatesReserveNothing) {
@@ -231,6 +325,43 @@ TEST(AdmissionHandler, NamespaceRelabelsAreRecorded) {
   other["metadata"]["labels"]["team"] = "y";
   r.object = other;
   EXPECT_TRUE(handle_admission(r, Endpoint::kValidate, policy, ledger).record.is_null());
+}
+
+// Issue 13: label edits through the namespaces/status and namespaces/finalize subresources were
+// not guarded (the apiserver keeps metadata changes made through both).
+TEST(AdmissionHandler, NamespaceSubresourcesAreGuardedToo) {
+  auto policy = sg_policy(1);
+  InMemoryLedger ledger;
+  json before = {
+      {"apiVersion", "v1"},
+      {"kind", "Namespace"},
+      {"metadata", {{"name", "team-x"}, {"labels", {{"exportgate.io/jurisdiction", "CN"}}}}}};
+  json after = before;
+  after["metadata"]["labels"]["exportgate.io/jurisdiction"] = "US";
+  for (const char* sub : {"status", "finalize"}) {
+    AdmissionRequest r;
+    r.uid = std::string("sub-") + sub;
+    r.kind = {"", "v1", "Namespace"};
+    r.resource = "namespaces";
+    r.sub_resource = sub;
+    r.operation = "UPDATE";
+    r.name = "team-x";
+    r.object = after;
+    r.old_object = before;
+    r.username = "mallory";
+    auto out = handle_admission(r, Endpoint::kValidate, policy, ledger);
+    EXPECT_FALSE(out.response.allowed) << sub;
+    EXPECT_EQ(out.response.status_code, 403) << sub;
+    EXPECT_EQ(out.record["code"], "namespace-label-guard") << sub;
+    // A status update that leaves the labels alone passes.
+    r.object = before;
+    r.object["status"] = {{"phase", "Terminating"}};
+    EXPECT_TRUE(handle_admission(r, Endpoint::kValidate, policy, ledger).response.allowed) << sub;
+    // An admin may.
+    r.object = after;
+    r.groups = {"admins"};
+    EXPECT_TRUE(handle_admission(r, Endpoint::kValidate, policy, ledger).response.allowed) << sub;
+  }
 }
 
 }  // namespace

@@ -77,7 +77,10 @@ AdmissionEnv labelled_env(bool allow = false) {
   AdmissionEnv env;
   env.namespace_labels =
       [](const std::string& ns) -> std::optional<std::map<std::string, std::string>> {
-    if (ns == "sg") return std::map<std::string, std::string>{{"exportgate.io/jurisdiction", "SG"}};
+    // Each namespace is its own tenant (a capped tier denies namespaces without one).
+    if (ns == "sg")
+      return std::map<std::string, std::string>{{"exportgate.io/jurisdiction", "SG"},
+                                                {"exportgate.io/tenant", "sg"}};
     if (ns == "de") return std::map<std::string, std::string>{{"exportgate.io/jurisdiction", "DE"}};
     if (ns == "cn") return std::map<std::string, std::string>{{"exportgate.io/jurisdiction", "CN"}};
     return std::nullopt;

@@ -53,7 +53,7 @@ TEST(LedgerModel, ReconcileSetsUsageFromPodsAndHandsOverClaimedReservations) {
   ASSERT_TRUE(wh::try_reserve(s, res("claimed", "t", 100, 0), std::nullopt, std::nullopt));
   ASSERT_TRUE(wh::try_reserve(s, res("young", "t", 100, 25), std::nullopt, std::nullopt));
   ASSERT_TRUE(wh::try_reserve(s, res("old", "t", 100, 0), std::nullopt, std::nullopt));
-  wh::ReconcileInput in{{{"t", 300}}, {"claimed"}, at(31), 30s};
+  wh::ReconcileInput in{{{"t", 300}}, {{"claimed", {"ns", "p", 100, true}}}, at(31), 30s};
   auto r = wh::reconcile_ledger(s, in);
   EXPECT_TRUE(r.changed);
   EXPECT_EQ(r.usage_corrections, 1);
@@ -63,6 +63,40 @@ TEST(LedgerModel, ReconcileSetsUsageFromPodsAndHandsOverClaimedReservations) {
   EXPECT_EQ(s.reservations[0].uid, "young");
   EXPECT_DOUBLE_EQ(s.tenants["t"].in_use, 300);
   EXPECT_DOUBLE_EQ(s.tenant_total("t"), 400);
+}
+
+// Issue 13: in cluster mode any stored Pod carrying a reservation's admission uid ended it, so a
+// spoofed exportgate.io/admission-uid (set past /mutate, by update or through pods/status) on a
+// pod that holds nothing dropped another request's reservation before its pod was counted.
+TEST(LedgerModel, OnlyThePodTheReservationRecordsCanClaimIt) {
+  auto reservation = [] {
+    wh::LedgerReservation r = res("uid-x", "t", 126656, 0);
+    r.namespace_ = "team";
+    r.pod = "train";
+    return r;
+  };
+  auto kept_after = [&](wh::PodClaim pod, wh::LedgerReservation r) {
+    wh::LedgerState s;
+    EXPECT_TRUE(wh::try_reserve(s, r, std::nullopt, std::nullopt));
+    wh::ReconcileInput in{{}, {{"uid-x", pod}}, at(1), 30s};
+    wh::reconcile_ledger(s, in);
+    return s.reservations.size();
+  };
+  // The right pod: claimed.
+  EXPECT_EQ(kept_after({"team", "train", 126656, true}, reservation()), 0u);
+  EXPECT_EQ(kept_after({"team", "train", 126656, false}, reservation()), 0u);  // finished
+  // Spoofs: another pod name, another namespace, a pod holding less than the reservation.
+  EXPECT_EQ(kept_after({"team", "cpu-pod", 0, false}, reservation()), 1u);
+  EXPECT_EQ(kept_after({"team", "cpu-pod", 126656, true}, reservation()), 1u);
+  EXPECT_EQ(kept_after({"other", "train", 126656, true}, reservation()), 1u);
+  EXPECT_EQ(kept_after({"team", "train", 15832, true}, reservation()), 1u);
+  // A reservation made without a pod name (generateName): only a counted pod of at least its
+  // TPP in its namespace.
+  auto unnamed = reservation();
+  unnamed.pod = "";
+  EXPECT_EQ(kept_after({"team", "train-x7k2p", 126656, true}, unnamed), 0u);
+  EXPECT_EQ(kept_after({"team", "train-x7k2p", 126656, false}, unnamed), 1u);
+  EXPECT_EQ(kept_after({"team", "train-x7k2p", 0, false}, unnamed), 1u);
 }
 
 TEST(LedgerModel, ReconcileOfAConsistentLedgerChangesNothing) {

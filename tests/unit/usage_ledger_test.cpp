@@ -35,27 +35,42 @@ TEST(InMemoryLedger, ReleaseGivesBackTheNamesReservedUnderTheKey) {
   EXPECT_EQ(t.jurisdictions.count(""), 0u);
 }
 
-TEST(InMemoryLedger, ReplacingAKeyMovesTheChargeToTheNewTenantAndJurisdiction) {
+// Issue 13: re-submitting an existing pod's name with a one-slice spec replaced its reservation
+// with the smaller one (the apiserver refuses the duplicate name, but only after admission).
+TEST(InMemoryLedger, ACreateForAHeldNameNeverLowersItsCharge) {
   InMemoryLedger l;
   EXPECT_TRUE(l.reserve({"ns/p", "team-a", "SG", 60}, 100.0, 100.0));
-  // The same key under another tenant and jurisdiction: the old charge is credited back
-  // only to the names it was charged to, so team-b's cap sees 60 + 50 = 110 > 100 ...
-  EXPECT_TRUE(l.reserve({"ns/q", "team-b", "US", 60}, 100.0, 100.0));
-  EXPECT_FALSE(l.reserve({"ns/p", "team-b", "US", 50}, 100.0, 100.0));
-  // ... while under the same names it is replaced (60 -> 90 fits a cap of 100).
+  EXPECT_TRUE(l.reserve({"ns/p", "team-a", "SG", 5}, 100.0, 100.0));
+  EXPECT_DOUBLE_EQ(l.snapshot("team-a", "SG").tenant_tpp, 60);
+  EXPECT_DOUBLE_EQ(l.snapshot("team-a", "SG").jurisdiction_tpp, 60);
+  // A larger one raises the charge to its own size, within the caps (60 -> 90 fits 100) ...
   EXPECT_TRUE(l.reserve({"ns/p", "team-a", "SG", 90}, 100.0, 100.0));
   EXPECT_DOUBLE_EQ(l.snapshot("team-a", "SG").tenant_tpp, 90);
-  // Replaced without caps: the charge moves.
-  EXPECT_TRUE(l.reserve({"ns/p", "team-b", "", 5}, std::nullopt, std::nullopt));
-  EXPECT_EQ(l.size(), 2u);
-  EXPECT_DOUBLE_EQ(l.snapshot("team-a", "SG").tenant_tpp, 0);
-  EXPECT_DOUBLE_EQ(l.snapshot("team-a", "SG").jurisdiction_tpp, 0);
-  EXPECT_DOUBLE_EQ(l.snapshot("team-b", "US").tenant_tpp, 65);
+  // ... and past them is refused.
+  EXPECT_FALSE(l.reserve({"ns/p", "team-a", "SG", 120}, 100.0, 100.0));
+  EXPECT_EQ(l.size(), 1u);
   auto r = l.release("ns/p");
   ASSERT_TRUE(r);
-  EXPECT_EQ(r->tenant, "team-b");
-  EXPECT_EQ(r->jurisdiction, "");
-  EXPECT_DOUBLE_EQ(r->tpp, 5);
+  EXPECT_DOUBLE_EQ(r->tpp, 90);
+  EXPECT_DOUBLE_EQ(l.snapshot("team-a", "SG").tenant_tpp, 0);
+}
+
+TEST(InMemoryLedger, ACreateForAHeldNameUnderOtherNamesAddsWithoutMovingTheOldCharge) {
+  InMemoryLedger l;
+  EXPECT_TRUE(l.reserve({"ns/p", "team-a", "SG", 60}, 100.0, 100.0));
+  // Another tenant and jurisdiction (the namespace was relabelled): charged in full, capped ...
+  EXPECT_TRUE(l.reserve({"ns/q", "team-b", "US", 60}, 100.0, 100.0));
+  EXPECT_FALSE(l.reserve({"ns/p", "team-b", "US", 50}, 100.0, 100.0));
+  EXPECT_TRUE(l.reserve({"ns/p", "team-b", "", 5}, std::nullopt, std::nullopt));
+  // ... and team-a keeps its charge until the pod's DELETE.
+  EXPECT_DOUBLE_EQ(l.snapshot("team-a", "SG").tenant_tpp, 60);
+  EXPECT_DOUBLE_EQ(l.snapshot("team-b", "US").tenant_tpp, 65);
+  EXPECT_EQ(l.size(), 2u);
+  auto r = l.release("ns/p");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->tenant, "team-a");
+  EXPECT_EQ(r->jurisdiction, "SG");
+  EXPECT_DOUBLE_EQ(r->tpp, 60);
 }
 
 TEST(InMemoryLedger, ReservationsWithoutAKeyAreChargedButNotKept) {

@@ -1,0 +1,42 @@
+// Bounded metric label values (see metric_labels.hpp).
+#include "webhook/metric_labels.hpp"
+
+#include <array>
+#include <string_view>
+#include <utility>
+
+namespace exportgate::webhook {
+
+namespace {
+// Group and kind of every built-in object the chart sends to the webhook.
+constexpr std::array<std::pair<std::string_view, std::string_view>, 15> kBuiltinKinds = {{
+    {"", "Pod"},
+    {"", "Namespace"},
+    {"", "ReplicationController"},
+    {"apps", "Deployment"},
+    {"apps", "ReplicaSet"},
+    {"apps", "StatefulSet"},
+    {"apps", "DaemonSet"},
+    {"batch", "Job"},
+    {"batch", "CronJob"},
+    {"autoscaling", "Scale"},
+    {"resource.k8s.io", "ResourceClaim"},
+    {"resource.k8s.io", "ResourceClaimTemplate"},
+    {"", "PodExecOptions"},
+    {"", "PodAttachOptions"},
+    {"", "Binding"},
+}};
+}  // namespace
+
+std::string metric_kind(const GroupVersionKind& kind, const policy::Policy& policy) {
+  for (const auto& [group, name] : kBuiltinKinds) {
+    if (kind.group == group && kind.kind == name) return kind.kind;
+  }
+  // The policy's custom kinds: as many as the policy lists, fixed until the next reload.
+  for (const auto& w : policy.workload_kinds) {
+    if (kind.group == w.group && kind.kind == w.kind) return kind.kind;
+  }
+  return "other";
+}
+
+}  // namespace exportgate::webhook
