@@ -417,7 +417,8 @@ func metricSum(text, metric string, matchers ...string) (float64, bool) {
 //     the */scale subresources (UPDATE). namespaceSelector excludes
 //     kube-system by its immutable kubernetes.io/metadata.name label, so the
 //     control plane's own pods never depend on the webhook.
-//   - namespaces.exportgate.io (validating): namespaces (CREATE, UPDATE),
+//   - namespaces.exportgate.io (validating): namespaces and their status and
+//     finalize subresources (CREATE, UPDATE),
 //     in its own entry WITHOUT a namespaceSelector or objectSelector: a
 //     selector on labels could let a label change slip past, and the guard on
 //     exportgate.io/* labels must see every change.
@@ -488,7 +489,7 @@ webhooks:
   - apiGroups: [""]
     apiVersions: [v1]
     operations: [CREATE, UPDATE]
-    resources: [namespaces]
+    resources: [namespaces, namespaces/status, namespaces/finalize]
     scope: Cluster
 %[6]s---
 apiVersion: admissionregistration.k8s.io/v1
@@ -588,7 +589,8 @@ spec:
 `, mode, early)
 }
 
-// testNamespaces: name -> exportgate.io/jurisdiction label ("" = none).
+// testNamespaces: name -> exportgate.io/jurisdiction label ("" = none); each labelled one is
+// also its own tenant (exportgate.io/tenant=<name>).
 var testNamespaces = map[string]string{"t1": "DE", "t2": "IN", "t3": "CN", "nolabel": ""}
 
 // ensureNamespaces creates (or resets) the scenario namespaces as admin,
@@ -599,7 +601,10 @@ func ensureNamespaces(t *testing.T) {
 	for ns, j := range testNamespaces {
 		labels := map[string]string{}
 		if j != "" {
+			// Each labelled namespace is explicitly its own tenant: a namespace without a tenant
+			// gets no controlled accelerators in a capped tier (issue 13).
 			labels["exportgate.io/jurisdiction"] = j
+			labels["exportgate.io/tenant"] = ns
 		}
 		docs = append(docs, namespaceYAML(ns, labels))
 	}
