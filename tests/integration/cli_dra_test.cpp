@@ -54,7 +54,9 @@ TEST(CliDra, H20PinnedBySelectorAdmittedInTier3) {
 }
 
 TEST(CliDra, SharedClaimIsChargedOnce) {
-  const CliRun r = run("check -f tests/fixtures/dra/shared-claim.yaml --jurisdiction SG -o json");
+  // --tenant: in a capped tier a namespace without a tenant gets no controlled accelerators.
+  const CliRun r =
+      run("check -f tests/fixtures/dra/shared-claim.yaml --jurisdiction SG --tenant t -o json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const auto out = nlohmann::json::parse(r.out);
   ASSERT_EQ(out.size(), 4u);
