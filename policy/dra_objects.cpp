@@ -247,6 +247,12 @@ DraClaim decode_resource_claim(const json& object) {
       }
     }
   }
+  if (const json* metadata = member(object, "metadata")) {
+    if (const json* annotations = object_member(*metadata, "annotations", "metadata")) {
+      c.admission_uid =
+          string_member(*annotations, "exportgate.io/admission-uid", "metadata.annotations");
+    }
+  }
   c.spec = read_claim_spec(require_object(object, "spec", ""), "spec");
   const json* status = object_member(object, "status", "");
   const json* allocation = status ? object_member(*status, "allocation", "status") : nullptr;

@@ -58,6 +58,8 @@ struct DraClaim {
   bool allocated = false;  // status.allocation present
   std::vector<DraAllocatedDevice> allocation;
   std::string owner_pod;  // controller ownerReference of kind Pod (made from a template)
+  // exportgate.io/admission-uid: the admission that reserved this claim's devices (cluster mode).
+  std::string admission_uid;
 };
 
 struct DraClaimTemplate {

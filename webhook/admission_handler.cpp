@@ -215,7 +215,8 @@ void handle_mutate(const AdmissionRequest& req, const policy::Policy& policy,
     // Not ours to deny here: /validate answers malformed objects with the reason.
     out.response.warnings.push_back(clip(std::string("exportgate: ") + e.what()));
   }
-  if (env.annotate_admission_uid && is_core(req, "Pod") && !annotations.empty()) {
+  const bool claim = req.kind.group == "resource.k8s.io" && req.kind.kind == "ResourceClaim";
+  if (env.annotate_admission_uid && (is_core(req, "Pod") || claim) && !annotations.empty()) {
     if (req.operation == "CREATE") {
       annotations[kAdmissionUidAnnotation] = req.uid;
     } else if (auto uid = annotation_of(req.old_object, kAdmissionUidAnnotation); !uid.empty()) {
@@ -316,7 +317,13 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     }
   }
 
-  const bool reserves = is_pod && req.operation == "CREATE" && !req.dry_run;
+  // A ResourceClaim holds its devices like a Pod: reserved at admission, claimed by the stored
+  // claim's admission uid once it is allocated (the reconciler), released when it is deleted.
+  const bool is_claim = req.kind.group == "resource.k8s.io" && req.kind.kind == "ResourceClaim";
+  const bool reserves = (is_pod || is_claim) && req.operation == "CREATE" && !req.dry_run;
+  const std::string key = req.name.empty() ? ""
+                          : is_claim       ? req.namespace_ + "/resourceclaims/" + req.name
+                                           : req.namespace_ + "/" + req.name;
   policy::Decision d;
   for (int attempt = 0;; ++attempt) {
     auto usage = ledger.snapshot(tenant.tenant, tenant.jurisdiction);
@@ -324,12 +331,8 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     usage.jurisdiction_tpp = std::max(0.0, usage.jurisdiction_tpp - already_counted);
     d = policy::evaluate(demand, tenant, usage, policy);
     if (!reserves || d.verdict == policy::Verdict::kDeny || !(d.requested_tpp > 0)) break;
-    Reservation r{req.name.empty() ? "" : req.namespace_ + "/" + req.name,
-                  tenant.tenant,
-                  tenant.jurisdiction,
-                  d.requested_tpp,
-                  req.uid,
-                  req.namespace_};
+    Reservation r{key,     tenant.tenant, tenant.jurisdiction, d.requested_tpp,
+                  req.uid, req.namespace_};
     // Caps are enforced atomically only when this decision relied on them (enforce mode).
     const bool enforce = !d.would_deny;
     bool reserved = false;

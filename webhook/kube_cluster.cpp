@@ -62,7 +62,10 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   reconciler_ = std::make_unique<Reconciler>(
       ReconcilerInputs{&pods_, &namespaces_, [this] { return synced(); },
                        [this](const policy::Policy& policy) { recharge_pods(policy); }, &policies_,
-                       ledger_.get()},
+                       ledger_.get(),
+                       [this](const policy::Policy& policy) {
+                         return dra_claims_in_use(*dra_.context(), policy);
+                       }},
       ro, metrics_, log_);
 
   AuditLoopOptions audit;
@@ -78,10 +81,12 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   add("/api/v1/nodes", nodes_.sink());
   add("/api/v1/pods", pods_.sink([this] { reconciler_->trigger(); }));
   add(ledger_->collection_path(), ledger_->sink([this] { refresh_gauges(); }));
-  dra_.add_informers([this](std::string path, InformerSink sink) {
-    dra_informers_.push_back(
-        std::make_unique<Informer>(*client_, std::move(path), std::move(sink), log_));
-  });
+  dra_.add_informers(
+      [this](std::string path, InformerSink sink) {
+        dra_informers_.push_back(
+            std::make_unique<Informer>(*client_, std::move(path), std::move(sink), log_));
+      },
+      [this] { reconciler_->trigger(); });
 
   LeaseOptions lease;
   lease.namespace_ = ledger_namespace_;

@@ -39,10 +39,26 @@ DraCaches::DraCaches()
       claims_(projection<policy::DraClaim>(policy::decode_resource_claim)),
       templates_(projection<policy::DraClaimTemplate>(policy::decode_resource_claim_template)) {}
 
-void DraCaches::add_informers(const std::function<void(std::string, InformerSink)>& add) {
+std::vector<ClaimInUse> dra_claims_in_use(const policy::DraContext& context,
+                                          const policy::Policy& policy) {
+  std::vector<ClaimInUse> out;
+  for (const auto& claim : context.claims) {
+    if (!claim.allocated) continue;
+    std::vector<std::string> notes;
+    ClaimInUse c{claim.namespace_, claim.name, 0, claim.admission_uid};
+    for (const auto& a : policy::dra_claim_accelerators(claim, policy.catalog, &context, notes)) {
+      if (policy::is_controlled(a.export_class)) c.controlled_tpp += a.tpp_per_pod;
+    }
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+void DraCaches::add_informers(const std::function<void(std::string, InformerSink)>& add,
+                              std::function<void()> claims_changed) {
   add(kDeviceClasses, classes_.sink());
   add(kResourceSlices, slices_.sink());
-  add(kResourceClaims, claims_.sink());
+  add(kResourceClaims, claims_.sink(std::move(claims_changed)));
   add(kResourceClaimTemplates, templates_.sink());
 }
 

@@ -9,16 +9,32 @@
 #include <string>
 
 #include "policy/dra_charge.hpp"
+#include "policy/policy.hpp"
 #include "webhook/kube_informer.hpp"
 
 namespace exportgate::webhook {
+
+// An allocated claim as the ledger counts it.
+struct ClaimInUse {
+  std::string namespace_;
+  std::string name;
+  double controlled_tpp = 0;  // the allocated devices, charged exactly
+  std::string admission_uid;  // exportgate.io/admission-uid: the reservation it takes over
+};
+
+// The claims of `context` that hold devices now (allocated), charged under `policy`. A claim that
+// is not allocated holds nothing here: its admission's reservation covers it until it expires.
+std::vector<ClaimInUse> dra_claims_in_use(const policy::DraContext& context,
+                                          const policy::Policy& policy);
 
 class DraCaches {
  public:
   DraCaches();
 
-  // Registers one informer per resource through `add(path, sink)`.
-  void add_informers(const std::function<void(std::string, InformerSink)>& add);
+  // Registers one informer per resource through `add(path, sink)`; `claims_changed` runs after
+  // each change of the claims (the reconciler recounts).
+  void add_informers(const std::function<void(std::string, InformerSink)>& add,
+                     std::function<void()> claims_changed = nullptr);
   // The objects as they are now. Objects the engine cannot read are not kept (a class that is
   // missing is charged as the worst case, so this fails closed).
   std::shared_ptr<const policy::DraContext> context();

@@ -82,6 +82,22 @@ bool Reconciler::run_once() {
     if (tenant.exempt || tenant.jurisdiction.empty()) continue;
     usage[tenant.jurisdiction][tenant.tenant] += pod->controlled_tpp;
   }
+  // Allocated DRA claims hold their devices (each claim once, however many Pods use it).
+  if (in_.dra_claims) {
+    for (const auto& claim : in_.dra_claims(*policy)) {
+      // Its reservation was made under the key namespace/resourceclaims/name (admission_handler).
+      if (!claim.admission_uid.empty()) {
+        claims.emplace(
+            claim.admission_uid,
+            PodClaim{claim.namespace_, "resourceclaims/" + claim.name, claim.controlled_tpp, true});
+      }
+      if (!(claim.controlled_tpp > 0)) continue;
+      auto labels = in_.namespaces->get(claim.namespace_);
+      auto tenant = policy::resolve_tenant(*policy, claim.namespace_, labels.get());
+      if (tenant.exempt || tenant.jurisdiction.empty()) continue;
+      usage[tenant.jurisdiction][tenant.tenant] += claim.controlled_tpp;
+    }
+  }
   std::set<std::string> jurisdictions;
   for (const auto& [j, _] : usage) jurisdictions.insert(j);
   for (const auto& [j, _] : in_.ledger->entries()) jurisdictions.insert(j);

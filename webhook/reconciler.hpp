@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "webhook/kube_caches.hpp"
+#include "webhook/kube_dra_cache.hpp"
 #include "webhook/kube_informer.hpp"
 #include "webhook/ledger_cluster.hpp"
 #include "webhook/log.hpp"
@@ -36,6 +37,8 @@ struct ReconcilerInputs {
   std::function<void(const policy::Policy&)> recharge;
   PolicyStore* policies = nullptr;
   ClusterLedger* ledger = nullptr;
+  // DRA claims holding devices now (allocated), charged under the policy; unset: none.
+  std::function<std::vector<ClaimInUse>(const policy::Policy&)> dra_claims;
 };
 
 class Reconciler {

@@ -162,5 +162,97 @@ TEST(AdmissionDra, CachedDeviceClassLetsASelectorPinTheModel) {
   EXPECT_TRUE(caches.context()->classes.empty());
 }
 
+const char* kH100Claim = R"(
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: h100s}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      exactly:
+        deviceClassName: gpu.nvidia.com
+        count: 2
+        selectors: [{cel: {expression: "device.attributes['gpu.nvidia.com'].productName == 'NVIDIA H100 80GB HBM3'"}}]
+)";
+
+TEST(AdmissionDra, ClaimsReserveUnderTheCapAndAreAnnotated) {
+  auto policy = tenants_policy();
+  policy::Tenant sg;
+  sg.name = "sg";
+  sg.jurisdiction = "SG";
+  sg.namespaces = {"sg"};
+  sg.cap_tpp = 40'000;  // one claim of 2 x H100 (31,664), not two
+  policy.tenants.push_back(sg);
+  policy::DraContext ctx;
+  ctx.add_object(policy::parse_manifests(kGpuClass, "c.yaml").at(0).object);
+  AdmissionEnv env;
+  env.dra = &ctx;
+  env.annotate_admission_uid = true;
+  InMemoryLedger ledger;
+
+  auto first = claim_request("ResourceClaim", "sg", kH100Claim);
+  const auto mutated = handle_admission(first, Endpoint::kMutate, policy, ledger, env);
+  ASSERT_TRUE(mutated.response.patch.has_value());
+  EXPECT_NE(mutated.response.patch->dump().find(first.uid), std::string::npos);
+  auto out = handle_admission(first, Endpoint::kValidate, policy, ledger, env);
+  EXPECT_TRUE(out.response.allowed) << out.response.status_message;
+  EXPECT_DOUBLE_EQ(ledger.snapshot("sg", "SG").tenant_tpp, 31'664);
+
+  auto second = claim_request("ResourceClaim", "sg", kH100Claim);
+  second.uid = "uid-second";
+  second.name = "more";
+  second.object["metadata"]["name"] = "more";
+  out = handle_admission(second, Endpoint::kValidate, policy, ledger, env);
+  EXPECT_FALSE(out.response.allowed);
+  EXPECT_NE(out.response.status_message.find("tenant cap"), std::string::npos)
+      << out.response.status_message;
+  // A claim and a Pod of the same name are different reservations.
+  EXPECT_FALSE(ledger.release("sg/h100s"));
+  EXPECT_TRUE(ledger.release("sg/resourceclaims/h100s"));
+}
+
+TEST(AdmissionDra, AllocatedClaimsAreCountedExactlyOnce) {
+  policy::DraContext ctx;
+  for (const auto& m : policy::parse_manifests(std::string(kGpuClass) + R"(
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceSlice
+metadata: {name: node-b}
+spec:
+  driver: gpu.nvidia.com
+  nodeName: node-b
+  pool: {name: node-b, generation: 1, resourceSliceCount: 1}
+  devices:
+  - {name: gpu-0, attributes: {type: {string: gpu}, productName: {string: NVIDIA H100 80GB HBM3}}}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: held, namespace: sg, annotations: {exportgate.io/admission-uid: uid-1}}
+spec:
+  devices:
+    requests: [{name: gpu, exactly: {deviceClassName: gpu.nvidia.com}}]
+status:
+  allocation:
+    devices:
+      results: [{request: gpu, driver: gpu.nvidia.com, pool: node-b, device: gpu-0}]
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: pending, namespace: sg, annotations: {exportgate.io/admission-uid: uid-2}}
+spec:
+  devices:
+    requests: [{name: gpu, exactly: {deviceClassName: gpu.nvidia.com, count: 4}}]
+)",
+                                               "ctx.yaml")) {
+    ctx.add_object(m.object);
+  }
+  const auto in_use = dra_claims_in_use(ctx, tenants_policy());
+  ASSERT_EQ(in_use.size(), 1u);
+  EXPECT_EQ(in_use[0].namespace_, "sg");
+  EXPECT_EQ(in_use[0].admission_uid, "uid-1");
+  EXPECT_DOUBLE_EQ(in_use[0].controlled_tpp, 15'832);
+}
+
 }  // namespace
 }  // namespace exportgate::webhook
