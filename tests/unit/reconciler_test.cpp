@@ -79,7 +79,7 @@ TEST(Reconciler, APolicyReloadRechargesCachedPodsBeforeCounting) {
   Reconciler reconciler(
       ReconcilerInputs{&pods, &namespaces, [] { return true; },
                        [&](const policy::Policy& p) { recharge_pods(pods, p, nullptr); }, &policies,
-                       &ledger},
+                       &ledger, nullptr},
       ReconcilerOptions{}, metrics, log);
 
   // The preset does not control the H20: nothing in use.
