@@ -107,9 +107,11 @@ TEST(ReconcilerDra, AllocatedClaimsAreInUseOnceAndReleasedWhenDeleted) {
           &pods, &namespaces, [] { return true; }, nullptr, &policies, &ledger,
           [&](const policy::Policy& p) { return dra_claims_in_use(*dra.context(), p); }},
       ReconcilerOptions{}, metrics, log);
-  // The claim's admission reserved its worst case; the allocated claim takes it over.
-  ASSERT_TRUE(ledger.reserve({"team/resourceclaims/shared", "team", "SG", 80'000, "uid-1", "team"},
-                             std::nullopt, std::nullopt));
+  // The claim's admission reserved its charge (the published H100s); the allocated claim takes
+  // the reservation over.
+  ASSERT_TRUE(
+      ledger.reserve({"team/resourceclaims/shared", "team", "SG", 2 * 15'832, "uid-1", "team"},
+                     std::nullopt, std::nullopt));
   ASSERT_TRUE(reconciler.run_once());
   auto spec = [&] { return (*api.object(kLedgerPath))["spec"]; };
   auto in_use = [&] {
