@@ -413,7 +413,8 @@ func metricSum(text, metric string, matchers ...string) (float64, bool) {
 // test CA as caBundle; failurePolicy Fail; timeout 5s):
 //   - workloads.exportgate.io (validating) and mutate.exportgate.io
 //     (mutating): pods (CREATE), jobs, cronjobs, deployments, replicasets,
-//     statefulsets, daemonsets, replicationcontrollers (CREATE, UPDATE) and
+//     statefulsets, daemonsets, replicationcontrollers (CREATE, UPDATE),
+//     DRA resourceclaims and resourceclaimtemplates (CREATE) and
 //     the */scale subresources (UPDATE). namespaceSelector excludes
 //     kube-system by its immutable kubernetes.io/metadata.name label, so the
 //     control plane's own pods never depend on the webhook.
@@ -459,6 +460,11 @@ func webhookConfigYAML(w *Webhook) string {
     apiVersions: [v1]
     operations: [CREATE, UPDATE]
     resources: [deployments, replicasets, statefulsets, daemonsets]
+    scope: Namespaced
+  - apiGroups: [resource.k8s.io]
+    apiVersions: [v1]
+    operations: [CREATE]
+    resources: [resourceclaims, resourceclaimtemplates]
     scope: Namespaced
 `
 	scaleRules := `  - apiGroups: [apps]
