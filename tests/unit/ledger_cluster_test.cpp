@@ -8,7 +8,9 @@
 #include <sstream>
 #include <thread>
 
+#include "policy/policy_loader.hpp"
 #include "tests/unit/fake_kube_api.hpp"
+#include "webhook/admission_handler.hpp"
 
 namespace exportgate::webhook {
 namespace {
@@ -101,6 +103,54 @@ TEST(ClusterLedger, UncappedReservationsNeverCallTheApi) {
   ClusterLedger ledger(client, options, nullptr, log);
   EXPECT_TRUE(ledger.reserve(reservation("u1"), std::nullopt, std::nullopt));
   EXPECT_THROW(ledger.reserve(reservation("u2"), 1e12, std::nullopt), LedgerUnavailable);
+}
+
+// Issue 13: in cluster mode usage follows the Pods the API server reports, never a review. A
+// Pod DELETE review, even the API server's own with the pod in oldObject, releases nothing and
+// writes nothing.
+TEST(ClusterLedger, DeleteReviewsReleaseNothing) {
+  FakeKubeApi api;
+  KubeClient client(api.kube_config());
+  std::ostringstream out;
+  Logger log(LogLevel::kError, &out);
+  LedgerOptions options;
+  options.namespace_ = "eg";
+  ClusterLedger ledger(client, options, nullptr, log);
+  const auto policy = policy::load_preset(policy::kDefaultPreset);
+  AdmissionEnv env;
+  env.namespace_labels =
+      [](const std::string&) -> std::optional<std::map<std::string, std::string>> {
+    return std::map<std::string, std::string>{{"exportgate.io/jurisdiction", "SG"},
+                                              {"exportgate.io/tenant", "team"}};
+  };
+  const json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "p"}, {"namespace", "team"}}},
+      {"spec",
+       {{"nodeSelector", {{"nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3"}}},
+        {"containers",
+         {{{"name", "c"}, {"resources", {{"limits", {{"nvidia.com/gpu", "8"}}}}}}}}}}};
+  AdmissionRequest create;
+  create.uid = "uid-create";
+  create.kind = {"", "v1", "Pod"};
+  create.resource = "pods";
+  create.operation = "CREATE";
+  create.namespace_ = "team";
+  create.name = "p";
+  create.object = pod;
+  ASSERT_TRUE(handle_admission(create, Endpoint::kValidate, policy, ledger, env).response.allowed);
+  ASSERT_EQ(reserved_uids(api), std::set<std::string>{"uid-create"});
+  const auto before = api.object(kLedgerPath);
+
+  AdmissionRequest del = create;
+  del.uid = "uid-delete";
+  del.operation = "DELETE";
+  del.object = nullptr;
+  del.old_object = pod;
+  EXPECT_TRUE(handle_admission(del, Endpoint::kValidate, policy, ledger, env).response.allowed);
+  EXPECT_EQ(api.object(kLedgerPath), before);  // not written
+  EXPECT_DOUBLE_EQ(ledger.snapshot("team", "SG").tenant_tpp, 126656);
 }
 
 }  // namespace
