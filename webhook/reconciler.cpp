@@ -52,13 +52,13 @@ void Reconciler::loop() {
     }
     if (!active_ || stop_) continue;
     lock.unlock();
-    const bool ok = run_once();
+    const bool ok = pass(true);
     metrics_.reconcile_run(ok);
     lock.lock();
   }
 }
 
-bool Reconciler::run_once() {
+bool Reconciler::pass(bool while_active) {
   if (!in_.synced || !in_.synced()) return true;
   auto policy = in_.policies->current();
   if (!policy) return true;
@@ -104,6 +104,7 @@ bool Reconciler::run_once() {
 
   bool ok = true;
   for (const auto& j : jurisdictions) {
+    if (while_active && !active_) break;
     ReconcileResult result;
     try {
       const bool wrote = in_.ledger->update(j, [&](LedgerState& state, bool) {

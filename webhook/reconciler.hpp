@@ -49,11 +49,14 @@ class Reconciler {
   void stop();
   void set_active(bool active);  // Lease held
   void trigger();                // something changed: run soon (debounced)
-  // One pass now (the loop calls this). Returns false when a ledger write failed.
-  bool run_once();
+  // One pass now. Returns false when a ledger write failed.
+  bool run_once() { return pass(false); }
 
  private:
   void loop();
+  // `while_active`: stop between jurisdictions once the Lease is lost, so a pass that outlives
+  // leadership never writes beside the next leader's.
+  bool pass(bool while_active);
   ReconcilerInputs in_;
   ReconcilerOptions options_;
   Metrics& metrics_;

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/eventually.hpp"
 #include "tests/unit/fake_kube_api.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/metrics.hpp"
@@ -97,6 +98,76 @@ TEST(Reconciler, APolicyReloadRechargesCachedPodsBeforeCounting) {
   ASSERT_TRUE(after) << "the reconciler wrote no ledger for the Pods now controlled";
   EXPECT_DOUBLE_EQ((*after)["spec"]["tenants"]["team"]["inUseTPP"].get<double>(),
                    2 * fresh->controlled_tpp);
+  fs::remove(file);
+}
+
+}  // namespace
+}  // namespace exportgate::webhook
+
+namespace exportgate::webhook {
+namespace {
+
+json h100_pod(const std::string& ns) {
+  json pod = h20_pod("p");
+  pod["metadata"]["namespace"] = ns;
+  pod["spec"]["nodeSelector"]["nvidia.com/gpu.product"] = "NVIDIA-H100-80GB-HBM3";
+  return pod;
+}
+
+// A pass that outlives the Lease stops writing: once leadership is lost (here during its first
+// ledger write) it leaves the remaining jurisdictions to the next leader.
+TEST(Reconciler, APassStopsWritingOnceTheLeaseIsLost) {
+  const fs::path file = fs::temp_directory_path() /
+                        ("exportgate-reconciler-lease-" + std::to_string(::getpid()) + ".yaml");
+  write_policy(file, "");
+  PolicyStore policies(PolicySource{file.string(), {}});
+  policies.load();
+  ObjectStore<PodInfo> pods(
+      [&](const json& o) { return project_pod(o, *policies.current(), nullptr); });
+  ObjectStore<Labels> namespaces(project_namespace);
+  std::vector<json> ns_page, pod_page;
+  for (const char* cc : {"SG", "IN", "AE"}) {
+    const std::string ns = std::string("ns-") + cc;
+    ns_page.push_back(
+        {{"metadata",
+          {{"name", ns},
+           {"labels", {{"exportgate.io/jurisdiction", cc}, {"exportgate.io/tenant", ns}}}}}});
+    pod_page.push_back(h100_pod(ns));
+  }
+  auto ns_sink = namespaces.sink();
+  ns_sink.list_page(ns_page, true);
+  ns_sink.list_done();
+  auto pod_sink = pods.sink();
+  pod_sink.list_page(pod_page, true);
+  pod_sink.list_done();
+
+  testing::FakeKubeApi api;
+  KubeClient client(api.kube_config());
+  std::ostringstream out;
+  Logger log(LogLevel::kError, &out);
+  LedgerOptions lo;
+  lo.namespace_ = "eg";
+  ClusterLedger ledger(client, lo, nullptr, log);
+  Metrics metrics;
+  ReconcilerOptions ro;
+  ro.debounce = std::chrono::milliseconds(1);
+  Reconciler reconciler(ReconcilerInputs{&pods, &namespaces, [] { return true; }, nullptr,
+                                         &policies, &ledger, nullptr},
+                        ro, metrics, log);
+  std::atomic<int> writes{0};
+  api.set_fault([&](const std::string& method, const std::string&, const std::string&) {
+    if (method == "POST" || method == "PUT") {
+      if (++writes == 1) reconciler.set_active(false);  // the Lease is lost mid-pass
+    }
+    return std::optional<int>();
+  });
+  reconciler.start();
+  reconciler.set_active(true);
+  ASSERT_TRUE(testing::eventually([&] { return writes >= 1; }));
+  // Give a pass that did not stop every chance to write the other two.
+  testing::eventually([&] { return writes >= 3; }, std::chrono::milliseconds(1500));
+  reconciler.stop();
+  EXPECT_EQ(writes, 1) << "the reconciler kept writing ledgers after losing the Lease";
   fs::remove(file);
 }
 
