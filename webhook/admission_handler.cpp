@@ -132,6 +132,7 @@ void guard_namespace(const AdmissionRequest& req, const policy::Policy& policy,
        "exportgate: user \"" + req.username + "\" may not change the " + std::string(kLabelPrefix) +
            " labels of namespace \"" + ns + "\" (" + changes +
            "): only the policy's admins may set a namespace's tenant or jurisdiction");
+  out.code = "namespace-label-guard";
   out.record = {{"uid", req.uid},
                 {"user", req.username},
                 {"namespace", ns},
@@ -252,6 +253,7 @@ void ledger_unavailable(const AdmissionRequest& req, const policy::WorkloadDeman
   } else {
     deny(out, 503, "ServiceUnavailable",
          what + "; denied (--ledger-unavailable deny), retry later");
+    out.code = d.code;
     d.verdict = policy::Verdict::kDeny;
     d.reasons = {out.response.status_message};
   }
@@ -293,6 +295,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   } catch (const policy::ManifestError& e) {
     deny(out, 400, "BadRequest", std::string("exportgate: cannot read the object: ") + e.what());
     out.decision = "error";
+    out.code = "malformed-object";
     return;
   }
   if (!demand.recognized || !demand.has_accelerators()) return;  // fast path: costs nothing
@@ -349,6 +352,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
            "exportgate: usage of tenant \"" + tenant.tenant +
                "\" changed concurrently too often to reserve capacity; retry");
       out.decision = "error";
+      out.code = "reserve-conflict";
       return;
     }
   }
@@ -360,6 +364,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     std::string message;
     for (const auto& r : d.reasons) message += (message.empty() ? "" : "; ") + r;
     deny(out, 403, "Forbidden", std::move(message));
+    out.code = d.code;
   }
   fill_audit(out, tenant, d, policy);
   if (d.verdict != policy::Verdict::kAllow || env.record_allows) {

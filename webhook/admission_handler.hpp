@@ -53,6 +53,7 @@ struct AdmissionEnv {
 struct AdmissionOutcome {
   AdmissionResponse response;
   std::string decision = "allow";  // allow | warn | deny | error (metric label)
+  std::string code;  // deny/error: the decision code ("tenant-cap", "malformed-object", ...)
   std::string tenant;
   std::string jurisdiction;
   std::string tier;

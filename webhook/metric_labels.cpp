@@ -28,6 +28,28 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 15> kBuiltin
 }};
 }  // namespace
 
+std::string_view denial_reason(std::string_view code) {
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 12> kByCode = {{
+      {"tier-prohibited", "jurisdiction"},
+      {"licence-required", "jurisdiction"},
+      {"unknown-jurisdiction", "jurisdiction"},
+      {"untenanted-namespace", "untenanted"},
+      {"tenant-cap", "cap"},
+      {"jurisdiction-cap", "cap"},
+      {"beyond-range", "beyond-range"},
+      {"namespace-label-guard", "label-guard"},
+      {"ledger-unavailable", "ledger-unavailable"},
+      {"malformed-object", "malformed"},
+      {"reserve-conflict", "conflict"},
+      {"unreadable-object", "malformed"},
+  }};
+  if (code.empty()) return "";
+  for (const auto& [c, reason] : kByCode) {
+    if (c == code) return reason;
+  }
+  return "other";
+}
+
 std::string metric_kind(const GroupVersionKind& kind, const policy::Policy& policy) {
   for (const auto& [group, name] : kBuiltinKinds) {
     if (kind.group == group && kind.kind == name) return kind.kind;

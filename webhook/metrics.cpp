@@ -130,8 +130,9 @@ Metrics::Metrics()
 void Metrics::observe_request(const RequestLabels& l, double seconds) {
   std::string key;
   key.reserve(l.endpoint.size() + l.operation.size() + l.kind.size() + l.decision.size() +
-              l.tier.size() + l.jurisdiction.size() + 5);
-  for (const std::string* v : {&l.endpoint, &l.operation, &l.kind, &l.decision, &l.tier}) {
+              l.tier.size() + l.jurisdiction.size() + l.reason.size() + 6);
+  for (const std::string* v :
+       {&l.endpoint, &l.operation, &l.kind, &l.decision, &l.tier, &l.reason}) {
     key += *v;
     key += '\0';
   }
@@ -151,7 +152,8 @@ void Metrics::observe_request(const RequestLabels& l, double seconds) {
                                       {"kind", l.kind},
                                       {"decision", l.decision},
                                       {"tier", l.tier},
-                                      {"jurisdiction", l.jurisdiction}});
+                                      {"jurisdiction", l.jurisdiction},
+                                      {"reason", l.reason}});
     series.duration = &duration_.Add({{"endpoint", l.endpoint}}, kBuckets);
     std::unique_lock lock(series_mu_);
     series_.emplace(std::move(key), series);

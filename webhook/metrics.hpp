@@ -27,6 +27,7 @@ struct RequestLabels {
   std::string decision;      // allow | warn | deny | error
   std::string tier;          // "tier1", ... or "" when unknown
   std::string jurisdiction;  // "SG", ... or ""
+  std::string reason;        // deny/error: denial_reason() of its code; "" otherwise
 };
 
 class Metrics {

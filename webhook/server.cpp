@@ -240,6 +240,7 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
   RequestLabels labels;
   labels.endpoint = endpoint_name(endpoint);
   labels.decision = "error";
+  labels.reason = "malformed";  // until the review is decoded: body, content type, shape
   auto finish = [&] {
     metrics.observe_request(labels, std::chrono::duration<double>(Clock::now() - start).count());
   };
@@ -315,6 +316,7 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
   // 3. Decision on the current policy.
   auto policy = policies.current();
   if (!policy) {
+    labels.reason = "no-policy";
     set_error(res, 503, "no policy loaded");
     finish();
     return;
@@ -339,6 +341,7 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
   labels.decision = outcome.decision;
   labels.tier = outcome.tier;
   labels.jurisdiction = outcome.jurisdiction;
+  labels.reason = std::string(denial_reason(outcome.code));
   finish();
 
   if (outcome.usage) update_tpp_gauges(*outcome.usage);

@@ -319,7 +319,8 @@ TEST_F(AdmissionTest, HealthReadinessAndMetrics) {
   call("/validate", review("m-cn", gpu_pod("team-cn", "x", 8), "team-cn"));
   std::string m = metrics_text(server->metrics_port());
   EXPECT_NE(m.find("exportgate_admission_requests_total{decision=\"deny\",endpoint=\"validate\","
-                   "jurisdiction=\"CN\",kind=\"Pod\",operation=\"CREATE\",tier=\"tier3\"} 1"),
+                   "jurisdiction=\"CN\",kind=\"Pod\",operation=\"CREATE\",reason=\"jurisdiction\","
+                   "tier=\"tier3\"} 1"),
             std::string::npos)
       << m;
   EXPECT_NE(

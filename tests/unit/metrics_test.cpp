@@ -25,7 +25,8 @@ double requests_total(Metrics& m, const RequestLabels& l) {
                                                        {"kind", l.kind},
                                                        {"decision", l.decision},
                                                        {"tier", l.tier},
-                                                       {"jurisdiction", l.jurisdiction}}) {
+                                                       {"jurisdiction", l.jurisdiction},
+                                                       {"reason", l.reason}}) {
         return metric.counter.value;
       }
     }
@@ -47,24 +48,28 @@ uint64_t duration_count(Metrics& m, const std::string& endpoint) {
 
 TEST(Metrics, ObserveRequestCountsEachLabelCombinationSeparately) {
   Metrics m;
-  const RequestLabels allow{"validate", "CREATE", "Pod", "allow", "tier1", "US"};
-  const RequestLabels deny{"validate", "CREATE", "Pod", "deny", "tier2", "SG"};
-  const RequestLabels mutate{"mutate", "CREATE", "Pod", "allow", "tier1", "US"};
+  const RequestLabels allow{"validate", "CREATE", "Pod", "allow", "tier1", "US", ""};
+  const RequestLabels deny{"validate", "CREATE", "Pod", "deny", "tier2", "SG", "cap"};
+  const RequestLabels deny_other{"validate", "CREATE", "Pod",         "deny",
+                                 "tier2",    "SG",     "jurisdiction"};
+  const RequestLabels mutate{"mutate", "CREATE", "Pod", "allow", "tier1", "US", ""};
   // Values that would collide if the key were a plain concatenation.
-  const RequestLabels shifted_a{"validate", "CREATE", "Pod", "allow", "", "tier1US"};
-  const RequestLabels shifted_b{"validate", "CREATE", "Pod", "allow", "tier1US", ""};
+  const RequestLabels shifted_a{"validate", "CREATE", "Pod", "allow", "", "tier1US", ""};
+  const RequestLabels shifted_b{"validate", "CREATE", "Pod", "allow", "tier1US", "", ""};
   for (int i = 0; i < 3; ++i) m.observe_request(allow, 0.0002);
   m.observe_request(deny, 0.002);
+  m.observe_request(deny_other, 0.002);
   m.observe_request(mutate, 0.0001);
   m.observe_request(shifted_a, 0.0001);
   m.observe_request(shifted_b, 0.0001);
   m.observe_request(shifted_b, 0.0001);
   EXPECT_EQ(requests_total(m, allow), 3);
   EXPECT_EQ(requests_total(m, deny), 1);
+  EXPECT_EQ(requests_total(m, deny_other), 1);  // the reason is a label of its own
   EXPECT_EQ(requests_total(m, mutate), 1);
   EXPECT_EQ(requests_total(m, shifted_a), 1);
   EXPECT_EQ(requests_total(m, shifted_b), 2);
-  EXPECT_EQ(duration_count(m, "validate"), 7u);
+  EXPECT_EQ(duration_count(m, "validate"), 8u);
   EXPECT_EQ(duration_count(m, "mutate"), 1u);
 
   // A second Metrics (its own registry) does not see the first one's series.
@@ -79,13 +84,14 @@ TEST(Metrics, ObserveRequestFromManyThreads) {
   std::vector<std::thread> threads;
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&m, t] {
-      const RequestLabels l{"validate", "CREATE", "Pod", t % 2 ? "allow" : "deny", "tier1", "US"};
+      const RequestLabels l{"validate", "CREATE", "Pod", t % 2 ? "allow" : "deny",
+                            "tier1",    "US",     ""};
       for (int i = 0; i < 1000; ++i) m.observe_request(l, 0.0001);
     });
   }
   for (auto& t : threads) t.join();
-  EXPECT_EQ(requests_total(m, {"validate", "CREATE", "Pod", "allow", "tier1", "US"}), 4000);
-  EXPECT_EQ(requests_total(m, {"validate", "CREATE", "Pod", "deny", "tier1", "US"}), 4000);
+  EXPECT_EQ(requests_total(m, {"validate", "CREATE", "Pod", "allow", "tier1", "US", ""}), 4000);
+  EXPECT_EQ(requests_total(m, {"validate", "CREATE", "Pod", "deny", "tier1", "US", ""}), 4000);
   EXPECT_EQ(duration_count(m, "validate"), 8000u);
 }
 
