@@ -268,6 +268,20 @@ AuditReport Auditor::finish() && {
       c.pods = u.pods;
       if (judge(c, c.pods.size())) report_.caps.push_back(std::move(c));
     }
+    for (auto& [name, u] : tenants) {
+      TenantUsage t;
+      t.tenant = name;
+      t.jurisdiction = jurisdiction;
+      t.tier = u.tenant.tier;
+      t.in_use_tpp = u.tpp;
+      t.tenant_cap_tpp = u.tenant_cap;
+      t.jurisdiction_in_use_tpp = whole.in_use_tpp;
+      t.jurisdiction_cap_tpp = jurisdiction_cap;
+      for (const auto& p : u.pods) t.namespaces.push_back(p.namespace_);
+      std::sort(t.namespaces.begin(), t.namespaces.end());
+      t.namespaces.erase(std::unique(t.namespaces.begin(), t.namespaces.end()), t.namespaces.end());
+      report_.usage.push_back(std::move(t));
+    }
     if (!jurisdiction_cap) continue;
     whole.cap_tpp = *jurisdiction_cap;
     whole.rule = rule_of(policy_, whole.tier);

@@ -58,9 +58,23 @@ struct CapFinding {
   std::vector<AuditObjectRef> pods;  // the Pods whose TPP counts, sorted by namespace and name
 };
 
+// Controlled TPP of a tenant's Pods in use against its caps, whether or not near them (what a
+// tenant's PolicyReport shows). Only with caps checked, for tenants that have such Pods.
+struct TenantUsage {
+  std::string tenant;
+  std::string jurisdiction;
+  TierName tier;
+  double in_use_tpp = 0;
+  std::optional<double> tenant_cap_tpp;
+  double jurisdiction_in_use_tpp = 0;  // every tenant of the jurisdiction
+  std::optional<double> jurisdiction_cap_tpp;
+  std::vector<std::string> namespaces;  // where its Pods run, sorted
+};
+
 struct AuditReport {
   std::vector<AuditFinding> findings;  // kDeny and kWarn, sorted by kind, namespace, name
   std::vector<CapFinding> caps;        // sorted by scope, jurisdiction, tenant
+  std::vector<TenantUsage> usage;      // sorted by jurisdiction, tenant
   bool caps_checked = true;            // false when only part of the cluster was listed
   int64_t pods = 0;                    // Pods evaluated (not finished)
   int64_t workloads = 0;               // workload objects evaluated

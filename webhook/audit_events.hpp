@@ -26,6 +26,9 @@ std::string audit_event_name(const policy::AuditFinding& finding);
 nlohmann::json audit_event(const policy::AuditFinding& finding, const std::string& identity,
                            SystemTime now);
 
+// True for the apiserver's 403 on a create in a namespace being deleted (not an RBAC problem).
+bool namespace_terminating(const KubeResponse& res);
+
 class AuditEventRecorder {
  public:
   AuditEventRecorder(KubeClient& client, std::string identity, Logger& log);

@@ -25,7 +25,8 @@ AuditLoop::AuditLoop(KubeClient& client, PolicyStore& policies, AuditLoopOptions
       options_(std::move(options)),
       metrics_(metrics),
       log_(log),
-      events_(client, options_.identity, log) {}
+      events_(client, options_.identity, log),
+      reports_(client, log) {}
 
 AuditLoop::~AuditLoop() {
   stop();
@@ -85,11 +86,13 @@ bool AuditLoop::run_once() {
     metrics_.set_audit_violations(audit_violation_counts(run.report));
     const int events = events_.record(run.report.findings, std::chrono::system_clock::now());
     if (events > 0) metrics_.audit_events(events);
+    const int reports = reports_.sync(policy_reports(run.report, policy->name));
     log_.info("audit", {{"violations", run.report.violations()},
                         {"warnings", run.report.warnings()},
                         {"pods", run.report.pods},
                         {"workloads", run.report.workloads},
                         {"events", events},
+                        {"policy_reports_written", reports},
                         {"policy_hash", policy->hash}});
     return true;
   } catch (const KubeUnavailable& e) {

@@ -1,6 +1,7 @@
 // The background audit of `serve` in cluster mode: every --audit-interval, while this replica
 // holds the reconciler's Lease, runs the same audit as `exportgate audit` against the running
-// policy, exports exportgate_audit_violations and records Events on violating objects.
+// policy, exports exportgate_audit_violations, records Events on violating objects and writes
+// each namespace's PolicyReport (policy_report.hpp).
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "webhook/audit_events.hpp"
 #include "webhook/kube_client.hpp"
 #include "webhook/log.hpp"
+#include "webhook/policy_report.hpp"
 #include "webhook/policy_store.hpp"
 
 namespace exportgate::webhook {
@@ -55,6 +57,7 @@ class AuditLoop {
   Metrics& metrics_;
   Logger& log_;
   AuditEventRecorder events_;
+  PolicyReportWriter reports_;
   std::atomic<bool> active_{false};
   std::atomic<bool> stopping_{false};  // read by a pass in progress, between requests
   bool run_now_ = false;

@@ -287,7 +287,17 @@ def main():
 
     # --- RBAC: nothing without cluster.enabled; exactly the listed verbs with it.
     rbac = [d for k in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding") for d in by_kind.get(k, [])]
+    # The role aggregated into `view` is the tenants' (read their PolicyReports), not exportgate's.
+    aggregated = [d for d in rbac if (get(d, "metadata", "labels") or {}).get(
+        "rbac.authorization.k8s.io/aggregate-to-view") == "true"]
+    rbac = [d for d in rbac if d not in aggregated]
     if v["cluster"]["enabled"]:
+        check(len(aggregated) == 1 and aggregated[0]["kind"] == "ClusterRole" and aggregated[0]["rules"] == [
+            {"apiGroups": ["wgpolicyk8s.io"], "resources": ["policyreports"], "verbs": ["get", "list", "watch"]}],
+            f"view reads policyreports (aggregated ClusterRole): {aggregated}")
+        crd = [d for d in by_kind.get("CustomResourceDefinition", []) if d["metadata"]["name"] == "policyreports.wgpolicyk8s.io"]
+        check(len(crd) == (1 if v.get("policyReports", {}).get("installCRD", True) else 0), "PolicyReport CRD != policyReports.installCRD")
+        check(all(get(c, "metadata", "annotations", "helm.sh/resource-policy") == "keep" for c in crd), "PolicyReport CRD kept on uninstall")
         rules = [(d["kind"], r) for d in rbac if "rules" in d for r in d["rules"]]
         grants = {}
         for kind, r in rules:
@@ -318,11 +328,13 @@ def main():
                     ("leaderworkerset.x-k8s.io", "leaderworkersets"))}
                    if v["webhook"]["customWorkloads"] else {}),
                 ("Role", "exportgate.io", "tppledgers"): read | {"create", "update"},
-                ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update"}}
+                ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update"},
+                # Each namespace's PolicyReport (webhook/policy_report.cpp).
+                ("ClusterRole", "wgpolicyk8s.io", "policyreports"): {"list", "create", "patch", "delete"}}
         check(grants == want, f"RBAC grants differ: {grants}")
         check(len(rbac) == 4, "ClusterRole, Role and their bindings")
     else:
-        check(not rbac, "RBAC rendered without cluster.enabled")
+        check(not rbac and not aggregated, "RBAC rendered without cluster.enabled")
     sa = one("ServiceAccount")
     check(sa is not None and sa.get("automountServiceAccountToken") == v["cluster"]["enabled"], "ServiceAccount token")
 
