@@ -70,6 +70,12 @@ bool finished(const json& object, std::string_view kind) {
     return phase == "Succeeded" || phase == "Failed";
   }
   if (kind == "Job") return condition_true(object, "Complete") || condition_true(object, "Failed");
+  // A DRA claim holds devices only while it is allocated.
+  if (kind == "ResourceClaim") {
+    auto status = object.find("status");
+    return status == object.end() || !status->is_object() || !status->contains("allocation") ||
+           (*status)["allocation"].is_null();
+  }
   return false;
 }
 
@@ -140,6 +146,7 @@ bool is_audited_kind(const json& object, const Policy& policy) {
            kind == "DaemonSet";
   }
   if (group == "batch") return kind == "Job" || kind == "CronJob";
+  if (group == "resource.k8s.io") return kind == "ResourceClaim";
   for (const auto& k : policy.workload_kinds) {
     if (k.group == group && k.kind == kind) return true;
   }
@@ -186,6 +193,7 @@ void Auditor::add(const json& object) {
   try {
     ExtractOptions extract;
     extract.available_models = options_.available_models;
+    extract.dra = options_.dra;
     demand = extract_demand(object, policy_, extract);
   } catch (const ManifestError& e) {
     // The webhook denies an object it cannot read; one that exists anyway is reported, not
@@ -201,7 +209,8 @@ void Auditor::add(const json& object) {
   // Zero usage: what this object is by itself. Usage of everything else is the caps' business
   // (finish()), so an existing Pod is never charged twice.
   const Decision d = evaluate(demand, tenant, UsageSnapshot{}, policy_);
-  const bool aggregate_caps = options_.check_caps && is_pod;
+  // Pods and allocated DRA claims hold devices; workloads are only what they would make.
+  const bool aggregate_caps = options_.check_caps && (is_pod || ref.kind == "ResourceClaim");
   if (d.would_deny && !(aggregate_caps && is_cap_code(d.code))) {
     AuditFinding f = finding(Verdict::kDeny);
     f.code = d.code;

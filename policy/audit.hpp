@@ -90,6 +90,9 @@ struct AuditOptions {
   // Sum Pods into tenant and jurisdiction usage and check the caps. Off when only part of the
   // cluster is listed (one namespace): a partial sum could only under-report.
   bool check_caps = true;
+  // DRA classes and published devices (and claims), so claims are charged as the webhook does;
+  // null = none known (a claim's class is then the worst case).
+  const DraContext* dra = nullptr;
 };
 
 // Accumulates objects, then produces the report. Namespace labels must be given before the
@@ -124,8 +127,8 @@ class Auditor {
   std::map<std::string, std::map<std::string, Usage>> usage_;
 };
 
-// True for the kinds the audit evaluates: Pod, the built-in pod-owning workloads, and the
-// policy's custom workload kinds (by group and kind).
+// True for the kinds the audit evaluates: Pod, the built-in pod-owning workloads, DRA
+// ResourceClaims, and the policy's custom workload kinds (by group and kind).
 bool is_audited_kind(const nlohmann::json& object, const Policy& policy);
 
 }  // namespace exportgate::policy

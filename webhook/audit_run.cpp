@@ -4,6 +4,8 @@
 #include <functional>
 #include <memory>
 
+#include "policy/dra_charge.hpp"
+#include "policy/errors.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_informer.hpp"
 
@@ -140,6 +142,7 @@ std::vector<AuditedKind> audited_kinds(const policy::Policy& policy) {
       kind("apps", "v1", "daemonsets", "DaemonSet"),
       kind("batch", "v1", "jobs", "Job"),
       kind("batch", "v1", "cronjobs", "CronJob"),
+      kind("resource.k8s.io", "v1", "resourceclaims", "ResourceClaim"),
   };
   for (const auto& w : policy.workload_kinds) {
     if (w.group.empty()) continue;  // core kinds are all listed above
@@ -157,8 +160,27 @@ AuditRun run_audit(KubeClient& client, const policy::Policy& policy,
   const std::string& ns = options.namespace_;
 
   const auto models = node_models(client, policy, run.notes);
+  // DRA classes and published devices first: an allocated claim is charged as its devices.
+  policy::DraContext dra;
+  for (const char* path :
+       {"/apis/resource.k8s.io/v1/deviceclasses", "/apis/resource.k8s.io/v1/resourceslices"}) {
+    list_pages(
+        client, path, options.page_size,
+        [&](json& object) {
+          object["apiVersion"] = "resource.k8s.io/v1";
+          object["kind"] =
+              std::string(path).ends_with("deviceclasses") ? "DeviceClass" : "ResourceSlice";
+          try {
+            dra.add_object(object);
+          } catch (const policy::ManifestError&) {
+            // unreadable: not known, so what it would narrow is the worst case
+          }
+        },
+        options.cancelled);
+  }
   policy::AuditOptions audit_options;
   audit_options.available_models = models.get();
+  audit_options.dra = &dra;
   audit_options.check_caps = ns.empty();
   policy::Auditor auditor(policy, audit_options);
   if (!ns.empty()) {
