@@ -48,11 +48,17 @@ run_asan() {
 # clients, and admissions racing for a cap in the usage ledger.
 TSAN_FILTER='ElasticThreadPool.*:ReloadTest.*:TlsTest.*:LimitsTest.*:Hostile*.*:AdmissionTest.*:AdmissionModes.*'
 
+# Cluster mode's threads: the Lease elector, the ledger's group commit and the informers, each
+# against the in-memory API server of tests/unit/fake_kube_api.hpp.
+TSAN_UNIT_FILTER='LeaseElector.*:ClusterLedger.*:LedgerFallback.*:PodRecharge.*:Reconciler.*:Informer.*:ExecPlugin*'
+
 run_tsan() {
   configure build-tsan thread -DEXPORTGATE_BUILD_BENCH=OFF
-  cmake --build build-tsan -j "$JOBS" --target integration_tests
+  cmake --build build-tsan -j "$JOBS" --target integration_tests unit_tests
   echo "== concurrent tests under ThreadSanitizer ($TSAN_FILTER)"
   build-tsan/integration_tests --gtest_filter="$TSAN_FILTER"
+  echo "== cluster-mode unit tests under ThreadSanitizer ($TSAN_UNIT_FILTER)"
+  build-tsan/unit_tests --gtest_filter="$TSAN_UNIT_FILTER"
 }
 
 # The tests that run exportgate serve (standalone and cluster mode, the decision log) and the
