@@ -10,6 +10,7 @@
 #include "policy/policy_numbers.hpp"
 #include "policy/tenancy.hpp"
 #include "policy/workload.hpp"
+#include "webhook/kueue_workload.hpp"
 #include "webhook/ledger_model.hpp"
 #include "webhook/mutation.hpp"
 
@@ -358,6 +359,19 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   }
   out.usage =
       UsageScope{tenant.tenant, tenant.jurisdiction, d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
+  // A suspended workload in a Kueue queue waits there for a cap; its Pods are checked at their
+  // creation. Only cap denials: a jurisdiction denial is final whatever the queue.
+  if (!is_pod && d.verdict == policy::Verdict::kDeny && waits_in_queue(d.code) &&
+      kueue_queued(req.object)) {
+    d.verdict = policy::Verdict::kWarn;
+    for (const auto& r : d.reasons) {
+      // First, so that a clipped warning still says why it was admitted.
+      std::string_view what = r;
+      if (what.starts_with("exportgate: denied ")) what.remove_prefix(19);
+      d.warnings.push_back("exportgate: admitted to wait in its Kueue queue (" + d.code +
+                           "; its Pods are checked when created): " + std::string(what));
+    }
+  }
   out.decision = std::string(policy::to_string(d.verdict));
   for (const auto& w : d.warnings) out.response.warnings.push_back(clip(w));
   if (d.verdict == policy::Verdict::kDeny) {

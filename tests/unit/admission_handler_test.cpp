@@ -366,3 +366,56 @@ TEST(AdmissionHandler, NamespaceSubresourcesAreGuardedToo) {
 
 }  // namespace
 }  // namespace exportgate::webhook
+
+namespace exportgate::webhook {
+namespace {
+
+// Issue 17: a Job that Kueue holds (suspended, with a queue name) over the tenant cap would only
+// wait in its queue: admitted with the cap's reason as a warning. Without the queue label, or
+// not suspended, it is denied as before; a jurisdiction denial stays a denial in a queue too.
+TEST(AdmissionHandler, KueueQueuedWorkloadIsNotDeniedForACapItWouldWaitFor) {
+  auto policy = sg_policy(200000);  // one 8 x H100 pod (126,656) fits, two do not
+  InMemoryLedger ledger;
+  json pod = h100_pod("sg", "j", 8);
+  auto job = [&](const std::string& ns, int parallelism, bool suspend, bool queued) {
+    json j = {{"apiVersion", "batch/v1"},
+              {"kind", "Job"},
+              {"metadata", {{"name", "j"}, {"namespace", ns}}},
+              {"spec",
+               {{"parallelism", parallelism},
+                {"suspend", suspend},
+                {"template", {{"spec", pod["spec"]}}}}}};
+    if (queued) j["metadata"]["labels"] = {{"kueue.x-k8s.io/queue-name", "gpu"}};
+    AdmissionRequest r;
+    r.uid = "u";
+    r.kind = {"batch", "v1", "Job"};
+    r.operation = "CREATE";
+    r.namespace_ = ns;
+    r.name = "j";
+    r.object = j;
+    return handle_admission(r, Endpoint::kValidate, policy, ledger);
+  };
+  auto queued = job("sg", 2, true, true);
+  EXPECT_TRUE(queued.response.allowed);
+  EXPECT_EQ(queued.decision, "warn");
+  ASSERT_FALSE(queued.response.warnings.empty());
+  EXPECT_NE(queued.response.warnings[0].find("Kueue queue"), std::string::npos);
+  EXPECT_NE(queued.response.warnings[0].find("(tenant-cap;"), std::string::npos)
+      << queued.response.warnings[0];
+  EXPECT_FALSE(job("sg", 2, false, true).response.allowed);  // not suspended
+  auto unqueued = job("sg", 2, true, false);                 // no queue
+  EXPECT_FALSE(unqueued.response.allowed);
+  EXPECT_EQ(unqueued.code, "tenant-cap");
+  // Tier 3 (CN): denied in a queue as well.
+  policy::Tenant cn;
+  cn.name = "cn";
+  cn.jurisdiction = "CN";
+  cn.namespaces = {"cn"};
+  policy.tenants.push_back(cn);
+  auto tier3 = job("cn", 1, true, true);
+  EXPECT_FALSE(tier3.response.allowed);
+  EXPECT_EQ(tier3.code, "tier-prohibited");
+}
+
+}  // namespace
+}  // namespace exportgate::webhook
