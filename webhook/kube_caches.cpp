@@ -2,6 +2,7 @@
 #include "webhook/kube_caches.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "policy/errors.hpp"
 #include "policy/workload.hpp"
@@ -56,8 +57,49 @@ bool asks_for_devices_in(const json& resources) {
   return false;
 }
 
+// A quantity the engine accepts (finite, non-negative): the only thing it checks of a resource
+// that is not an accelerator.
+bool valid_quantity(const json& v) {
+  double q = 0;
+  if (v.is_number()) {
+    q = v.get<double>();
+  } else if (v.is_string()) {
+    try {
+      q = policy::parse_quantity(v.get_ref<const std::string&>());
+    } catch (const policy::ManifestError&) {
+      return false;
+    }
+  } else {
+    return false;
+  }
+  return q >= 0 && std::isfinite(q);
+}
+
+// `quantities` (requests, limits, overhead) less the resources no catalog can name (accelerator
+// resources are domain-qualified) whose quantity is valid: the engine only validates those, so
+// the charge is the same without them. Anything else is kept as it is.
+json accelerator_quantities(const json& quantities) {
+  if (!quantities.is_object()) return quantities;
+  json out = json::object();
+  for (const auto& [name, q] : quantities.items()) {
+    if (name.find('/') == std::string::npos && valid_quantity(q)) continue;
+    out[name] = q;
+  }
+  return out;
+}
+
+json accelerator_resources(const json& resources) {
+  if (!resources.is_object()) return resources;
+  json out = resources;
+  for (const char* key : {"requests", "limits"}) {
+    if (auto it = out.find(key); it != out.end()) *it = accelerator_quantities(*it);
+  }
+  return out;
+}
+
 // The parts of a Pod the engine's charge reads, and whether any of them names a device (or
-// anything this code does not recognise: kept, never silently dropped).
+// anything this code does not recognise: kept, never silently dropped). Container names, images,
+// env and the like are dropped, and so are plain quantities (see accelerator_quantities).
 json charge_basis(const json& pod, bool& devices) {
   json basis = {{"apiVersion", pod.value("apiVersion", "v1")}, {"kind", pod.value("kind", "Pod")}};
   devices = false;
@@ -75,39 +117,67 @@ json charge_basis(const json& pod, bool& devices) {
     }
     json kept = json::array();
     for (const json& c : *it) {
-      json k = json::object();
-      if (c.is_object()) {
-        for (const char* field : {"name", "resources", "restartPolicy"}) {
-          if (auto f = c.find(field); f != c.end()) k[field] = *f;
-        }
-        if (auto r = c.find("resources"); r != c.end()) devices |= asks_for_devices_in(*r);
+      if (!c.is_object()) {
+        kept.push_back(c);  // malformed: as it is, so the engine reports it as before
+        continue;
       }
+      json k = json::object();
+      if (auto r = c.find("resources"); r != c.end()) {
+        k["resources"] = accelerator_resources(*r);
+        devices |= asks_for_devices_in(*r);
+      }
+      if (auto f = c.find("restartPolicy"); f != c.end()) k["restartPolicy"] = *f;
       kept.push_back(std::move(k));
     }
     out[list] = std::move(kept);
   }
-  for (const char* field :
-       {"resources", "overhead", "nodeSelector", "affinity", "resourceClaims"}) {
+  for (const char* field : {"nodeSelector", "affinity", "resourceClaims"}) {
     if (auto f = spec.find(field); f != spec.end()) out[field] = *f;
   }
-  if (auto r = spec.find("resources"); r != spec.end()) devices |= asks_for_devices_in(*r);
-  if (auto o = spec.find("overhead"); o != spec.end() && o->is_object()) {
-    for (const auto& [name, _] : o->items()) devices |= !plain_resource(name);
+  if (auto r = spec.find("resources"); r != spec.end()) {
+    out["resources"] = accelerator_resources(*r);
+    devices |= asks_for_devices_in(*r);
+  }
+  if (auto o = spec.find("overhead"); o != spec.end()) {
+    out["overhead"] = accelerator_quantities(*o);
+    if (o->is_object()) {
+      for (const auto& [name, _] : o->items()) devices |= !plain_resource(name);
+    }
   }
   if (auto c = spec.find("resourceClaims"); c != spec.end() && !c->empty()) devices = true;
   basis["spec"] = std::move(out);
   return basis;
 }
 
-double charge(const json& basis, const policy::Policy& policy,
-              const std::vector<std::string>* available_models) {
+// What a charge came to: the TPP, or that the engine could not read the spec.
+struct Charge {
+  double tpp = 0;
+  bool unreadable = false;
+  bool operator==(const Charge&) const = default;
+};
+
+Charge charge_of(const json& object, const policy::Policy& policy,
+                 const std::vector<std::string>* available_models) {
   try {
     policy::ExtractOptions options;
     options.available_models = available_models;
-    return policy::extract_demand(basis, policy, options).controlled_tpp;
+    return {policy::extract_demand(object, policy, options).controlled_tpp, false};
   } catch (const policy::ManifestError&) {
-    return 0;
+    return {0, true};
   }
+}
+
+// The whole spec, for a Pod whose reduced basis does not charge as the Pod does.
+json full_basis(const json& pod) {
+  json basis = {{"apiVersion", pod.value("apiVersion", "v1")}, {"kind", pod.value("kind", "Pod")}};
+  if (auto spec = pod.find("spec"); spec != pod.end()) basis["spec"] = *spec;
+  return basis;
+}
+
+std::string encode(const json& basis) {
+  std::string out;
+  json::to_msgpack(basis, out);
+  return out;
 }
 
 }  // namespace
@@ -123,10 +193,15 @@ std::optional<PodInfo> project_pod(const json& pod, const policy::Policy& policy
     p.admission_uid = it->second;
   }
   bool devices = false;
-  auto basis = std::make_shared<const json>(charge_basis(pod, devices));
-  p.controlled_tpp = charge(*basis, policy, available_models);
+  const json basis = charge_basis(pod, devices);
+  // The Pod is charged from the whole object; the reduced basis is kept only if it charges the
+  // same (it always should: a difference means the engine reads something charge_basis drops,
+  // and then the whole spec is kept rather than a basis a reload would charge wrongly).
+  const Charge full = charge_of(pod, policy, available_models);
+  p.controlled_tpp = full.tpp;
   if (p.controlled_tpp <= 0 && p.admission_uid.empty() && !devices) return std::nullopt;
-  p.basis = std::move(basis);
+  p.basis =
+      charge_of(basis, policy, available_models) == full ? encode(basis) : encode(full_basis(pod));
   p.policy_hash = policy.hash;
   const std::string phase = pod.value("status", json::object()).value("phase", "");
   p.finished = phase == "Succeeded" || phase == "Failed";
@@ -136,10 +211,16 @@ std::optional<PodInfo> project_pod(const json& pod, const policy::Policy& policy
   return p;
 }
 
+json pod_basis(const PodInfo& pod) {
+  if (pod.basis.empty()) return nullptr;
+  return json::from_msgpack(pod.basis);
+}
+
 PodInfo recharge_pod(const PodInfo& pod, const policy::Policy& policy,
                      const std::vector<std::string>* available_models) {
   PodInfo p = pod;
-  p.controlled_tpp = pod.basis ? charge(*pod.basis, policy, available_models) : 0;
+  p.controlled_tpp =
+      pod.basis.empty() ? 0 : charge_of(pod_basis(pod), policy, available_models).tpp;
   p.policy_hash = policy.hash;
   return p;
 }

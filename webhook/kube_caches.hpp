@@ -32,10 +32,11 @@ struct PodInfo {
       0;                  // recomputed from the spec with the engine (annotations can be edited)
   bool finished = false;  // Succeeded or Failed
   std::optional<SystemTime> deletion;  // deletionTimestamp (grace period end)
-  // What the charge is computed from (apiVersion, kind, the spec fields the engine reads), kept
-  // so a policy or catalog reload recharges the Pod without a relist; the policy hash it was
-  // charged under. Shared between the projections of one Pod.
-  std::shared_ptr<const nlohmann::json> basis;
+  // What the charge is computed from (apiVersion, kind, the spec fields the engine reads, less
+  // the plain quantities it only validates), kept so a policy or catalog reload recharges the Pod
+  // without a relist; MessagePack, as a JSON tree costs ~10x more per Pod (docs/benchmarks.md).
+  // The whole spec when the reduced one did not charge the same. Empty: none kept.
+  std::string basis;
   std::string policy_hash;
 
   // Counts against caps at `now`: not finished and not past its deletion time.
@@ -50,6 +51,9 @@ struct PodInfo {
 // Pod whose spec the engine cannot read is charged 0.
 std::optional<PodInfo> project_pod(const nlohmann::json& pod, const policy::Policy& policy,
                                    const std::vector<std::string>* available_models);
+
+// The charge basis of `pod` as JSON (null when none is kept).
+nlohmann::json pod_basis(const PodInfo& pod);
 
 // `pod` charged again under `policy` (after a reload); the rest of the projection is kept.
 PodInfo recharge_pod(const PodInfo& pod, const policy::Policy& policy,
