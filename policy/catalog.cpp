@@ -7,6 +7,7 @@
 #include <map>
 #include <set>
 
+#include "policy/accelerator_names.hpp"
 #include "policy/catalog_yaml.hpp"
 #include "policy/embedded.hpp"
 #include "policy/errors.hpp"
@@ -143,30 +144,36 @@ std::vector<const AcceleratorModel*> Catalog::models_for_label(std::string_view 
       }
     }
   }
+  // GPU feature discovery appends "-SHARED" to the product of a time-sliced or MPS-shared GPU.
+  constexpr std::string_view kShared = "-SHARED";
+  if (out.empty() && value.size() > kShared.size() &&
+      iequals(value.substr(value.size() - kShared.size()), kShared)) {
+    return models_for_label(key, value.substr(0, value.size() - kShared.size()));
+  }
   return out;
 }
+
+namespace {
+
+// "<name>.shared": the NVIDIA device plugin's rename of a time-sliced or MPS-shared resource
+// (sharing.*.renameByDefault). A replica gives the pod the whole device's compute, interleaved,
+// so it is charged as the device it shares.
+std::string_view unshared(std::string_view resource) {
+  constexpr std::string_view kShared = ".shared";
+  if (resource.size() > kShared.size() && resource.ends_with(kShared)) {
+    return resource.substr(0, resource.size() - kShared.size());
+  }
+  return resource;
+}
+
+}  // namespace
 
 std::vector<const AcceleratorModel*> Catalog::models_for_resource(std::string_view resource) const {
   std::vector<const AcceleratorModel*> out;
   const PartitionProfile* partition = find_partition(resource);
-  // A resource matching only a prefix (an unknown MIG profile): every parent of a known
-  // partition under that prefix can serve it.
-  std::vector<const PartitionProfile*> prefixed;
-  if (!partition) {
-    for (const auto& prefix : accelerator_resource_prefixes) {
-      if (!resource.starts_with(prefix)) continue;
-      for (const auto& p : partitions) {
-        if (std::string_view(p.resource).starts_with(prefix)) prefixed.push_back(&p);
-      }
-    }
-  }
   for (const auto& m : models) {
-    bool serves = contains(m.resources, resource);
+    bool serves = contains(m.resources, resource) || contains(m.resources, unshared(resource));
     if (!serves && partition) serves = contains(partition->parent_models, m.id);
-    for (const auto* p : prefixed) {
-      if (serves) break;
-      serves = contains(p->parent_models, m.id);
-    }
     if (serves) out.push_back(&m);
   }
   return out;
@@ -176,18 +183,109 @@ const PartitionProfile* Catalog::find_partition(std::string_view resource) const
   for (const auto& p : partitions) {
     if (p.resource == resource) return &p;
   }
+  const std::string_view base = unshared(resource);
+  if (base.size() == resource.size()) return nullptr;
+  for (const auto& p : partitions) {
+    if (p.resource == base) return &p;
+  }
   return nullptr;
 }
 
-bool Catalog::is_accelerator_resource(std::string_view resource) const {
-  if (find_partition(resource)) return true;
+ResourceClass Catalog::classify_resource(std::string_view resource) const {
+  if (resource.find('/') == std::string_view::npos) return ResourceClass::kNotAccelerator;
+  if (contains(ignored_resources, resource)) return ResourceClass::kNotAccelerator;
+  if (find_partition(resource)) return ResourceClass::kKnown;
   for (const auto& m : models) {
-    if (contains(m.resources, resource)) return true;
+    if (contains(m.resources, resource) || contains(m.resources, unshared(resource))) {
+      return ResourceClass::kKnown;
+    }
   }
   for (const auto& prefix : accelerator_resource_prefixes) {
-    if (resource.starts_with(prefix)) return true;
+    if (resource.starts_with(prefix)) return ResourceClass::kUnknownAccelerator;
+  }
+  return looks_like_accelerator(resource) ? ResourceClass::kUnknownAccelerator
+                                          : ResourceClass::kNotAccelerator;
+}
+
+bool Catalog::is_accelerator_resource(std::string_view resource) const {
+  return classify_resource(resource) != ResourceClass::kNotAccelerator;
+}
+
+std::string Catalog::vendor_of_resource(std::string_view resource) const {
+  const std::string_view domain = registrable_domain(resource);
+  if (domain.empty()) return {};
+  for (const auto& m : models) {
+    for (const auto& r : m.resources) {
+      if (registrable_domain(r) == domain) return m.vendor;
+    }
+  }
+  for (const auto& p : partitions) {
+    if (registrable_domain(p.resource) != domain) continue;
+    for (const auto& parent : p.parent_models) {
+      if (const auto* m = find_model(parent)) return m->vendor;
+    }
+  }
+  return {};
+}
+
+std::vector<const AcceleratorModel*> Catalog::worst_case_models(std::string_view resource) const {
+  const std::string vendor = vendor_of_resource(resource);
+  std::vector<const AcceleratorModel*> out;
+  for (const auto& m : models) {
+    if (vendor.empty() || m.vendor == vendor) out.push_back(&m);
+  }
+  return out;
+}
+
+const AcceleratorModel* Catalog::most_capable_of_vendor(std::string_view vendor) const {
+  const AcceleratorModel* best = nullptr;
+  for (const auto& m : models) {
+    if (!vendor.empty() && m.vendor != vendor) continue;
+    if (!best || m.tpp > best->tpp) best = &m;
+  }
+  return best;
+}
+
+bool Catalog::is_accelerator_label(std::string_view key) const {
+  for (const auto& m : models) {
+    for (const auto& l : m.node_labels) {
+      if (l.key == key) return true;
+    }
   }
   return false;
+}
+
+bool Catalog::is_ignored_label(std::string_view key, std::string_view value) const {
+  for (const auto& l : ignored_labels) {
+    if (l.key == key && iequals(l.value, value)) return true;
+  }
+  return false;
+}
+
+std::string Catalog::vendor_of_label(std::string_view key) const {
+  std::string vendor;
+  for (const auto& m : models) {
+    for (const auto& l : m.node_labels) {
+      if (l.key != key) continue;
+      if (!vendor.empty() && vendor != m.vendor) return {};  // several vendors: no one vendor
+      vendor = m.vendor;
+      break;
+    }
+  }
+  return vendor;
+}
+
+std::vector<const AcceleratorModel*> Catalog::models_for_node_label(std::string_view key,
+                                                                    std::string_view value) const {
+  auto out = models_for_label(key, value);
+  if (!out.empty() || is_ignored_label(key, value)) return out;
+  // An unknown value of a vendor's own key is that vendor's hardware, model unknown: worst
+  // case. A multi-vendor key (instance types) says nothing: most such nodes have no
+  // accelerator at all.
+  const std::string vendor = vendor_of_label(key);
+  if (vendor.empty()) return out;
+  if (const auto* m = most_capable_of_vendor(vendor)) out.push_back(m);
+  return out;
 }
 
 const Catalog& builtin_catalog() {

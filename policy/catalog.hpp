@@ -60,13 +60,24 @@ struct PartitionProfile {
   double fraction = 1.0;                   // share of the parent's compute, e.g. 1/7
 };
 
+// How a resource name is treated (see docs/catalog.md, "Names the catalog does not know").
+enum class ResourceClass {
+  kNotAccelerator,      // cpu, memory, example.com/foo, or declared under the policy's ignore
+  kKnown,               // a model's resource or a partition (".shared" renames included)
+  kUnknownAccelerator,  // accelerator-like but unlisted: charged as the worst case
+};
+
 class Catalog {
  public:
   std::vector<AcceleratorModel> models;
   std::vector<PartitionProfile> partitions;
   // Extended-resource prefixes that denote accelerators even when no model serves them
-  // (e.g. "nvidia.com/mig-"); a pod asking for them is charged as the most capable candidate.
+  // (e.g. "nvidia.com/mig-"): such a resource is an unknown accelerator (worst case).
   std::vector<std::string> accelerator_resource_prefixes;
+  // What the policy's spec.ignore declares as no accelerator: exact resource names and node
+  // label values. Checked before every heuristic; never a name the catalog lists.
+  std::vector<std::string> ignored_resources;
+  std::vector<NodeLabel> ignored_labels;
 
   // Computes tpp/pd/class of every model and validates the catalog (unique ids, denseTops > 0,
   // bitLength > 0, partitions: known parents, 0 < fraction <= 1). Throws PolicyError listing
@@ -81,9 +92,31 @@ class Catalog {
   // resource known only by an accelerator prefix (an unlisted MIG profile): the parents of every
   // partition under that prefix. Catalog order.
   std::vector<const AcceleratorModel*> models_for_resource(std::string_view resource) const;
+  // The partition `resource` names; "<partition>.shared" (a time-sliced or MPS rename) counts as
+  // the partition itself.
   const PartitionProfile* find_partition(std::string_view resource) const;
-  // True when `resource` names an accelerator (a model's resource, a partition, or a prefix).
+  // True when `resource` names an accelerator, known or unknown (see ResourceClass).
   bool is_accelerator_resource(std::string_view resource) const;
+  ResourceClass classify_resource(std::string_view resource) const;
+  // The models an unknown accelerator-like resource could be: every model of the vendor whose
+  // domain it carries (nvidia.com, gpu.intel.com -> Intel...), else the whole catalog.
+  std::vector<const AcceleratorModel*> worst_case_models(std::string_view resource) const;
+  // The vendor `worst_case_models` chose ("" = the whole catalog).
+  std::string vendor_of_resource(std::string_view resource) const;
+
+  // True when some model is identified by node label `key`.
+  bool is_accelerator_label(std::string_view key) const;
+  bool is_ignored_label(std::string_view key, std::string_view value) const;
+  // The vendor of label `key` when every model identified by it has one vendor ("" otherwise,
+  // e.g. node.kubernetes.io/instance-type).
+  std::string vendor_of_label(std::string_view key) const;
+  // Models a node with label key=value may carry, for the cluster inventory: the listed models;
+  // for a value the catalog does not know on a vendor's key (nvidia.com/gpu.product), that
+  // vendor's most capable model; nothing for ignored values and multi-vendor keys.
+  std::vector<const AcceleratorModel*> models_for_node_label(std::string_view key,
+                                                             std::string_view value) const;
+  // The most capable model of `vendor` ("" = of the whole catalog); null for an empty catalog.
+  const AcceleratorModel* most_capable_of_vendor(std::string_view vendor) const;
 };
 
 // The catalog compiled into the binary (policy/presets/catalog.yaml), finalized.

@@ -53,8 +53,18 @@ struct Tenant {
 // "spec.replicatedJobs[*].template.spec.template"; replica paths are evaluated relative to the
 // object root and multiplied along the same array index; a missing replica field counts as 1.
 struct PodTemplatePath {
-  std::string template_path;
+  // What the path leads to: a PodTemplateSpec (`template`), a PodSpec (`podSpec`: KServe
+  // components, Argo templates), or the ResourceRequirements of the pod's one container
+  // (`resources`: Kubeflow TrainJob's resourcesPerNode).
+  enum class Form { kTemplate, kPodSpec, kResources };
+  Form form = Form::kTemplate;
+  std::string template_path;  // the path, whatever the form
+  // Multiplied together; "a|b" takes the larger of the fields present (KServe's
+  // minReplicas|maxReplicas).
   std::vector<std::string> replica_paths;
+  // Further containers of the same pod: each path leads to a container or an array of them
+  // (Argo's container/script/sidecars, KServe's model and framework containers).
+  std::vector<std::string> container_paths;
 };
 struct WorkloadKind {
   std::string group;  // "jobset.x-k8s.io"
@@ -90,6 +100,10 @@ struct Policy {
   Catalog catalog;
   std::vector<Tenant> tenants;
   std::vector<std::string> exempt_namespaces;  // never evaluated (globs with trailing '*')
+  // Namespaces (exact names) whose pods' device access outside requests/limits
+  // (NVIDIA_VISIBLE_DEVICES, privileged, hostPath /dev) is not charged: system agents such as
+  // the device plugin DaemonSet. Their accelerator requests are still charged.
+  std::vector<std::string> device_access_exempt;
   Admins admins;
   std::vector<WorkloadKind> workload_kinds;  // custom resources with pod templates
 

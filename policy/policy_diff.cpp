@@ -195,7 +195,11 @@ void compare_tenant(AttributeDiff& d, const Tenant& a, const Tenant& b) {
 std::string describe_kind(const WorkloadKind& k) {
   std::vector<std::string> paths;
   for (const auto& t : k.pod_templates) {
-    paths.push_back(t.template_path +
+    const char* form = t.form == PodTemplatePath::Form::kPodSpec     ? "podSpec "
+                       : t.form == PodTemplatePath::Form::kResources ? "resources "
+                                                                     : "";
+    paths.push_back(form + t.template_path +
+                    (t.container_paths.empty() ? "" : " + " + join(t.container_paths, " + ")) +
                     (t.replica_paths.empty() ? "" : " x " + join(t.replica_paths, " x ")));
   }
   return "pod templates [" + join(paths, "; ") + "]";
@@ -250,6 +254,15 @@ std::vector<PolicyChange> diff_policies(const Policy& a, const Policy& b) {
              describe_tenant, compare_tenant);
 
   diff_set(out, "exemptions", "", a.exempt_namespaces, b.exempt_namespaces);
+  diff_set(out, "deviceAccessExempt", "", a.device_access_exempt, b.device_access_exempt);
+  diff_set(out, "ignore", "resource ", a.catalog.ignored_resources, b.catalog.ignored_resources);
+  auto labels = [](const std::vector<NodeLabel>& ls) {
+    std::vector<std::string> out;
+    for (const auto& l : ls) out.push_back(l.key + "=" + l.value);
+    return out;
+  };
+  diff_set(out, "ignore", "node label ", labels(a.catalog.ignored_labels),
+           labels(b.catalog.ignored_labels));
   diff_set(out, "admins", "user ", a.admins.users, b.admins.users);
   diff_set(out, "admins", "group ", a.admins.groups, b.admins.groups);
 

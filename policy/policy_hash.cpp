@@ -58,6 +58,12 @@ std::string canonical_dump(const Policy& p) {
   }
   out << "prefixes";
   list(out, p.catalog.accelerator_resource_prefixes);
+  out << "\nignoreResources";
+  list(out, p.catalog.ignored_resources);
+  out << "\nignoreLabels";
+  for (const auto& l : p.catalog.ignored_labels) out << ' ' << l.key << '=' << l.value;
+  out << "\ndeviceAccessExempt";
+  list(out, p.device_access_exempt);
   out << '\n';
   for (const auto& t : p.tenants) {
     out << "tenant " << t.name << ' ' << t.jurisdiction << ' ' << to_string(t.authorization) << ' '
@@ -75,8 +81,10 @@ std::string canonical_dump(const Policy& p) {
   for (const auto& k : p.workload_kinds) {
     out << "workloadKind " << k.group << ' ' << k.kind;
     for (const auto& t : k.pod_templates) {
-      out << " {" << t.template_path;
+      out << " {" << static_cast<int>(t.form) << ' ' << t.template_path;
       list(out, t.replica_paths);
+      out << " +";
+      list(out, t.container_paths);
       out << '}';
     }
     out << '\n';

@@ -111,6 +111,9 @@ class Loader {
   void read_tenancy(const YAML::Node& node, Policy& p);
   void read_tenants(const YAML::Node& node, Policy& p);
   void read_exemptions(const YAML::Node& node, Policy& p);
+  void read_ignore(const YAML::Node& node, Policy& p);
+  void read_device_access_exempt(const YAML::Node& node, Policy& p);
+  void validate_ignore(const Policy& p);
   void read_admins(const YAML::Node& node, Policy& p);
   std::string read_code(const YAML::Node& key, std::string_view path);
   void validate(const Policy& p);
@@ -121,6 +124,9 @@ class Loader {
   std::vector<NamespaceClaim> claims_;
   std::map<std::string, YAML::Mark> tier_marks_;  // tiers defined or changed here
   std::map<std::string, YAML::Mark> tenant_marks_;
+  // Where spec.ignore named each resource and label value, checked against the final catalog.
+  std::vector<std::pair<std::string, YAML::Mark>> ignore_resource_marks_;
+  std::vector<std::pair<NodeLabel, YAML::Mark>> ignore_label_marks_;
 };
 
 Policy Loader::load(const YAML::Node& root) {
@@ -200,10 +206,11 @@ Policy Loader::start_from_preset(const YAML::Node& spec) {
 }
 
 void Loader::read_spec(const YAML::Node& spec, Policy& p) {
-  r_.check_keys(spec, "spec",
-                {"preset", "mode", "workloadEarlyCheck", "nearCapWarningPercent", "defaultTier",
-                 "jurisdictions", "tiers", "jurisdictionCaps", "unknownJurisdiction", "catalog",
-                 "tenants", "exemptions", "admins", "workloadKinds", "tenancy"});
+  r_.check_keys(
+      spec, "spec",
+      {"preset", "mode", "workloadEarlyCheck", "nearCapWarningPercent", "defaultTier",
+       "jurisdictions", "tiers", "jurisdictionCaps", "unknownJurisdiction", "catalog", "tenants",
+       "exemptions", "admins", "workloadKinds", "tenancy", "ignore", "deviceAccessExempt"});
   // Tiers first, so later references (defaultTier, jurisdictions) can be checked against them.
   if (const YAML::Node n = spec["tiers"]) read_tiers(n, p);
   r_.for_each_entry(spec, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
@@ -251,6 +258,10 @@ void Loader::read_spec(const YAML::Node& spec, Policy& p) {
       read_tenants(v, p);
     } else if (key == "exemptions") {
       read_exemptions(v, p);
+    } else if (key == "ignore") {
+      read_ignore(v, p);
+    } else if (key == "deviceAccessExempt") {
+      read_device_access_exempt(v, p);
     } else if (key == "admins") {
       read_admins(v, p);
     } else if (key == "workloadKinds") {
@@ -509,6 +520,91 @@ void Loader::read_exemptions(const YAML::Node& node, Policy& p) {
   }
 }
 
+// spec.ignore: names an admin declares as no accelerator, so the worst case of unknown names
+// (docs/catalog.md) does not apply to them. Exact names only: a pattern could hide an accelerator.
+void Loader::read_ignore(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.ignore")) return;
+  r_.check_keys(node, "spec.ignore", {"resources", "nodeLabels"});
+  if (const YAML::Node res = node["resources"]) {
+    auto list = r_.string_list(res, "spec.ignore.resources");
+    for (size_t j = 0; list && j < list->size(); ++j) {
+      const std::string& name = (*list)[j];
+      const size_t slash = name.find('/');
+      if (slash == std::string::npos || slash == 0 || slash + 1 == name.size() ||
+          name.find_first_of(" \t*") != std::string::npos) {
+        r_.error(res[j], "spec.ignore.resources[" + std::to_string(j) + "]: " + quoted(name) +
+                             " is not an extended resource name like example.com/fpga (exact "
+                             "names only, no patterns)");
+        continue;
+      }
+      ignore_resource_marks_.push_back({name, res[j].Mark()});
+      auto& into = p.catalog.ignored_resources;
+      if (std::find(into.begin(), into.end(), name) == into.end()) into.push_back(name);
+    }
+  }
+  if (const YAML::Node labels = node["nodeLabels"]) {
+    if (!r_.expect_map(labels, "spec.ignore.nodeLabels")) return;
+    r_.for_each_entry(labels, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+      const std::string path = "spec.ignore.nodeLabels." + key;
+      auto values = r_.string_list(v, path);
+      for (size_t j = 0; values && j < values->size(); ++j) {
+        const std::string& value = (*values)[j];
+        if (value.find('*') != std::string::npos) {
+          r_.error(v[j], path + "[" + std::to_string(j) + "]: " + quoted(value) +
+                             ": exact label values only, no patterns");
+          continue;
+        }
+        NodeLabel label{key, value};
+        ignore_label_marks_.push_back({label, v[j].Mark()});
+        auto& into = p.catalog.ignored_labels;
+        if (std::none_of(into.begin(), into.end(),
+                         [&](const NodeLabel& l) { return l.key == key && l.value == value; })) {
+          into.push_back(std::move(label));
+        }
+      }
+    });
+  }
+}
+
+// spec.deviceAccessExempt: exact namespace names only. A prefix pattern would hand the exemption
+// to anyone who may create a namespace of a matching name.
+void Loader::read_device_access_exempt(const YAML::Node& node, Policy& p) {
+  auto list = r_.string_list(node, "spec.deviceAccessExempt");
+  for (size_t j = 0; list && j < list->size(); ++j) {
+    const std::string& name = (*list)[j];
+    if (name.find('*') != std::string::npos) {
+      r_.error(node[j], "spec.deviceAccessExempt[" + std::to_string(j) + "]: " + quoted(name) +
+                            " is a pattern; list exact namespace names, since anyone who can "
+                            "create a namespace of a matching name would get the exemption");
+    } else if (!valid_namespace_pattern(name) || name.empty()) {
+      r_.error(node[j], "spec.deviceAccessExempt[" + std::to_string(j) + "]: " + quoted(name) +
+                            " is not a namespace name");
+    } else if (std::find(p.device_access_exempt.begin(), p.device_access_exempt.end(), name) ==
+               p.device_access_exempt.end()) {
+      p.device_access_exempt.push_back(name);
+    }
+  }
+}
+
+// An ignored name must not be one the catalog lists: ignoring nvidia.com/gpu would turn the
+// gate off. Checked once the whole catalog (preset and spec.catalog) is merged.
+void Loader::validate_ignore(const Policy& p) {
+  for (const auto& [name, mark] : ignore_resource_marks_) {
+    Catalog without = p.catalog;
+    without.ignored_resources.clear();
+    if (without.classify_resource(name) == ResourceClass::kKnown) {
+      r_.error(mark, "spec.ignore.resources: " + quoted(name) +
+                         " is an accelerator in the catalog and cannot be ignored");
+    }
+  }
+  for (const auto& [label, mark] : ignore_label_marks_) {
+    if (!p.catalog.models_for_label(label.key, label.value).empty()) {
+      r_.error(mark, "spec.ignore.nodeLabels: " + label.key + "=" + label.value +
+                         " identifies a model in the catalog and cannot be ignored");
+    }
+  }
+}
+
 void Loader::read_admins(const YAML::Node& node, Policy& p) {
   if (!r_.expect_map(node, "spec.admins")) return;
   r_.check_keys(node, "spec.admins", {"users", "groups"});
@@ -528,6 +624,7 @@ void Loader::read_admins(const YAML::Node& node, Policy& p) {
 
 // Checks that need the whole merged policy.
 void Loader::validate(const Policy& p) {
+  validate_ignore(p);
   if (preset_ok_) {
     for (const auto& ref : tier_refs_) {
       if (p.tiers.contains(ref.tier)) continue;

@@ -158,6 +158,10 @@ void add_pod_set(WorkloadDemand& demand, std::string name, const json& pod_spec,
     devices_per_pod += a.quantity * a.device_fraction;
     if (is_controlled(a.export_class)) controlled_per_pod += a.tpp_per_pod;
     demand.max_class = std::max(demand.max_class, a.export_class);
+    if (!a.note.empty() &&
+        std::find(demand.notes.begin(), demand.notes.end(), a.note) == demand.notes.end()) {
+      demand.notes.push_back(a.note);
+    }
   }
   if (__builtin_add_overflow(demand.total_pods, pods, &demand.total_pods)) {
     throw ManifestError("total pod count overflows");
@@ -201,31 +205,117 @@ std::string pod_set_name(const PathMatch& match) {
   return name;
 }
 
+std::vector<FieldPathStep> parse_kind_path(const WorkloadKind& kind, std::string_view what,
+                                           std::string_view path) {
+  std::string error;
+  auto steps = parse_field_path(path, error);
+  if (steps.empty()) {
+    throw ManifestError("workload kind " + kind.kind + ": " + std::string(what) + ": " + error);
+  }
+  return steps;
+}
+
+// The count of one replica entry: the field, or the largest present of "a|b" alternatives;
+// 1 when none is present.
+int64_t replica_count(const json& object, const WorkloadKind& kind, const std::string& entry,
+                      const std::vector<PathChoice>& choices, std::string& concrete) {
+  int64_t best = -1;
+  size_t begin = 0;
+  while (true) {
+    const size_t bar = entry.find('|', begin);
+    const auto steps = parse_kind_path(
+        kind, "replica path",
+        std::string_view(entry).substr(begin, bar == std::string::npos ? bar : bar - begin));
+    std::string where;
+    if (const json* count = resolve_path(object, steps, choices, where)) {
+      const int64_t n = read_count(count, where, 1);
+      if (n > best) {
+        best = n;
+        concrete = where;
+      }
+    } else if (concrete.empty()) {
+      concrete = where;
+    }
+    if (bar == std::string::npos) break;
+    begin = bar + 1;
+  }
+  return best < 0 ? 1 : best;
+}
+
+// The pod spec a match stands for: the template's spec as it is, or one assembled from a
+// PodSpec-like node, a container's resources, and further containers.
+const json& assemble_spec(const json& object, const WorkloadKind& kind, const PodTemplatePath& tp,
+                          const PathMatch& match, json& storage, std::string& spec_path) {
+  const json* base = nullptr;
+  switch (tp.form) {
+    case PodTemplatePath::Form::kTemplate:
+      base = &template_spec(*match.node, match.concrete);
+      spec_path = match.concrete + ".spec";
+      break;
+    case PodTemplatePath::Form::kPodSpec:
+      if (!match.node->is_object()) {
+        throw ManifestError(match.concrete + ": expected an object, got " +
+                            match.node->type_name());
+      }
+      base = match.node;
+      spec_path = match.concrete;
+      break;
+    case PodTemplatePath::Form::kResources:
+      storage = {{"containers", json::array({{{"name", "main"}, {"resources", *match.node}}})}};
+      spec_path = match.concrete;
+      break;
+  }
+  if (tp.form != PodTemplatePath::Form::kResources) {
+    // A PodSpec-like node without containers of its own (a KServe predictor with only `model`,
+    // an Argo steps template) gets an empty list; extra containers are appended.
+    const bool needs_copy = tp.form == PodTemplatePath::Form::kPodSpec &&
+                            (!tp.container_paths.empty() || !base->contains("containers"));
+    if (!needs_copy && tp.container_paths.empty()) return *base;
+    storage = *base;
+    if (!storage.contains("containers") || storage["containers"].is_null()) {
+      storage["containers"] = json::array();
+    }
+  }
+  for (const auto& cp : tp.container_paths) {
+    std::string where;
+    const json* extra =
+        resolve_path(object, parse_kind_path(kind, "container path", cp), match.choices, where);
+    if (!extra) continue;
+    json& containers = storage["containers"];
+    if (!containers.is_array()) break;  // pod_accelerators reports it
+    if (extra->is_array()) {
+      for (const auto& c : *extra) containers.push_back(c);
+    } else {
+      containers.push_back(*extra);
+    }
+  }
+  return storage;
+}
+
 void extract_custom(const json& object, const WorkloadKind& kind, WorkloadDemand& demand,
                     const Policy& policy, const ExtractOptions& options) {
   for (const PodTemplatePath& tp : kind.pod_templates) {
-    std::string error;
-    const auto steps = parse_field_path(tp.template_path, error);
-    if (steps.empty()) {
-      throw ManifestError("workload kind " + kind.kind + ": template path: " + error);
-    }
-    std::vector<std::vector<FieldPathStep>> replica_steps;
-    for (const auto& rp : tp.replica_paths) {
-      replica_steps.push_back(parse_field_path(rp, error));
-      if (replica_steps.back().empty()) {
-        throw ManifestError("workload kind " + kind.kind + ": replica path: " + error);
-      }
-    }
+    const auto steps = parse_kind_path(kind, "template path", tp.template_path);
     for (const PathMatch& match : find_path_matches(object, steps)) {
       int64_t pods = 1;
-      std::string concrete;
-      for (const auto& rs : replica_steps) {
-        const json* count = resolve_path(object, rs, match.choices, concrete);
-        pods = multiply(pods, read_count(count, concrete, 1), concrete);
+      for (const auto& entry : tp.replica_paths) {
+        std::string concrete;
+        const int64_t n = replica_count(object, kind, entry, match.choices, concrete);
+        pods = multiply(pods, n, concrete);
       }
-      const json& spec = template_spec(*match.node, match.concrete);
-      add_pod_set(demand, pod_set_name(match), spec, match.concrete + ".spec", pods, policy,
-                  options);
+      json storage;
+      std::string spec_path;
+      const json& spec = assemble_spec(object, kind, tp, match, storage, spec_path);
+      // A PodSpec-like node that runs no container (an Argo steps or DAG template) is no pod.
+      if (tp.form == PodTemplatePath::Form::kPodSpec && spec.is_object()) {
+        const json* containers = member(spec, "containers");
+        const json* inits = member(spec, "initContainers");
+        if (containers && containers->is_array() && containers->empty() &&
+            (!inits || (inits->is_array() && inits->empty()))) {
+          continue;
+        }
+      }
+      add_pod_set(demand, pod_set_name(match), spec, spec_path, pods, policy, options);
     }
   }
 }
@@ -261,6 +351,10 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
     if (ns && ns->is_string()) demand.namespace_ = ns->get<std::string>();
   }
 
+  // The object's own namespace wins over the request's, for deviceAccessExempt.
+  ExtractOptions scoped = options;
+  if (!demand.namespace_.empty()) scoped.namespace_ = demand.namespace_;
+  const ExtractOptions& opts = scoped;
   const std::string_view group = group_of(demand.api_version);
   const std::string_view kind = demand.kind;
   const bool core = group.empty();
@@ -277,7 +371,7 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
   if (group == kDraGroup && (kind == "ResourceClaim" || kind == "ResourceClaimTemplate")) {
     // A claim holds devices like one pod; a template is decided like the claims made from it.
     PodSetDemand set;
-    const DraContext* context = options.dra;
+    const DraContext* context = opts.dra;
     if (kind == "ResourceClaim") {
       const DraClaim claim = decode_resource_claim(object);
       set.accelerators = dra_claim_accelerators(claim, policy.catalog, context, demand.notes);
@@ -302,10 +396,10 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
     }
     demand.pod_sets.push_back(std::move(set));
   } else if (core && kind == "Pod") {
-    add_pod_set(demand, "", require_object(object, "spec", "spec"), "spec", 1, policy, options);
+    add_pod_set(demand, "", require_object(object, "spec", "spec"), "spec", 1, policy, opts);
   } else if (core && kind == "PodTemplate") {
     const json& tmpl = require_object(object, "template", "template");
-    add_pod_set(demand, "", template_spec(tmpl, "template"), "template.spec", 1, policy, options);
+    add_pod_set(demand, "", template_spec(tmpl, "template"), "template.spec", 1, policy, opts);
   } else if (replicated) {
     const json& spec = require_object(object, "spec", "spec");
     const int64_t replicas = replicas_override
@@ -313,12 +407,12 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
                                  : read_count(member(spec, "replicas"), "spec.replicas", 1);
     const json& tmpl = require_object(spec, "template", "spec.template");
     add_pod_set(demand, "", template_spec(tmpl, "spec.template"), "spec.template.spec", replicas,
-                policy, options);
+                policy, opts);
   } else if (apps && kind == "DaemonSet") {
     const json& spec = require_object(object, "spec", "spec");
     const json& tmpl = require_object(spec, "template", "spec.template");
     add_pod_set(demand, "", template_spec(tmpl, "spec.template"), "spec.template.spec", 1, policy,
-                options);
+                opts);
     if (demand.has_accelerators()) {
       demand.notes.push_back(
           "DaemonSet charged as one pod: it runs one per matching node, a count only known at "
@@ -328,7 +422,7 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
     const json& spec = require_object(object, "spec", "spec");
     const json& tmpl = require_object(spec, "template", "spec.template");
     add_pod_set(demand, "", template_spec(tmpl, "spec.template"), "spec.template.spec",
-                job_pods(spec, "spec"), policy, options);
+                job_pods(spec, "spec"), policy, opts);
   } else if (batch && kind == "CronJob") {
     const json& spec = require_object(object, "spec", "spec");
     const json& job = require_object(spec, "jobTemplate", "spec.jobTemplate");
@@ -336,7 +430,7 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
     const json& tmpl = require_object(job_spec, "template", "spec.jobTemplate.spec.template");
     add_pod_set(demand, "", template_spec(tmpl, "spec.jobTemplate.spec.template"),
                 "spec.jobTemplate.spec.template.spec", job_pods(job_spec, "spec.jobTemplate.spec"),
-                policy, options);
+                policy, opts);
   } else {
     const auto it =
         std::find_if(policy.workload_kinds.begin(), policy.workload_kinds.end(),
@@ -346,7 +440,7 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
       demand.recognized = false;
       return demand;
     }
-    extract_custom(object, *it, demand, policy, options);
+    extract_custom(object, *it, demand, policy, opts);
   }
   return demand;
 }

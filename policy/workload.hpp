@@ -27,6 +27,9 @@ struct AcceleratorDemand {
   // A shared ResourceClaim's devices: the claim holds their usage (charged once, at the claim),
   // the pod only uses them, so they count for the tier decision but not against the caps again.
   bool held_by_claim = false;
+  // Why the worst case was charged when the catalog did not know a name (the resource, a node
+  // label value, device access outside requests), with how an admin declares it. "" otherwise.
+  std::string note;
 };
 
 // One pod template of a workload and how many pods it makes.
@@ -76,6 +79,9 @@ struct ExtractOptions {
   // DRA objects known here (check -f: the file's; cluster mode: the caches). nullptr: none, so
   // Pods' claims are charged at the claims' own admission and classes are unknown.
   const DraContext* dra = nullptr;
+  // Namespace of an object whose metadata names none (the admission request's), for the
+  // policy's deviceAccessExempt.
+  std::string_view namespace_;
 };
 
 // Extracts demand from any Kubernetes object. Kinds that carry no pod template are returned with

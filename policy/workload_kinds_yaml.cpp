@@ -126,33 +126,63 @@ void merge_workload_kinds_yaml(const YAML::Node& root, std::string_view filename
         r.error(tn, templates.Mark(), twhere + ": expected a mapping with template and replicas");
         continue;
       }
-      r.check_keys(tn, {"template", "replicas"}, twhere);
+      r.check_keys(tn, {"template", "podSpec", "resources", "containers", "replicas"}, twhere);
       PodTemplatePath path;
-      path.template_path = r.string_field(tn, "template", twhere);
+      const char* form_key = nullptr;
+      int forms = 0;
+      for (const auto& [key, form] : {std::pair{"template", PodTemplatePath::Form::kTemplate},
+                                      std::pair{"podSpec", PodTemplatePath::Form::kPodSpec},
+                                      std::pair{"resources", PodTemplatePath::Form::kResources}}) {
+        if (!tn[key].IsDefined()) continue;
+        ++forms;
+        form_key = key;
+        path.form = form;
+      }
+      if (forms != 1) {
+        r.error(tn, templates.Mark(),
+                twhere + ": expected exactly one of template, podSpec, resources");
+        continue;
+      }
+      path.template_path = r.string_field(tn, form_key, twhere);
       if (path.template_path.empty()) continue;
-      const auto tsteps = r.path(tn["template"], path.template_path, twhere + ".template");
-      const YAML::Node replicas = tn["replicas"];
-      if (replicas.IsDefined() && !replicas.IsNull()) {
-        if (!replicas.IsSequence()) {
-          r.error(replicas, tn.Mark(), twhere + ".replicas: expected a sequence of field paths");
-          continue;
+      const auto tsteps =
+          r.path(tn[form_key], path.template_path, twhere + "." + std::string(form_key));
+      // Paths whose wildcards bind to the template's: replicas ("a|b" alternatives) and
+      // containers.
+      auto bound_paths = [&](const char* key, bool alternatives, std::vector<std::string>& out) {
+        const YAML::Node list = tn[key];
+        if (!list.IsDefined() || list.IsNull()) return;
+        if (!list.IsSequence()) {
+          r.error(list, tn.Mark(), twhere + "." + key + ": expected a sequence of field paths");
+          return;
         }
-        for (size_t k = 0; k < replicas.size(); ++k) {
-          const YAML::Node rn = replicas[k];
-          const std::string rwhere = twhere + ".replicas[" + std::to_string(k) + "]";
+        for (size_t k = 0; k < list.size(); ++k) {
+          const YAML::Node rn = list[k];
+          const std::string rwhere = twhere + "." + key + "[" + std::to_string(k) + "]";
           if (!rn.IsScalar() || rn.Scalar().empty()) {
-            r.error(rn, replicas.Mark(), rwhere + ": expected a field path string");
+            r.error(rn, list.Mark(), rwhere + ": expected a field path string");
             continue;
           }
-          const auto rsteps = r.path(rn, rn.Scalar(), rwhere);
-          if (!rsteps.empty() && !tsteps.empty()) {
-            if (auto problem = wildcard_mismatch(tsteps, rsteps); !problem.empty()) {
-              r.error(rn, replicas.Mark(), rwhere + ": " + problem);
+          const std::string& text = rn.Scalar();
+          size_t begin = 0;
+          while (true) {
+            const size_t bar = alternatives ? text.find('|', begin) : std::string::npos;
+            const std::string one =
+                text.substr(begin, bar == std::string::npos ? bar : bar - begin);
+            const auto rsteps = r.path(rn, one, rwhere);
+            if (!rsteps.empty() && !tsteps.empty()) {
+              if (auto problem = wildcard_mismatch(tsteps, rsteps); !problem.empty()) {
+                r.error(rn, list.Mark(), rwhere + ": " + problem);
+              }
             }
+            if (bar == std::string::npos) break;
+            begin = bar + 1;
           }
-          path.replica_paths.push_back(rn.Scalar());
+          out.push_back(text);
         }
-      }
+      };
+      bound_paths("replicas", true, path.replica_paths);
+      bound_paths("containers", false, path.container_paths);
       kind.pod_templates.push_back(std::move(path));
     }
     if (!r.ok()) continue;

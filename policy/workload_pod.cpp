@@ -7,6 +7,7 @@
 #include <string>
 
 #include "policy/errors.hpp"
+#include "policy/workload_device_access.hpp"
 
 namespace exportgate::policy {
 
@@ -186,7 +187,28 @@ ModelSet intersect(const ModelSet& a, const ModelSet& b) {
 struct Pins {
   bool pinned = false;
   ModelSet models;
+  // Accelerator label values the catalog does not know ("nvidia.com/gpu.product=X"): the node
+  // may carry any model, so they undo any pin and the worst case is charged.
+  std::vector<std::string> unknown;
 };
+
+// The models `key=value` identifies. A value the catalog does not know on a key that identifies
+// accelerators is recorded in `pins.unknown` (the caller then pins nothing); an ignored value,
+// or a key that identifies no accelerator (kubernetes.io/hostname), yields an empty set.
+ModelSet label_models(const Catalog& catalog, std::string_view key, std::string_view value,
+                      Pins& pins) {
+  ModelSet models = catalog.models_for_label(key, value);
+  if (models.empty() && catalog.is_accelerator_label(key) &&
+      !catalog.is_ignored_label(key, value)) {
+    std::string label(key);
+    label += '=';
+    label += value;
+    if (std::find(pins.unknown.begin(), pins.unknown.end(), label) == pins.unknown.end()) {
+      pins.unknown.push_back(std::move(label));
+    }
+  }
+  return models;
+}
 
 Pins node_selector_pins(const json& spec, std::string_view spec_path, const Catalog& catalog) {
   Pins pins;
@@ -200,7 +222,7 @@ Pins node_selector_pins(const json& spec, std::string_view spec_path, const Cata
       throw ManifestError(join(spec_path, "nodeSelector") + "[\"" + it.key() +
                           "\"]: expected a string");
     }
-    ModelSet models = catalog.models_for_label(it.key(), it->get_ref<const std::string&>());
+    ModelSet models = label_models(catalog, it.key(), it->get_ref<const std::string&>(), pins);
     if (models.empty()) continue;
     // Labels of a nodeSelector must all hold: intersect.
     pins.models = pins.pinned ? intersect(pins.models, models) : models;
@@ -209,6 +231,10 @@ Pins node_selector_pins(const json& spec, std::string_view spec_path, const Cata
   }
   // Contradictory labels (no model has both) cannot be scheduled; charge the union, to be safe.
   if (pins.pinned && pins.models.empty()) pins.models = all;
+  if (!pins.unknown.empty()) {
+    pins.pinned = false;
+    pins.models.clear();
+  }
   return pins;
 }
 
@@ -231,6 +257,7 @@ Pins affinity_pins(const json& spec, std::string_view spec_path, const Catalog& 
   if (terms->empty()) return pins;
   // Terms are ORed: the pod is pinned only when every term pins it; the candidates are the union.
   ModelSet all_terms;
+  bool unpinned_term = false;
   for (size_t t = 0; t < terms->size(); ++t) {
     const json& term = (*terms)[t];
     const std::string term_path = terms_path + ".nodeSelectorTerms[" + std::to_string(t) + "]";
@@ -262,8 +289,8 @@ Pins affinity_pins(const json& spec, std::string_view spec_path, const Catalog& 
             throw ManifestError(expr_path + ".values[" + std::to_string(v) +
                                 "]: expected a string");
           }
-          add_unique(models, catalog.models_for_label(key->get_ref<const std::string&>(),
-                                                      value.get_ref<const std::string&>()));
+          add_unique(models, label_models(catalog, key->get_ref<const std::string&>(),
+                                          value.get_ref<const std::string&>(), pins));
         }
         if (models.empty()) continue;
         // Expressions of one term must all hold: intersect.
@@ -271,21 +298,35 @@ Pins affinity_pins(const json& spec, std::string_view spec_path, const Catalog& 
         term_pinned = true;
       }
     }
-    if (!term_pinned || term_models.empty()) return Pins{};
+    // One term that pins nothing lets the pod anywhere; the later terms are still read, for
+    // their unknown values.
+    if (!term_pinned || term_models.empty()) unpinned_term = true;
     add_unique(all_terms, term_models);
   }
-  pins.pinned = true;
-  pins.models = std::move(all_terms);
+  // An unknown value anywhere (one `In` list mixing a known model with an unknown value) means
+  // the pod may land on a node whose model the catalog cannot tell.
+  pins.pinned = !unpinned_term && pins.unknown.empty();
+  if (pins.pinned) pins.models = std::move(all_terms);
   return pins;
 }
 
 Pins node_pins(const json& spec, std::string_view spec_path, const Catalog& catalog) {
   Pins selector = node_selector_pins(spec, spec_path, catalog);
   Pins affinity = affinity_pins(spec, spec_path, catalog);
+  if (!selector.unknown.empty() || !affinity.unknown.empty()) {
+    Pins unknown;
+    unknown.unknown = std::move(selector.unknown);
+    for (auto& u : affinity.unknown) {
+      if (std::find(unknown.unknown.begin(), unknown.unknown.end(), u) == unknown.unknown.end()) {
+        unknown.unknown.push_back(std::move(u));
+      }
+    }
+    return unknown;
+  }
   if (!selector.pinned) return affinity;
   if (!affinity.pinned) return selector;
   // Both must hold; if they contradict each other, charge the union.
-  Pins both{true, intersect(selector.models, affinity.models)};
+  Pins both{true, intersect(selector.models, affinity.models), {}};
   if (both.models.empty()) {
     both.models = selector.models;
     add_unique(both.models, affinity.models);
@@ -306,39 +347,117 @@ bool is_available(const AcceleratorModel* m, const ExtractOptions& options) {
   return std::find(ids.begin(), ids.end(), m->id) != ids.end();
 }
 
-// The model a resource is charged as, and whether node selection fixed it.
-std::pair<const AcceleratorModel*, bool> charge_model(std::string_view resource, const Pins& pins,
-                                                      const Catalog& catalog,
-                                                      const ExtractOptions& options) {
-  ModelSet serving = catalog.models_for_resource(resource);
+struct Charge {
+  const AcceleratorModel* model = nullptr;
+  bool pinned = false;  // node selection fixed the model
+  std::string note;     // what the catalog did not know, and how to declare it
+};
+
+ModelSet restrict_to_available(ModelSet candidates, const ExtractOptions& options) {
+  if (!options.available_models) return candidates;
+  ModelSet available;
+  for (const auto* m : candidates) {
+    if (is_available(m, options)) available.push_back(m);
+  }
+  return available.empty() ? candidates : available;
+}
+
+std::string unknown_labels_note(const Pins& pins) {
+  std::string note = "node label";
+  note += pins.unknown.size() == 1 ? " " : "s ";
+  for (size_t i = 0; i < pins.unknown.size(); ++i) {
+    if (i) note += ", ";
+    note += pins.unknown[i];
+  }
+  note += pins.unknown.size() == 1 ? " is" : " are";
+  note +=
+      " not in the accelerator catalog, so the worst case is charged; an admin declares a value "
+      "under a model's nodeLabels in the policy's spec.catalog, or under spec.ignore.nodeLabels "
+      "if it marks no accelerator";
+  return note;
+}
+
+// The model a resource is charged as: the most capable its node selection allows; unpinned, the
+// most capable that serves it (of those in the cluster, when known). A resource the catalog does
+// not know, or a node label value it does not know, is charged as the most capable model of the
+// vendor (of the whole catalog when the vendor is unclear), whatever the cluster holds: the
+// gate fails closed on names it cannot interpret.
+Charge charge_model(std::string_view resource, const Pins& pins, const Catalog& catalog,
+                    const ExtractOptions& options) {
+  Charge c;
+  if (catalog.classify_resource(resource) == ResourceClass::kUnknownAccelerator) {
+    const ModelSet candidates = catalog.worst_case_models(resource);
+    c.model = most_capable(candidates);
+    const std::string vendor = catalog.vendor_of_resource(resource);
+    c.note = "resource \"" + std::string(resource) +
+             "\" is not in the accelerator catalog, so it is charged as the most capable " +
+             (vendor.empty() ? std::string("model of the catalog") : vendor + " model") +
+             "; an admin declares it in the policy's spec.catalog (a model's resources, or a "
+             "partition), or under spec.ignore.resources if it is no accelerator";
+    return c;
+  }
+  const ModelSet serving = catalog.models_for_resource(resource);
   if (pins.pinned) {
-    if (const auto* m = most_capable(intersect(pins.models, serving))) return {m, true};
+    if (const auto* m = most_capable(intersect(pins.models, serving))) return {m, true, {}};
     // A label naming a model that cannot serve this resource proves nothing: worst case.
   }
-  if (serving.empty()) {
-    // An accelerator prefix no model serves (an unknown MIG profile...): the most capable model
-    // of the same vendor domain, else of the whole catalog.
-    const std::string_view domain = resource.substr(0, resource.find('/') + 1);
-    for (const auto& m : catalog.models) {
-      for (const auto& r : m.resources) {
-        if (r.compare(0, domain.size(), domain) == 0) {
-          serving.push_back(&m);
-          break;
-        }
-      }
-    }
-    if (serving.empty()) {
-      for (const auto& m : catalog.models) serving.push_back(&m);
-    }
+  if (!pins.unknown.empty()) {
+    c.model = most_capable(serving);
+    c.note = unknown_labels_note(pins);
+    return c;
   }
-  if (options.available_models) {
-    ModelSet available;
-    for (const auto* m : serving) {
-      if (is_available(m, options)) available.push_back(m);
-    }
-    if (!available.empty()) serving = std::move(available);
+  c.model = most_capable(restrict_to_available(serving, options));
+  return c;
+}
+
+// A pod's device access outside requests/limits, charged as an unpinned request for the devices
+// it reaches (a whole node unless it lists devices), unless its namespace is deviceAccessExempt.
+std::optional<DeviceAccess> device_access_of(const json& pod_spec, std::string_view spec_path,
+                                             const Policy& policy, const ExtractOptions& options) {
+  const auto& exempt = policy.device_access_exempt;
+  if (!options.namespace_.empty() &&
+      std::find(exempt.begin(), exempt.end(), options.namespace_) != exempt.end()) {
+    return std::nullopt;
   }
-  return {most_capable(serving), false};
+  return find_device_access(pod_spec, spec_path);
+}
+
+std::optional<AcceleratorDemand> device_access_demand(const DeviceAccess& access_found,
+                                                      const Policy& policy, const Pins& pins,
+                                                      const ExtractOptions& options) {
+  const DeviceAccess* access = &access_found;
+  const Catalog& catalog = policy.catalog;
+  ModelSet candidates;
+  for (const auto& m : catalog.models) {
+    if (access->vendor.empty() || m.vendor == access->vendor) candidates.push_back(&m);
+  }
+  if (candidates.empty()) {
+    for (const auto& m : catalog.models) candidates.push_back(&m);
+  }
+  AcceleratorDemand d;
+  const AcceleratorModel* model = nullptr;
+  if (pins.pinned) {
+    // The node's own model is what the access reaches.
+    model = most_capable(pins.models);
+    d.pinned = model != nullptr;
+  }
+  if (!model) {
+    model = most_capable(pins.unknown.empty() ? restrict_to_available(candidates, options)
+                                              : candidates);
+  }
+  if (!model) return std::nullopt;  // an empty catalog charges nothing
+  d.resource = "device access";
+  d.model_id = model->id;
+  d.model_name = model->display_name;
+  d.quantity = access->devices;
+  d.device_fraction = 1;
+  d.tpp_per_pod = d.quantity * model->tpp;
+  d.export_class = model->export_class;
+  d.note = access->what +
+           ": device access outside requests/limits is charged as an unpinned accelerator request "
+           "for the devices it reaches; an admin exempts a system agent's namespace with the "
+           "policy's spec.deviceAccessExempt";
+  return d;
 }
 
 }  // namespace
@@ -352,14 +471,16 @@ std::vector<AcceleratorDemand> pod_accelerators(const json& pod_spec, std::strin
   collect_sums(pod_spec, spec_path, catalog, sums);
 
   std::vector<AcceleratorDemand> out;
-  if (sums.empty()) return out;
+  // Device access is looked for in every pod: it needs no accelerator resource.
+  const auto device_access = device_access_of(pod_spec, spec_path, policy, options);
+  if (sums.empty() && !device_access) return out;
   const Pins pins = node_pins(pod_spec, spec_path, catalog);
   for (const ResourceSum& s : sums) {
     const double per_pod =
         (s.pod_level_set ? s.pod_level : std::max(s.init_max, s.containers + s.sidecars)) +
         s.overhead;
     if (per_pod <= 0) continue;
-    auto [model, pinned] = charge_model(s.name, pins, catalog, options);
+    auto [model, pinned, note] = charge_model(s.name, pins, catalog, options);
     if (!model) {
       throw ManifestError(std::string(spec_path) +
                           ": no model in the accelerator catalog can serve \"" +
@@ -375,7 +496,13 @@ std::vector<AcceleratorDemand> pod_accelerators(const json& pod_spec, std::strin
     d.tpp_per_pod = per_pod * d.device_fraction * model->tpp;
     d.export_class = model->export_class;
     d.pinned = pinned;
+    d.note = std::move(note);
     out.push_back(std::move(d));
+  }
+  if (device_access) {
+    if (auto d = device_access_demand(*device_access, policy, pins, options)) {
+      out.push_back(std::move(*d));
+    }
   }
   return out;
 }

@@ -184,6 +184,7 @@ policy::WorkloadDemand demand_of(const json& object, const AdmissionRequest& req
   policy::ExtractOptions options;
   options.available_models = env.available_models;
   options.dra = env.dra;
+  options.namespace_ = req.namespace_;
   auto demand = policy::extract_demand(object, policy, options);
   if (demand.namespace_.empty()) demand.namespace_ = req.namespace_;
   if (demand.name.empty()) demand.name = req.name;

@@ -18,14 +18,45 @@ const char* take(const char* p, const char* end, json& into) {
 struct PodWalk {
   const char* end;
 
-  // A container keeps what the engine reads: name, resources, restartPolicy. Elements that are
-  // not objects are kept as they are, so the engine reports them exactly as it would.
+  // Keeps the elements of the array at `p` that `keep` accepts, with null in place of the others
+  // so indices in messages stay those of the whole object (all of it when it is not an array);
+  // adds `key` to `parent` only when one is kept, so a pod without them stays small.
+  template <class Keep>
+  const char* filtered(const char* p, json& parent, std::string_view key, Keep&& keep) {
+    if (*p != '[') return take(p, end, parent[std::string(key)]);
+    json kept = json::array();
+    bool any = false;
+    const char* after = skim::walk_array(p, end, [&](const char* v) {
+      json element;
+      const char* next = take(v, end, element);
+      if (next && keep(element)) {
+        any = true;
+        kept.push_back(std::move(element));
+      } else {
+        kept.push_back(nullptr);
+      }
+      return next;
+    });
+    if (any) parent[std::string(key)] = std::move(kept);
+    return after;
+  }
+
+  // A container keeps what the engine reads: name, resources, restartPolicy, and for device
+  // access outside requests securityContext and the NVIDIA_VISIBLE_DEVICES entries of env.
+  // Elements that are not objects are kept as they are, so the engine reports them exactly as
+  // it would.
   const char* container(const char* p, json& out) {
     if (*p != '{') return take(p, end, out);
     out = json::object();
     return skim::walk_object(p, end, [&](std::string_view k, const char* v) {
-      if (k == "name" || k == "resources" || k == "restartPolicy") {
+      if (k == "name" || k == "resources" || k == "restartPolicy" || k == "securityContext") {
         return take(v, end, out[std::string(k)]);
+      }
+      if (k == "env") {
+        return filtered(v, out, k, [](const json& e) {
+          auto name = e.is_object() ? e.find("name") : e.end();
+          return !e.is_object() || (name != e.end() && *name == "NVIDIA_VISIBLE_DEVICES");
+        });
       }
       return skim::skip_value(v, end);
     });
@@ -44,9 +75,16 @@ struct PodWalk {
     if (*p != '{') return take(p, end, out);
     out = json::object();
     return skim::walk_object(p, end, [&](std::string_view k, const char* v) {
-      if (k == "containers" || k == "initContainers") return containers(v, out[std::string(k)]);
+      if (k == "containers" || k == "initContainers" || k == "ephemeralContainers") {
+        return containers(v, out[std::string(k)]);
+      }
       if (k == "resources" || k == "overhead" || k == "nodeSelector" || k == "affinity") {
         return take(v, end, out[std::string(k)]);
+      }
+      if (k == "volumes") {  // hostPath volumes only: device access
+        return filtered(v, out, k, [](const json& vol) {
+          return !vol.is_object() || vol.contains("hostPath");
+        });
       }
       return skim::skip_value(v, end);
     });

@@ -311,6 +311,7 @@ int run_check(const Args& args) {
         pol::DraContext validate;  // decoded for its errors; holds no devices itself
         validate.add_object(m.object);
       }
+      extract_options.namespace_ = r.namespace_;
       r.demand = pol::extract_demand(m.object, policy, extract_options);
       r.tenant = tenant_for(policy, r.namespace_, options);
       if (!r.demand.recognized) {

@@ -230,7 +230,8 @@ std::vector<std::string> models_on_nodes(const std::vector<const Labels*>& nodes
   std::set<std::string> ids;
   for (const Labels* labels : nodes) {
     for (const auto& [k, v] : *labels) {
-      for (const auto* m : policy.catalog.models_for_label(k, v)) ids.insert(m->id);
+      // An unknown value of a vendor's label is that vendor's most capable model.
+      for (const auto* m : policy.catalog.models_for_node_label(k, v)) ids.insert(m->id);
     }
   }
   return {ids.begin(), ids.end()};

@@ -259,13 +259,14 @@ def main():
             check(all(e["key"] == "kubernetes.io/metadata.name" for e in sel),
                   f"{n}: guard selects on a label a tenant could set")
         else:
-            want = {"pods", "deployments", "replicasets", "statefulsets", "replicationcontrollers", "jobs", "cronjobs",
-                    "resourceclaims", "resourceclaimtemplates"}
+            want = {"pods", "deployments", "replicasets", "statefulsets", "daemonsets",
+                    "replicationcontrollers", "jobs", "cronjobs", "resourceclaims", "resourceclaimtemplates"}
             if cfg is vwc:
                 want |= {"deployments/scale", "replicasets/scale", "statefulsets/scale", "replicationcontrollers/scale"}
             if v["webhook"]["customWorkloads"]:
                 want |= {"jobsets", "pytorchjobs", "tfjobs", "mpijobs", "xgboostjobs", "paddlejobs",
-                         "rayclusters", "rayjobs", "rayservices", "leaderworkersets"}
+                         "rayclusters", "rayjobs", "rayservices", "leaderworkersets", "trainjobs",
+                         "workflows", "workflowtemplates", "cronworkflows", "inferenceservices"}
                 if cfg is vwc:
                     want.add("leaderworkersets/scale")
             for rule in h["rules"]:
@@ -325,7 +326,10 @@ def main():
                     ("kubeflow.org", "tfjobs"), ("kubeflow.org", "mpijobs"),
                     ("kubeflow.org", "xgboostjobs"), ("kubeflow.org", "paddlejobs"),
                     ("ray.io", "rayclusters"), ("ray.io", "rayjobs"), ("ray.io", "rayservices"),
-                    ("leaderworkerset.x-k8s.io", "leaderworkersets"))}
+                    ("leaderworkerset.x-k8s.io", "leaderworkersets"),
+                    ("trainer.kubeflow.org", "trainjobs"), ("batch.volcano.sh", "jobs"),
+                    ("argoproj.io", "workflows"), ("argoproj.io", "workflowtemplates"),
+                    ("argoproj.io", "cronworkflows"), ("serving.kserve.io", "inferenceservices"))}
                    if v["webhook"]["customWorkloads"] else {}),
                 ("Role", "exportgate.io", "tppledgers"): read | {"create", "update"},
                 ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update"},

@@ -142,6 +142,54 @@ TEST(CliCheck, ReadsStdin) {
   EXPECT_TRUE(contains(r.out, "DENY Pod ml-training/train-h100")) << r.out;
 }
 
+// Issue 13, "unknown is the worst case": names the catalog does not know are denied in Tier 3
+// with the value named and how to declare it. Old binary: each of these was "no accelerators"
+// (or the known L4) and admitted with exit 0.
+TEST(CliCheck, UnknownNamesAreTheWorstCase) {
+  const std::string head = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: t}\nspec:\n";
+  const std::string gpu = "  containers: [{name: c, image: x, resources: {limits: {";
+  struct Case {
+    std::string manifest;
+    std::string named;  // the value the denial must name
+  };
+  const std::vector<Case> cases = {
+      {head + gpu + "nvidia.com/gpu.shared: 1}}}]\n", "NVIDIA GB200"},
+      {head + gpu + "nvidia.com/GH100_FUTURE_96GB: 1}}}]\n", "nvidia.com/GH100_FUTURE_96GB"},
+      {head + gpu + "example.com/npu: 1}}}]\n", "example.com/npu"},
+      {head + "  nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100-NEW}\n" + gpu +
+           "nvidia.com/gpu: 1}}}]\n",
+       "nvidia.com/gpu.product=NVIDIA-H100-NEW"},
+      {head +
+           "  affinity: {nodeAffinity: {requiredDuringSchedulingIgnoredDuringExecution: "
+           "{nodeSelectorTerms: [{matchExpressions: [{key: nvidia.com/gpu.product, operator: In, "
+           "values: [NVIDIA-H20, NVIDIA-X999]}]}]}}}\n" +
+           gpu + "nvidia.com/gpu: 1}}}]\n",
+       "NVIDIA-X999"},
+      {head + "  containers: [{name: c, image: x, env: [{name: NVIDIA_VISIBLE_DEVICES, value: "
+              "all}]}]\n",
+       "NVIDIA_VISIBLE_DEVICES=all"},
+      {head + "  containers: [{name: c, image: x, securityContext: {privileged: true}}]\n",
+       "privileged"},
+      {head +
+           "  containers: [{name: c, image: x}]\n  volumes: [{name: d, hostPath: {path: /dev}}]\n",
+       "host path /dev"},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = run({"check", "-f", "-", "--jurisdiction", "CN"}, c.manifest);
+    EXPECT_EQ(r.exit_code, 1) << c.manifest << r.out << r.err;
+    EXPECT_TRUE(contains(r.out, c.named)) << c.manifest << r.out;
+  }
+  // The admin's way out: spec.ignore and spec.deviceAccessExempt.
+  TempFile policy(
+      "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: p}\nspec:\n"
+      "  ignore: {resources: [example.com/npu]}\n  deviceAccessExempt: [t]\n");
+  for (size_t i : {2u, 5u, 6u, 7u}) {
+    const CliRun r = run({"check", "-f", "-", "--jurisdiction", "CN", "--policy", policy.path()},
+                         cases[i].manifest);
+    EXPECT_EQ(r.exit_code, 0) << cases[i].manifest << r.out << r.err;
+  }
+}
+
 TEST(CliCheck, BadYamlExitsTwoWithPosition) {
   const CliRun r = run({"check", "-f", "-"}, "apiVersion: v1\nkind: Pod\nmetadata:\n  name: [x\n");
   EXPECT_EQ(r.exit_code, 2);

@@ -97,6 +97,45 @@ TEST(AdmissionSkim, SameAdmissionOutcomeAsTheWholeObject) {
   }
 }
 
+// Device access outside requests (issue 13) survives the skim: the NVIDIA_VISIBLE_DEVICES entry
+// of env, securityContext and hostPath volumes reach the engine, and the answer is the one the
+// whole object gets. Old skim: dropped env and volumes, so the CPU-only pod was admitted.
+TEST(AdmissionSkim, DeviceAccessFieldsAreKept) {
+  const auto policy = test_policy();
+  for (int variant = 0; variant < 3; ++variant) {
+    json doc = json::parse(read_review("cpu-pod-web"));
+    doc["request"]["namespace"] = "team-x";
+    json& spec = doc["request"]["object"]["spec"];
+    json& c = spec["containers"][0];
+    c["env"] = json::array({{{"name", "A"}, {"value", "1"}}});
+    if (variant == 0) c["env"].push_back({{"name", "NVIDIA_VISIBLE_DEVICES"}, {"value", "all"}});
+    if (variant == 1) c["securityContext"] = {{"privileged", true}};
+    spec["volumes"] = json::array({{{"name", "tmp"}, {"emptyDir", json::object()}}});
+    if (variant == 2)
+      spec["volumes"].push_back({{"name", "dev"}, {"hostPath", {{"path", "/dev"}}}});
+    const std::string body = doc.dump();
+    auto skimmed = wh::skim_pod_review(body);
+    ASSERT_TRUE(skimmed) << variant;
+    const json& kept = (*skimmed)["request"]["object"]["spec"];
+    if (variant == 0) {
+      EXPECT_EQ(kept["containers"][0]["env"][1]["name"], "NVIDIA_VISIBLE_DEVICES");
+      EXPECT_TRUE(kept["containers"][0]["env"][0].is_null());  // other entries are dropped
+    }
+    if (variant == 2) {
+      EXPECT_EQ(kept["volumes"][1]["hostPath"]["path"], "/dev");
+    }
+    wh::AdmissionRequest fast = wh::decode_admission_review(body);
+    wh::AdmissionRequest whole = fast;
+    whole.object = json::parse(body)["request"]["object"];
+    wh::InMemoryLedger ledger_fast, ledger_whole;
+    auto a = wh::handle_admission(fast, wh::Endpoint::kValidate, *policy, ledger_fast);
+    auto b = wh::handle_admission(whole, wh::Endpoint::kValidate, *policy, ledger_whole);
+    // team-x has no jurisdiction: controlled compute is denied, device access included.
+    EXPECT_FALSE(a.response.allowed) << variant;
+    EXPECT_EQ(wh::encode_admission_review(a.response), wh::encode_admission_review(b.response));
+  }
+}
+
 TEST(AdmissionSkim, MalformedPodIsReportedTheSame) {
   // A bad quantity in a CPU-only Pod: resources are kept, so the engine still rejects it.
   json doc = json::parse(read_review("cpu-pod-web"));

@@ -311,26 +311,31 @@ TEST(Lookups, ModelsForResource) {
   EXPECT_TRUE(c.models_for_resource("example.com/fpga").empty());
 }
 
-TEST(Lookups, UnknownMigProfileIsAnAcceleratorServedByEveryMigParent) {
+// An unlisted MIG profile (a new GPU's, e.g. B200 1g.23gb) is an accelerator no model is known to
+// serve: charged as the vendor's most capable model (issue 13), not as an older MIG parent.
+TEST(Lookups, UnknownMigProfileIsAnUnknownNvidiaAccelerator) {
   const Catalog& c = builtin_catalog();
   EXPECT_EQ(c.find_partition("nvidia.com/mig-1g.96gb"), nullptr);
   EXPECT_TRUE(c.is_accelerator_resource("nvidia.com/mig-1g.96gb"));
-  const auto serving = ids(c.models_for_resource("nvidia.com/mig-1g.96gb"));
-  for (const char* id : {"a100", "a800", "a30", "h100-sxm", "h100-nvl", "h200"}) {
-    EXPECT_NE(std::find(serving.begin(), serving.end(), id), serving.end()) << id;
+  EXPECT_EQ(c.classify_resource("nvidia.com/mig-1g.96gb"), ResourceClass::kUnknownAccelerator);
+  EXPECT_TRUE(c.models_for_resource("nvidia.com/mig-1g.96gb").empty());
+  const auto candidates = ids(c.worst_case_models("nvidia.com/mig-1g.96gb"));
+  for (const char* id : {"a100", "h100-sxm", "h200", "b200", "gb200", "l4"}) {
+    EXPECT_NE(std::find(candidates.begin(), candidates.end(), id), candidates.end()) << id;
   }
-  EXPECT_EQ(std::find(serving.begin(), serving.end(), "l4"), serving.end());
+  EXPECT_EQ(std::find(candidates.begin(), candidates.end(), "mi300x"), candidates.end());
 }
 
 TEST(Lookups, IsAcceleratorResource) {
   const Catalog& c = builtin_catalog();
-  for (const char* r : {"nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "habana.ai/gaudi",
-                        "intel.com/gpu", "aws.amazon.com/neuron", "aws.amazon.com/neuroncore",
-                        "aws.amazon.com/neurondevice", "nvidia.com/mig-3g.40gb"}) {
+  for (const char* r :
+       {"nvidia.com/gpu", "amd.com/gpu", "google.com/tpu", "habana.ai/gaudi", "intel.com/gpu",
+        "aws.amazon.com/neuron", "aws.amazon.com/neuroncore", "aws.amazon.com/neurondevice",
+        "nvidia.com/mig-3g.40gb", "nvidia.com/gpux"}) {
     EXPECT_TRUE(c.is_accelerator_resource(r)) << r;
   }
-  for (const char* r : {"cpu", "memory", "ephemeral-storage", "hugepages-2Mi", "nvidia.com/gpux",
-                        "example.com/foo", ""}) {
+  for (const char* r :
+       {"cpu", "memory", "ephemeral-storage", "hugepages-2Mi", "example.com/foo", ""}) {
     EXPECT_FALSE(c.is_accelerator_resource(r)) << r;
   }
 }

@@ -142,7 +142,14 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"rayjob.yaml", 3, 8, "a100", true, {}, 2},
         Case{"raycluster.yaml", 5, 17, "a100", true, {}, 2},
         Case{"leaderworkerset.yaml", 10, 80, "h100-sxm", true, {}, 2},
-        Case{"leaderworkerset-no-leader.yaml", 8, 64, "h100-sxm", true}),
+        Case{"leaderworkerset-no-leader.yaml", 8, 64, "h100-sxm", true},
+        // Issue 13: kinds users run, in the early check. Old code: not recognized.
+        Case{"trainjob.yaml", 4, 32, "worst:nvidia.com/gpu", false},
+        Case{"volcano-job.yaml", 4, 24, "h100-sxm", true, {}, 2},
+        Case{"argo-workflow.yaml", 3, 7, "a100", true, {}, 3},
+        Case{"argo-cronworkflow.yaml", 1, 2, "worst:nvidia.com/gpu", false},
+        Case{"kserve-isvc.yaml", 4, 3, "h100-sxm", true, {}, 2},
+        Case{"kserve-multinode.yaml", 3, 24, "h100-sxm", true, {}, 2}),
     [](const auto& info) {
       std::string name = info.param.file.substr(0, info.param.file.size() - 5);
       for (char& ch : name) {
@@ -384,7 +391,8 @@ TEST(WorkloadKindsYaml, EmbeddedPresetIsValid) {
   merge_workload_kinds_yaml(YAML::Load(std::string(*text)), "workload-kinds.yaml", kinds, errors);
   EXPECT_TRUE(errors.empty()) << errors[0].to_string();
   for (const char* kind :
-       {"JobSet", "PyTorchJob", "TFJob", "MPIJob", "RayJob", "RayCluster", "LeaderWorkerSet"}) {
+       {"JobSet", "PyTorchJob", "TFJob", "MPIJob", "RayJob", "RayCluster", "LeaderWorkerSet",
+        "TrainJob", "Job", "Workflow", "WorkflowTemplate", "CronWorkflow", "InferenceService"}) {
     EXPECT_TRUE(std::any_of(kinds.begin(), kinds.end(), [&](const WorkloadKind& k) {
       return k.kind == kind;
     })) << kind;

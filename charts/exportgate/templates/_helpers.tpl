@@ -187,7 +187,7 @@ annotations:
   scope: Namespaced
 - apiGroups: [apps]
   apiVersions: [v1]
-  resources: [deployments, replicasets, statefulsets]
+  resources: [deployments, replicasets, statefulsets, daemonsets]
   operations: [CREATE, UPDATE]
   scope: Namespaced
 - apiGroups: [batch]
@@ -217,7 +217,8 @@ annotations:
 {{- end }}
 {{- if $root.Values.webhook.customWorkloads }}
 # Custom resources with pod templates that the policy's workloadKinds describe (JobSet, Kubeflow,
-# KubeRay, LeaderWorkerSet). Rules for resources that are not installed match nothing.
+# KubeRay, LeaderWorkerSet, Kubeflow Trainer, Volcano, Argo Workflows, KServe). Rules for resources
+# that are not installed match nothing.
 - apiGroups: [jobset.x-k8s.io]
   apiVersions: ["*"]
   resources: [jobsets]
@@ -236,6 +237,26 @@ annotations:
 - apiGroups: [leaderworkerset.x-k8s.io]
   apiVersions: ["*"]
   resources: [leaderworkersets]
+  operations: [CREATE, UPDATE]
+  scope: Namespaced
+- apiGroups: [trainer.kubeflow.org]
+  apiVersions: ["*"]
+  resources: [trainjobs]
+  operations: [CREATE, UPDATE]
+  scope: Namespaced
+- apiGroups: [batch.volcano.sh]
+  apiVersions: ["*"]
+  resources: [jobs]
+  operations: [CREATE, UPDATE]
+  scope: Namespaced
+- apiGroups: [argoproj.io]
+  apiVersions: ["*"]
+  resources: [workflows, workflowtemplates, cronworkflows]
+  operations: [CREATE, UPDATE]
+  scope: Namespaced
+- apiGroups: [serving.kserve.io]
+  apiVersions: ["*"]
+  resources: [inferenceservices]
   operations: [CREATE, UPDATE]
   scope: Namespaced
 {{- if $scale }}
