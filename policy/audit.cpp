@@ -218,7 +218,7 @@ void Auditor::add(const json& object) {
     f.reason = join(d.reasons);
     f.accelerators = demand.describe_accelerators();
     f.accelerator_count = demand.accelerator_count;
-    f.tpp = demand.controlled_tpp;
+    f.tpp = capped_tpp(demand);
     report_.findings.push_back(std::move(f));
   } else if (!d.would_deny && !d.warnings.empty() && !aggregate_caps) {
     AuditFinding f = finding(Verdict::kWarn);
@@ -226,16 +226,17 @@ void Auditor::add(const json& object) {
     f.reason = join(d.warnings);
     f.accelerators = demand.describe_accelerators();
     f.accelerator_count = demand.accelerator_count;
-    f.tpp = demand.controlled_tpp;
+    f.tpp = capped_tpp(demand);
     report_.findings.push_back(std::move(f));
   }
 
-  if (!aggregate_caps || tenant.jurisdiction.empty() || !(demand.controlled_tpp > 0)) return;
+  const double capped = capped_tpp(demand);
+  if (!aggregate_caps || tenant.jurisdiction.empty() || !(capped > 0)) return;
   Usage& u = usage_[tenant.jurisdiction][tenant.tenant];
   if (u.pods.empty()) u.tenant = tenant;
   if (!u.tenant_cap) u.tenant_cap = d.tenant_cap_tpp;
   if (!u.jurisdiction_cap) u.jurisdiction_cap = d.jurisdiction_cap_tpp;
-  u.tpp += demand.controlled_tpp;
+  u.tpp += capped;
   u.pods.push_back(std::move(ref));
 }
 
@@ -260,10 +261,14 @@ AuditReport Auditor::finish() && {
     whole.jurisdiction = jurisdiction;
     whole.code = "jurisdiction-cap";
     for (auto& [name, u] : tenants) {
-      whole.tier = u.tenant.tier;
-      whole.in_use_tpp += u.tpp;
-      whole.pods.insert(whole.pods.end(), u.pods.begin(), u.pods.end());
-      if (!jurisdiction_cap) jurisdiction_cap = u.jurisdiction_cap;
+      // Only licensed use (the tenants given a jurisdiction cap) draws down the country
+      // allocation; LPP use does not (90 FR 4544).
+      if (u.jurisdiction_cap) {
+        whole.tier = u.tenant.tier;
+        whole.in_use_tpp += u.tpp;
+        whole.pods.insert(whole.pods.end(), u.pods.begin(), u.pods.end());
+        if (!jurisdiction_cap) jurisdiction_cap = u.jurisdiction_cap;
+      }
       if (!u.tenant_cap) continue;
       CapFinding c;
       c.scope = "tenant";

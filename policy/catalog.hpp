@@ -69,6 +69,7 @@ enum class ResourceClass {
 
 class Catalog {
  public:
+  std::string as_of;  // ISO date the catalog's data was last reviewed ("" = not stated)
   std::vector<AcceleratorModel> models;
   std::vector<PartitionProfile> partitions;
   // Extended-resource prefixes that denote accelerators even when no model serves them

@@ -11,11 +11,13 @@
 #include <set>
 #include <string>
 
+#include "policy/rule_status.hpp"
+
 namespace exportgate::policy {
 namespace {
 
-const std::initializer_list<std::string_view> kCatalogKeys = {"models", "partitions",
-                                                              "acceleratorResourcePrefixes"};
+const std::initializer_list<std::string_view> kCatalogKeys = {
+    "models", "partitions", "acceleratorResourcePrefixes", "asOf"};
 const std::initializer_list<std::string_view> kModelKeys = {
     "id",         "vendor",     "name",      "denseTops",  "bitLength",
     "dieAreaMm2", "datacenter", "resources", "nodeLabels", "source"};
@@ -125,6 +127,16 @@ class CatalogReader {
     if (auto it = fields.find("partitions"); it != fields.end()) read_partitions(it->second);
     if (auto it = fields.find("acceleratorResourcePrefixes"); it != fields.end()) {
       read_prefixes(it->second);
+    }
+    // When the data was last reviewed: startup and `policy validate` warn when it is old.
+    if (auto it = fields.find("asOf"); it != fields.end()) {
+      const YAML::Node& v = it->second.second;
+      const std::string text = v.IsScalar() ? v.Scalar() : std::string();
+      if (!valid_iso_date(text)) {
+        error(v.Mark(), "catalog.asOf: expected a date YYYY-MM-DD, got " + describe(v));
+      } else {
+        into_.as_of = text;
+      }
     }
   }
 

@@ -22,6 +22,28 @@ std::string_view to_string(Verdict v) {
   return "deny";
 }
 
+double capped_tpp(const WorkloadDemand& demand) {
+  double b_class = 0;
+  for (const auto& set : demand.pod_sets) {
+    for (const auto& a : set.accelerators) {
+      if (a.held_by_claim || a.export_class != ExportClass::k3A090b) continue;
+      b_class += a.tpp_per_pod * static_cast<double>(set.pods);
+    }
+  }
+  const double capped = demand.controlled_tpp - b_class;
+  return capped > 0 ? capped : 0;
+}
+
+std::vector<std::string> allocation_tenants(const Policy& policy, std::string_view jurisdiction) {
+  std::vector<std::string> names;
+  for (const auto& t : policy.tenants) {
+    if (t.authorization == Authorization::kLicensed && t.jurisdiction == jurisdiction) {
+      names.push_back(t.name);
+    }
+  }
+  return names;
+}
+
 namespace {
 
 // Linear scan with string_view comparison: a handful of tiers, and no temporary std::string.
@@ -63,6 +85,10 @@ std::string what_and_where(const WorkloadDemand& demand, const TenantContext& te
     s += " (";
     s += tier_display(tenant.tier);
     s += ')';
+  }
+  if (!tenant.headquarters.empty()) {
+    s += ", headquartered in ";
+    s += tenant.headquarters;
   }
   return s;
 }
@@ -174,8 +200,7 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
       !(demand.controlled_tpp > 0 || demand.held_controlled_tpp > 0)) {
     return d;
   }
-  const double requested = demand.controlled_tpp;
-  d.requested_tpp = requested;
+  d.requested_tpp = capped_tpp(demand);
 
   const TierLimits* limits = find_tier(policy, tenant.tier);
   if (!limits) {
@@ -205,29 +230,61 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
   const bool veu =
       tenant.authorization == Authorization::kValidatedEndUser && tenant.tenant_cap_tpp;
 
+  // Who the entity is, wherever it is: headquartered (or ultimate parent headquartered) in D:5 or
+  // Macau -> licence required. A declared headquarters that is not a code is refused, not guessed.
+  if (policy.headquarters_rule && !licensed) {
+    const HeadquartersRule& hq = *policy.headquarters_rule;
+    if (!tenant.headquarters_error.empty()) {
+      std::string reason = what_and_where(demand, tenant) + ": headquarters unknown (" +
+                           tenant.headquarters_error + "); an admin must correct the label " +
+                           std::string(kHeadquartersLabel) + " or list the tenant in the policy" +
+                           cite(hq.cited());
+      deny(d, "unknown-headquarters", std::move(reason), hq.cited());
+      apply_mode(d, policy.mode);
+      return d;
+    }
+    if (hq.applies_to(tenant.headquarters)) {
+      std::string reason = what_and_where(demand, tenant) +
+                           ": controlled accelerators require an export licence for an entity "
+                           "headquartered in " +
+                           tenant.headquarters +
+                           ", wherever it is (none recorded for this tenant; list it in the "
+                           "policy with authorization: licensed and the licence number)" +
+                           cite(hq.cited());
+      deny(d, "headquarters-licence-required", std::move(reason), hq.cited());
+      apply_mode(d, policy.mode);
+      return d;
+    }
+  }
+
   if (limits->controlled == ControlledAction::kDeny && !licensed) {
     std::string reason = what_and_where(demand, tenant);
     if (limits->licence_required) {
       reason += ": controlled accelerators require an export licence for " + tenant.jurisdiction +
                 " (none recorded for this tenant; list it in the policy with authorization: "
                 "licensed and the licence number)";
-      reason += cite(limits->rule);
-      deny(d, "licence-required", std::move(reason), limits->rule);
+      reason += cite(limits->cited());
+      deny(d, "licence-required", std::move(reason), limits->cited());
     } else {
       reason += ": controlled accelerators are prohibited for " + tier_display(tenant.tier) +
                 " jurisdictions";
-      reason += cite(limits->rule);
-      deny(d, "tier-prohibited", std::move(reason), limits->rule);
+      reason += cite(limits->cited());
+      deny(d, "tier-prohibited", std::move(reason), limits->cited());
     }
     apply_mode(d, policy.mode);
     return d;
   }
 
-  // Devices of shared claims only (held and capped at the claims): nothing new for the caps.
+  // Devices of shared claims only (held and capped at the claims), or 3A090.b parts only (outside
+  // the diffusion caps): nothing for the caps.
+  const double requested = capped_tpp(demand);
+  d.requested_tpp = requested;
   if (!(requested > 0)) return d;
 
-  // Caps. A licence authorises beyond the tier caps; a validated end user's own cap replaces
-  // them; a tenant's own cap (set by the admin) replaces the tier's tenant cap.
+  // Caps (90 FR 4544): without a licence a capped tier allows the LPP amount per tenant (the
+  // tier's tenant cap), which does not draw down the country allocation; a licence does draw it
+  // down (presumption of approval until it is used up) and is not limited by LPP; a validated
+  // end user's own cap replaces both; a tenant's own cap (set by the admin) replaces LPP.
   std::optional<double> tenant_cap;
   std::optional<double> jurisdiction_cap;
   if (tenant.tenant_cap_tpp) {
@@ -235,10 +292,11 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
   } else if (limits->controlled == ControlledAction::kCap && !licensed) {
     tenant_cap = limits->tenant_cap_tpp;
   }
-  if (limits->controlled == ControlledAction::kCap && !licensed && !veu) {
+  if (limits->controlled == ControlledAction::kCap && licensed) {
     auto it = policy.jurisdiction_caps.find(tenant.jurisdiction);
     jurisdiction_cap = it != policy.jurisdiction_caps.end() ? std::optional<double>(it->second)
                                                             : limits->jurisdiction_cap_tpp;
+    d.draws_allocation = jurisdiction_cap.has_value();
   }
   d.tenant_cap_tpp = tenant_cap;
   d.jurisdiction_cap_tpp = jurisdiction_cap;
@@ -253,33 +311,39 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
               " TPP); an admin must label the namespace with " + std::string(kTenantLabel) +
               "=<tenant> or list it under a policy tenant (or set spec.tenancy."
               "untenantedNamespaces: own-tenant)";
-    reason += cite(limits->rule);
-    deny(d, "untenanted-namespace", std::move(reason), limits->rule);
+    reason += cite(limits->cited());
+    deny(d, "untenanted-namespace", std::move(reason), limits->cited());
     apply_mode(d, policy.mode);
     return d;
   }
   if (licensed && !tenant.licence.empty()) {
     d.rule = "licence " + tenant.licence;
-    if (!limits->rule.empty()) d.rule += "; " + limits->rule;
+    if (!limits->rule.empty()) d.rule += "; " + limits->cited();
   }
   if (!tenant_cap && !jurisdiction_cap) return d;  // plain allow
 
   std::string_view tenant_cap_name = veu ? "validated end user cap" : "tenant cap";
   std::string veu_rule;
-  std::string_view tenant_rule = limits->rule;
+  std::string_view tenant_rule = limits->cited();
   if (veu || (tenant.tenant_cap_tpp && limits->controlled != ControlledAction::kCap)) {
     veu_rule = veu ? "validated end user authorisation" : "tenant cap set by policy";
     if (!tenant.licence.empty()) veu_rule += " " + tenant.licence;
-    if (!limits->rule.empty()) veu_rule += "; " + limits->rule;
+    if (!limits->rule.empty()) veu_rule += "; " + limits->cited();
     tenant_rule = veu_rule;
   }
   const double ratio = policy.near_cap_warning_ratio;
   if (tenant_cap) {
     const double after = usage.tenant_tpp + requested;
     if (after > *tenant_cap) {
+      std::string hint;
+      if (!veu && !tenant.tenant_cap_tpp && limits->controlled == ControlledAction::kCap) {
+        hint =
+            "; beyond this amount a licence is needed (list the tenant with authorization: "
+            "licensed; licensed use draws down the country allocation)";
+      }
       deny(d, "tenant-cap",
            what_and_where(demand, tenant) + ": " +
-               cap_text(tenant_cap_name, *tenant_cap, usage.tenant_tpp, requested) +
+               cap_text(tenant_cap_name, *tenant_cap, usage.tenant_tpp, requested) + hint +
                cite(tenant_rule),
            tenant_rule);
     } else if (after >= ratio * *tenant_cap) {
@@ -288,17 +352,19 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
     }
   }
   if (jurisdiction_cap) {
+    const std::string alloc_rule = d.rule.empty() ? limits->cited() : d.rule;
     const double after = usage.jurisdiction_tpp + requested;
     if (after > *jurisdiction_cap) {
       deny(d, "jurisdiction-cap",
            what_and_where(demand, tenant) + ": " +
-               cap_text("jurisdiction cap for " + tenant.jurisdiction, *jurisdiction_cap,
-                        usage.jurisdiction_tpp, requested) +
-               cite(limits->rule),
-           limits->rule);
+               cap_text("country allocation for " + tenant.jurisdiction +
+                            " (drawn down by licensed use)",
+                        *jurisdiction_cap, usage.jurisdiction_tpp, requested) +
+               "; once it is used up licences are presumed denied" + cite(alloc_rule),
+           alloc_rule);
     } else if (after >= ratio * *jurisdiction_cap) {
       d.warnings.push_back(
-          near_cap_text(tenant, true, "jurisdiction cap", *jurisdiction_cap, after, limits->rule));
+          near_cap_text(tenant, true, "country allocation", *jurisdiction_cap, after, alloc_rule));
     }
   }
   if (d.would_deny) d.warnings.clear();  // the denial says it all

@@ -45,6 +45,13 @@ std::string_view to_string(Authorization a) {
   return "none";
 }
 
+bool HeadquartersRule::applies_to(std::string_view code) const {
+  for (const auto& j : jurisdictions) {
+    if (j == code) return true;
+  }
+  return false;
+}
+
 TierName Policy::tier_of(std::string_view jurisdiction) const {
   const std::string code = normalize_jurisdiction_code(jurisdiction);
   if (code.empty()) return {};

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "policy/catalog.hpp"
+#include "policy/rule_status.hpp"
 #include "policy/tier.hpp"
 
 namespace exportgate::policy {
@@ -27,6 +28,10 @@ struct TierLimits {
   // With kDeny: the rule requires a licence (controls-2023) rather than presuming denial (Tier 3);
   // only the wording and the decision code ("licence-required" vs "tier-prohibited") differ.
   bool licence_required = false;
+  RuleStatus status;     // the rule's own dates/status (declared=false: the rule set's apply)
+  std::string citation;  // rule + status + rule set, as decisions cite it (set by the loader)
+  // The citation when the loader set one, else the bare rule.
+  const std::string& cited() const { return citation.empty() ? rule : citation; }
 };
 
 // How a tenant is authorised beyond its tier.
@@ -46,6 +51,20 @@ struct Tenant {
   Authorization authorization = Authorization::kNone;
   std::optional<double> cap_tpp;  // own cap; for a validated end user replaces the tier's caps
   std::string licence;            // licence / authorisation reference shown in decisions
+  // Where the tenant (or its ultimate parent) is headquartered, ISO alpha-2; "" = not declared.
+  std::string headquarters;
+};
+
+// A licence requirement that follows who the entity is, not where it is: 3A090 items for an
+// entity headquartered in (or whose ultimate parent is headquartered in) D:5 or Macau need a
+// licence wherever the entity is (15 CFR 742.6(a)(6)(iii)(A), in force since 2023-11-17).
+struct HeadquartersRule {
+  std::vector<std::string> jurisdictions;  // headquarters codes the requirement applies to
+  std::string rule;                        // citation
+  RuleStatus status;
+  std::string citation;  // rule + status + rule set (set by the loader)
+  bool applies_to(std::string_view code) const;
+  const std::string& cited() const { return citation.empty() ? rule : citation; }
 };
 
 // Where to find pod templates and replica counts in a custom resource.
@@ -78,9 +97,11 @@ struct Admins {
 };
 
 struct Policy {
-  std::string name;    // metadata.name
-  std::string preset;  // preset it started from ("" = none)
-  std::string hash;    // sha256-like digest of the effective policy, for logs and metrics
+  std::string name;         // metadata.name
+  std::string preset;       // preset it started from ("" = none)
+  RuleSet rule_set;         // what the rules are, with dates and status (spec.ruleSet)
+  std::string in_force_on;  // ISO date the rules were selected for ("" = none selected)
+  std::string hash;         // sha256-like digest of the effective policy, for logs and metrics
   Mode mode = Mode::kEnforce;
   bool workload_early_check = true;  // check Deployments/Jobs... not only their Pods
   double near_cap_warning_ratio = 0.9;
@@ -96,6 +117,7 @@ struct Policy {
   std::string unknown_jurisdiction_rule;
   // spec.tenancy.untenantedNamespaces
   UntenantedNamespaces untenanted_namespaces = UntenantedNamespaces::kDeny;
+  std::optional<HeadquartersRule> headquarters_rule;  // none: headquarters are not looked at
 
   Catalog catalog;
   std::vector<Tenant> tenants;

@@ -232,12 +232,32 @@ std::vector<PolicyChange> diff_policies(const Policy& a, const Policy& b) {
       });
 
   {
-    TierLimits ua{a.unknown_jurisdiction, {}, {}, a.unknown_jurisdiction_rule, false};
-    TierLimits ub{b.unknown_jurisdiction, {}, {}, b.unknown_jurisdiction_rule, false};
+    TierLimits ua{a.unknown_jurisdiction, {}, {}, a.unknown_jurisdiction_rule, false, {}, {}};
+    TierLimits ub{b.unknown_jurisdiction, {}, {}, b.unknown_jurisdiction_rule, false, {}, {}};
     AttributeDiff d;
     d.compare("controlled", action_text(ua), action_text(ub));
     d.compare("rule", "\"" + ua.rule + "\"", "\"" + ub.rule + "\"");
     d.emit(out, "unknown-jurisdiction", "unknownJurisdiction");
+  }
+  {
+    // The rule set and its status: what every decision cites.
+    AttributeDiff d;
+    d.compare("rule set", rule_set_text(a.rule_set), rule_set_text(b.rule_set));
+    d.compare("in force on", a.in_force_on, b.in_force_on);
+    d.emit(out, "rule-set", "ruleSet");
+  }
+  {
+    auto codes = [](const Policy& p) {
+      if (!p.headquarters_rule) return std::string("none");
+      std::string s;
+      for (const auto& c : p.headquarters_rule->jurisdictions) s += (s.empty() ? "" : ",") + c;
+      return s;
+    };
+    AttributeDiff d;
+    d.compare("jurisdictions", codes(a), codes(b));
+    d.compare("rule", a.headquarters_rule ? a.headquarters_rule->cited() : "",
+              b.headquarters_rule ? b.headquarters_rule->cited() : "");
+    d.emit(out, "headquarters", "headquartersLicence");
   }
 
   auto model_id = [](const AcceleratorModel& m) { return m.id; };

@@ -37,13 +37,22 @@ std::string canonical_dump(const Policy& p) {
     out << "jurisdiction " << code << ' ' << tier << '\n';
   for (const auto& [name, t] : p.tiers) {
     out << "tier " << name << ' ' << to_string(t.controlled) << ' ' << t.licence_required << ' '
-        << opt(t.tenant_cap_tpp) << ' ' << opt(t.jurisdiction_cap_tpp) << ' ' << t.rule << '\n';
+        << opt(t.tenant_cap_tpp) << ' ' << opt(t.jurisdiction_cap_tpp) << ' ' << t.rule << ' '
+        << t.citation << '\n';
   }
   for (const auto& [code, cap] : p.jurisdiction_caps)
     out << "jurisdictionCap " << code << ' ' << num(cap) << '\n';
   out << "unknownJurisdiction " << to_string(p.unknown_jurisdiction) << ' '
       << p.unknown_jurisdiction_rule << '\n';
   out << "untenantedNamespaces " << to_string(p.untenanted_namespaces) << '\n';
+  // Dates and status change what every decision cites.
+  out << "ruleSet " << p.rule_set.name << ' ' << p.rule_set.citation << ' '
+      << status_text(p.rule_set.status) << ' ' << p.rule_set.status.source << '\n';
+  if (p.headquarters_rule) {
+    out << "headquartersLicence " << p.headquarters_rule->citation;
+    list(out, p.headquarters_rule->jurisdictions);
+    out << '\n';
+  }
   for (const auto& m : p.catalog.models) {
     out << "model " << m.id << ' ' << m.vendor << ' ' << m.display_name << ' ' << num(m.dense_tops)
         << ' ' << m.bit_length << ' ' << num(m.die_area_mm2) << ' ' << m.datacenter;
@@ -67,7 +76,7 @@ std::string canonical_dump(const Policy& p) {
   out << '\n';
   for (const auto& t : p.tenants) {
     out << "tenant " << t.name << ' ' << t.jurisdiction << ' ' << to_string(t.authorization) << ' '
-        << opt(t.cap_tpp) << ' ' << t.licence;
+        << opt(t.cap_tpp) << ' ' << t.licence << ' ' << t.headquarters;
     list(out, t.namespaces);
     out << '\n';
   }

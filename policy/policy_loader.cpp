@@ -13,6 +13,7 @@
 #include "policy/catalog_yaml.hpp"
 #include "policy/embedded.hpp"
 #include "policy/errors.hpp"
+#include "policy/in_force.hpp"
 #include "policy/jurisdictions.hpp"
 #include "policy/policy_hash.hpp"
 #include "policy/policy_yaml_reader.hpp"
@@ -25,7 +26,7 @@ namespace {
 
 constexpr std::string_view kApiVersion = "exportgate.io/v1alpha1";
 constexpr std::string_view kKind = "Policy";
-constexpr std::string_view kPresetNames[] = {"diffusion-2025", "controls-2023"};
+constexpr std::string_view kPresetNames[] = {"diffusion-2025", "controls-2023", "current"};
 
 std::string quoted(std::string_view s) {
   return "\"" + std::string(s) + "\"";
@@ -94,8 +95,9 @@ Policy base_policy(std::vector<Diagnostic>& diagnostics) {
 
 class Loader {
  public:
-  Loader(std::string_view filename, std::vector<Diagnostic>& diagnostics)
-      : r_(filename, diagnostics) {}
+  Loader(std::string_view filename, std::vector<Diagnostic>& diagnostics,
+         const LoadOptions& options = {})
+      : r_(filename, diagnostics), options_(options) {}
 
   Policy load(const YAML::Node& root);
 
@@ -116,9 +118,19 @@ class Loader {
   void validate_ignore(const Policy& p);
   void read_admins(const YAML::Node& node, Policy& p);
   std::string read_code(const YAML::Node& key, std::string_view path);
+  void read_headquarters_licence(const YAML::Node& node, Policy& p);
+  void read_rule_set(const YAML::Node& node, Policy& p);
+  // Reads one of the status keys (kStatusKeys) into `s`; false when `key` is not one of them.
+  bool read_status_key(const std::string& key, const YAML::Node& v, const std::string& field,
+                       RuleStatus& s);
   void validate(const Policy& p);
 
+  // The date the rules are selected for: the override, else spec.inForceOn; "" = none.
+  // Sets an error and returns "" when the text is not a date.
+  std::string selected_date(const YAML::Node& spec);
+
   YamlReader r_;
+  LoadOptions options_;
   bool preset_ok_ = true;
   std::vector<TierReference> tier_refs_;
   std::vector<NamespaceClaim> claims_;
@@ -148,6 +160,10 @@ Policy Loader::load(const YAML::Node& root) {
   if (spec && !spec.IsNull() && !r_.expect_map(spec, "spec")) return {};
   const YAML::Node no_spec;
   Policy p = start_from_preset(spec && spec.IsMap() ? spec : no_spec);
+  // Any other preset on a date: kept for the warnings (the rule set may not be in force then).
+  if (p.in_force_on.empty() && preset_ok_) {
+    p.in_force_on = selected_date(spec && spec.IsMap() ? spec : no_spec);
+  }
   const YAML::Node metadata = root["metadata"];
   if (!metadata) {
     r_.error(root, "policy: missing metadata; expected metadata.name");
@@ -193,10 +209,22 @@ Policy Loader::start_from_preset(const YAML::Node& spec) {
     preset = *s;
   }
   if (preset == "none") return base_policy(r_.diagnostics());
+  if (preset == kCurrentPreset) {
+    std::string date = selected_date(spec);
+    if (date.empty()) date = options_.today.empty() ? today_utc() : options_.today;
+    try {
+      return load_current(date);
+    } catch (const PolicyError& e) {
+      for (const auto& d : e.diagnostics()) r_.error(node, d.message);
+      preset_ok_ = false;
+      return base_policy(r_.diagnostics());
+    }
+  }
   const auto names = preset_names();
   if (std::find(names.begin(), names.end(), preset) == names.end()) {
     r_.error(node, "spec.preset: unknown preset " + quoted(preset) +
-                       "; expected one of \"diffusion-2025\", \"controls-2023\", \"none\"");
+                       "; expected one of \"diffusion-2025\", \"controls-2023\", \"current\", "
+                       "\"none\"");
     preset_ok_ = false;
     return base_policy(r_.diagnostics());
   }
@@ -205,12 +233,36 @@ Policy Loader::start_from_preset(const YAML::Node& spec) {
   return p;
 }
 
+std::string Loader::selected_date(const YAML::Node& spec) {
+  const std::string today = options_.today.empty() ? today_utc() : options_.today;
+  if (!options_.in_force_on.empty()) {
+    auto d = resolve_in_force_date(options_.in_force_on, today);
+    if (!d) {
+      r_.error(spec, "--in-force-on: " + quoted(options_.in_force_on) +
+                         " is not a date; expected YYYY-MM-DD or today");
+      return {};
+    }
+    return *d;
+  }
+  const YAML::Node node = spec.IsMap() ? spec["inForceOn"] : YAML::Node(YAML::NodeType::Undefined);
+  if (!node.IsDefined()) return {};
+  auto s = r_.string(node, "spec.inForceOn");
+  if (!s) return {};
+  auto d = resolve_in_force_date(*s, today);
+  if (!d) {
+    r_.error(node,
+             "spec.inForceOn: " + quoted(*s) + " is not a date; expected YYYY-MM-DD or today");
+    return {};
+  }
+  return *d;
+}
+
 void Loader::read_spec(const YAML::Node& spec, Policy& p) {
-  r_.check_keys(
-      spec, "spec",
-      {"preset", "mode", "workloadEarlyCheck", "nearCapWarningPercent", "defaultTier",
-       "jurisdictions", "tiers", "jurisdictionCaps", "unknownJurisdiction", "catalog", "tenants",
-       "exemptions", "admins", "workloadKinds", "tenancy", "ignore", "deviceAccessExempt"});
+  r_.check_keys(spec, "spec",
+                {"preset", "mode", "workloadEarlyCheck", "nearCapWarningPercent", "defaultTier",
+                 "jurisdictions", "tiers", "jurisdictionCaps", "unknownJurisdiction", "catalog",
+                 "tenants", "exemptions", "admins", "workloadKinds", "tenancy", "ignore",
+                 "deviceAccessExempt", "headquartersLicence", "ruleSet", "inForceOn"});
   // Tiers first, so later references (defaultTier, jurisdictions) can be checked against them.
   if (const YAML::Node n = spec["tiers"]) read_tiers(n, p);
   r_.for_each_entry(spec, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
@@ -245,6 +297,10 @@ void Loader::read_spec(const YAML::Node& spec, Policy& p) {
       read_unknown_jurisdiction(v, p);
     } else if (key == "tenancy") {
       read_tenancy(v, p);
+    } else if (key == "headquartersLicence") {
+      read_headquarters_licence(v, p);
+    } else if (key == "ruleSet") {
+      read_rule_set(v, p);
     } else if (key == "catalog") {
       if (r_.expect_map(v, "spec.catalog")) {
         // The merge finalizes the catalog itself when it found no error.
@@ -295,7 +351,9 @@ void Loader::read_tier(const std::string& name, const YAML::Node& node, TierLimi
                        bool is_new) {
   const std::string path = "spec.tiers." + name;
   if (!r_.expect_map(node, path)) return;
-  r_.check_keys(node, path, {"controlled", "tenantCapTPP", "jurisdictionCapTPP", "rule"});
+  r_.check_keys(node, path,
+                {"controlled", "tenantCapTPP", "jurisdictionCapTPP", "rule", "effectiveFrom",
+                 "effectiveUntil", "status", "statusSince", "statusSource"});
   if (is_new && !node["controlled"]) {
     r_.error(node, path +
                        ": a new tier needs \"controlled\" (allow, cap, deny or "
@@ -319,6 +377,56 @@ void Loader::read_tier(const std::string& name, const YAML::Node& node, TierLimi
       }
     } else if (key == "rule") {
       if (auto s = r_.string(v, field)) t.rule = *s;
+    } else {
+      read_status_key(key, v, field, t.status);
+    }
+  });
+}
+
+bool Loader::read_status_key(const std::string& key, const YAML::Node& v, const std::string& field,
+                             RuleStatus& s) {
+  auto date = [&](std::string& out) {
+    auto text = r_.string(v, field);
+    if (!text) return;
+    if (!text->empty() && !valid_iso_date(*text)) {
+      r_.error(v, field + ": " + quoted(*text) + " is not a date; expected YYYY-MM-DD");
+      return;
+    }
+    out = *text;
+  };
+  if (key == "effectiveFrom") {
+    date(s.effective_from);
+  } else if (key == "effectiveUntil") {
+    date(s.effective_until);
+  } else if (key == "statusSince") {
+    date(s.since);
+  } else if (key == "status") {
+    if (auto a = r_.one_of(v, field,
+                           {"in-force", "not-enforced", "suspended", "superseded", "pending"})) {
+      s.state = *parse_rule_state(*a);
+    }
+  } else if (key == "statusSource") {
+    if (auto text = r_.string(v, field)) s.source = *text;
+  } else {
+    return false;
+  }
+  s.declared = true;
+  return true;
+}
+
+void Loader::read_rule_set(const YAML::Node& node, Policy& p) {
+  if (!r_.expect_map(node, "spec.ruleSet")) return;
+  r_.check_keys(node, "spec.ruleSet",
+                {"name", "citation", "effectiveFrom", "effectiveUntil", "status", "statusSince",
+                 "statusSource"});
+  r_.for_each_entry(node, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+    const std::string field = "spec.ruleSet." + key;
+    if (key == "name") {
+      if (auto s = r_.string(v, field)) p.rule_set.name = *s;
+    } else if (key == "citation") {
+      if (auto s = r_.string(v, field)) p.rule_set.citation = *s;
+    } else {
+      read_status_key(key, v, field, p.rule_set.status);
     }
   });
 }
@@ -389,6 +497,40 @@ void Loader::read_tenancy(const YAML::Node& node, Policy& p) {
   });
 }
 
+void Loader::read_headquarters_licence(const YAML::Node& node, Policy& p) {
+  if (node.IsNull()) {  // `headquartersLicence: null` removes the preset's rule
+    p.headquarters_rule.reset();
+    return;
+  }
+  if (!r_.expect_map(node, "spec.headquartersLicence")) return;
+  r_.check_keys(node, "spec.headquartersLicence",
+                {"jurisdictions", "rule", "effectiveFrom", "effectiveUntil", "status",
+                 "statusSince", "statusSource"});
+  HeadquartersRule rule = p.headquarters_rule.value_or(HeadquartersRule{});
+  r_.for_each_entry(node, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+    const std::string field = "spec.headquartersLicence." + key;
+    if (key == "jurisdictions") {
+      auto list = r_.string_list(v, field);
+      if (!list) return;
+      rule.jurisdictions.clear();
+      for (size_t j = 0; j < list->size(); ++j) {
+        const std::string code = normalize_jurisdiction_code((*list)[j]);
+        if (code.empty() || !find_jurisdiction(code)) {
+          r_.error(v[j], field + "[" + std::to_string(j) + "]: " + quoted((*list)[j]) +
+                             " is not an ISO 3166-1 alpha-2 country code");
+          continue;
+        }
+        rule.jurisdictions.push_back(code);
+      }
+    } else if (key == "rule") {
+      if (auto s = r_.string(v, field)) rule.rule = *s;
+    } else {
+      read_status_key(key, v, field, rule.status);
+    }
+  });
+  p.headquarters_rule = std::move(rule);
+}
+
 void Loader::read_tenants(const YAML::Node& node, Policy& p) {
   if (!r_.expect_seq(node, "spec.tenants")) return;
   for (size_t i = 0; i < node.size(); ++i) {
@@ -396,7 +538,8 @@ void Loader::read_tenants(const YAML::Node& node, Policy& p) {
     const std::string path = "spec.tenants[" + std::to_string(i) + "]";
     if (!r_.expect_map(item, path)) continue;
     r_.check_keys(item, path,
-                  {"name", "jurisdiction", "namespaces", "authorization", "capTPP", "licence"});
+                  {"name", "jurisdiction", "namespaces", "authorization", "capTPP", "licence",
+                   "headquarters"});
     Tenant t;
     bool ok = true;
     for (const char* required : {"name", "jurisdiction", "namespaces"}) {
@@ -467,6 +610,17 @@ void Loader::read_tenants(const YAML::Node& node, Policy& p) {
         }
       } else if (key == "licence") {
         if (auto s = r_.string(v, field)) t.licence = *s;
+      } else if (key == "headquarters") {
+        auto s = r_.string(v, field);
+        const std::string code = s ? normalize_jurisdiction_code(*s) : "";
+        if (s && (code.empty() || !find_jurisdiction(code))) {
+          r_.error(v, field + ": " + quoted(*s) +
+                          " is not an ISO 3166-1 alpha-2 country code (where the tenant or its "
+                          "ultimate parent is headquartered)");
+          ok = false;
+          return;
+        }
+        t.headquarters = code;
       }
     });
     if (t.authorization == Authorization::kValidatedEndUser && !t.cap_tpp && item["name"]) {
@@ -675,7 +829,19 @@ void Loader::validate(const Policy& p) {
   }
 }
 
-Policy load_document(std::string_view text, std::string_view filename) {
+// Every decision cites its rule with the rule's status and the rule set's (computed once the
+// overrides are merged, from the raw fields, so loading a preset and then a policy on top does
+// not add them twice).
+void set_citations(Policy& p) {
+  for (auto& [name, t] : p.tiers) t.citation = citation_text(t.rule, t.status, p.rule_set);
+  if (p.headquarters_rule) {
+    // The headquarters rule has its own dates (2023), whatever the rule set around it.
+    p.headquarters_rule->citation =
+        citation_text(p.headquarters_rule->rule, p.headquarters_rule->status, RuleSet{});
+  }
+}
+
+Policy load_document(std::string_view text, std::string_view filename, const LoadOptions& options) {
   std::vector<Diagnostic> diagnostics;
   std::vector<YAML::Mark> starts;
   YAML::Node doc;
@@ -701,7 +867,7 @@ Policy load_document(std::string_view text, std::string_view filename) {
                            std::to_string(starts.size()));
     throw PolicyError(std::move(diagnostics));
   }
-  Loader loader(filename, diagnostics);
+  Loader loader(filename, diagnostics, options);
   Policy p = loader.load(doc);
   if (!diagnostics.empty()) {
     // Report in file order, whatever order the checks ran in.
@@ -711,6 +877,7 @@ Policy load_document(std::string_view text, std::string_view filename) {
                      });
     throw PolicyError(std::move(diagnostics));
   }
+  set_citations(p);
   p.hash = policy_hash(p);
   return p;
 }
@@ -722,22 +889,36 @@ std::vector<std::string> preset_names() {
 }
 
 Policy load_preset(std::string_view name) {
+  if (name == kCurrentPreset) return load_current(today_utc());
   const auto names = preset_names();
   auto text = embedded_file(name);
   if (std::find(names.begin(), names.end(), name) == names.end() || !text) {
     throw PolicyError({{std::string(name), 0, 0,
                         "unknown preset " + quoted(name) +
-                            "; expected \"diffusion-2025\" or \"controls-2023\""}});
+                            "; expected \"diffusion-2025\", \"controls-2023\" or \"current\""}});
   }
   // Presets are Policy documents themselves (with `preset: none`).
-  Policy p = load_document(*text, std::string(name) + ".yaml");
+  Policy p = load_document(*text, std::string(name) + ".yaml", {});
   p.preset = std::string(name);
   p.hash = policy_hash(p);
   return p;
 }
 
 Policy load_policy(std::string_view text, std::string_view filename) {
-  return load_document(text, filename);
+  return load_document(text, filename, {});
+}
+
+Policy load_policy(std::string_view text, std::string_view filename, const LoadOptions& options) {
+  return load_document(text, filename, options);
+}
+
+Policy load_preset(std::string_view name, const LoadOptions& options) {
+  if (name != kCurrentPreset && options.in_force_on.empty()) return load_preset(name);
+  // A preset on a date: the same as a policy naming it.
+  const std::string text =
+      "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: " + std::string(name) +
+      "}\nspec: {preset: " + std::string(name) + "}\n";
+  return load_document(text, std::string(name), options);
 }
 
 }  // namespace exportgate::policy

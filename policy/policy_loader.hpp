@@ -9,7 +9,8 @@
 
 namespace exportgate::policy {
 
-// Names of the presets compiled into the binary ("diffusion-2025", "controls-2023").
+// Names of the presets ("diffusion-2025", "controls-2023", "current"; `current` is the rules in
+// force on the selected date, see in_force.hpp).
 std::vector<std::string> preset_names();
 // The default preset used when no policy is given.
 inline constexpr std::string_view kDefaultPreset = "diffusion-2025";
@@ -21,5 +22,15 @@ Policy load_preset(std::string_view name);
 // the preset it names (spec.preset, default diffusion-2025; "none" for an empty base).
 // Throws PolicyError with every problem found, each with file:line:column.
 Policy load_policy(std::string_view text, std::string_view filename);
+
+struct LoadOptions {
+  // Selects the rules in force on this date, overriding spec.inForceOn (`--in-force-on`):
+  // "YYYY-MM-DD" or "today"; "" = as the policy says.
+  std::string in_force_on;
+  std::string today;  // what "today" means (ISO); "" = today in UTC
+};
+Policy load_policy(std::string_view text, std::string_view filename, const LoadOptions& options);
+// A preset alone with LoadOptions (for `current` on a date).
+Policy load_preset(std::string_view name, const LoadOptions& options);
 
 }  // namespace exportgate::policy

@@ -40,6 +40,7 @@ void apply_policy_tenant(const Policy& policy, const Tenant& t, TenantContext& c
   ctx.authorization = t.authorization;
   ctx.tenant_cap_tpp = t.cap_tpp;
   ctx.licence = t.licence;
+  ctx.headquarters = t.headquarters;
 }
 
 const std::string* label(const std::map<std::string, std::string>* labels, std::string_view key) {
@@ -48,10 +49,36 @@ const std::string* label(const std::map<std::string, std::string>* labels, std::
   return it == labels->end() ? nullptr : &it->second;
 }
 
+TenantContext resolve_tenant_and_jurisdiction(
+    const Policy& policy, std::string_view namespace_name,
+    const std::map<std::string, std::string>* namespace_labels);
+
 }  // namespace
 
 TenantContext resolve_tenant(const Policy& policy, std::string_view namespace_name,
                              const std::map<std::string, std::string>* namespace_labels) {
+  TenantContext ctx = resolve_tenant_and_jurisdiction(policy, namespace_name, namespace_labels);
+  // Headquarters: the policy tenant's, else the admin-set label. An invalid label is kept as an
+  // error, so a policy with a headquarters rule can refuse it rather than guess.
+  if (ctx.headquarters.empty()) {
+    if (const std::string* value = label(namespace_labels, kHeadquartersLabel)) {
+      const std::string code = normalize_jurisdiction_code(*value);
+      if (code.empty() || !find_jurisdiction(code)) {
+        ctx.headquarters_error = "label " + std::string(kHeadquartersLabel) + " value \"" + *value +
+                                 "\" is not an ISO 3166-1 alpha-2 code";
+      } else {
+        ctx.headquarters = code;
+      }
+    }
+  }
+  return ctx;
+}
+
+namespace {
+
+TenantContext resolve_tenant_and_jurisdiction(
+    const Policy& policy, std::string_view namespace_name,
+    const std::map<std::string, std::string>* namespace_labels) {
   TenantContext ctx;
   ctx.tenant = std::string(namespace_name);
   for (const auto& pattern : policy.exempt_namespaces) {
@@ -97,6 +124,8 @@ TenantContext resolve_tenant(const Policy& policy, std::string_view namespace_na
   ctx.source = "none";
   return ctx;
 }
+
+}  // namespace
 
 std::optional<NamespaceTenant> parse_namespace_tenant(std::string_view text) {
   const auto eq = text.find('=');

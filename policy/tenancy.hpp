@@ -14,6 +14,9 @@ namespace exportgate::policy {
 
 inline constexpr std::string_view kJurisdictionLabel = "exportgate.io/jurisdiction";
 inline constexpr std::string_view kTenantLabel = "exportgate.io/tenant";
+// Where the tenant's company (or its ultimate parent) is headquartered, ISO alpha-2. Admin-owned
+// like the other exportgate.io/ labels (the namespace label guard covers the whole prefix).
+inline constexpr std::string_view kHeadquartersLabel = "exportgate.io/headquarters";
 
 struct TenantContext {
   std::string tenant;        // tenant name; namespace name when no tenant is known
@@ -28,6 +31,8 @@ struct TenantContext {
   // is only the namespace's name (see Policy::untenanted_namespaces).
   bool untenanted = false;
   std::string jurisdiction_error;  // e.g. "label value \"XX\" is not an ISO 3166-1 code"
+  std::string headquarters;        // upper-case code, "" when not declared
+  std::string headquarters_error;  // a declared headquarters that is not an ISO code
 };
 
 // Resolves the tenant of a namespace. The policy's tenant list wins over labels; labels

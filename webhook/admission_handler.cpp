@@ -129,10 +129,11 @@ void guard_namespace(const AdmissionRequest& req, const policy::Policy& policy,
         {"policy_hash", policy.hash}};
     return;
   }
-  deny(out, 403, "Forbidden",
-       "exportgate: user \"" + req.username + "\" may not change the " + std::string(kLabelPrefix) +
-           " labels of namespace \"" + ns + "\" (" + changes +
-           "): only the policy's admins may set a namespace's tenant or jurisdiction");
+  deny(
+      out, 403, "Forbidden",
+      "exportgate: user \"" + req.username + "\" may not change the " + std::string(kLabelPrefix) +
+          " labels of namespace \"" + ns + "\" (" + changes +
+          "): only the policy's admins may set a namespace's tenant, jurisdiction or headquarters");
   out.code = "namespace-label-guard";
   out.record = {{"uid", req.uid},
                 {"user", req.username},
@@ -165,6 +166,7 @@ json decision_record(const AdmissionRequest& req, const policy::WorkloadDemand& 
           {"tenant", tenant.tenant},
           {"jurisdiction", tenant.jurisdiction},
           {"tier", tenant.tier},
+          {"headquarters", tenant.headquarters},
           {"accelerators", demand.describe_accelerators()},
           {"tpp", d.requested_tpp},
           {"total_tpp", demand.total_tpp},
@@ -316,7 +318,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   double already_counted = 0;
   if (!is_pod && req.operation == "UPDATE" && req.old_object.is_object()) {
     try {
-      already_counted = demand_of(req.old_object, req, policy, env).controlled_tpp;
+      already_counted = policy::capped_tpp(demand_of(req.old_object, req, policy, env));
     } catch (const policy::ManifestError&) {
       already_counted = 0;
     }
@@ -332,8 +334,21 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   policy::Decision d;
   for (int attempt = 0;; ++attempt) {
     auto usage = ledger.snapshot(tenant.tenant, tenant.jurisdiction);
+    // The ledger's jurisdiction total holds every tenant; only licensed use draws down the
+    // country allocation (LPP use does not), so the allocation is judged on that part, and the
+    // atomic check below gets the cap moved up by the part that does not draw it down.
+    const double jurisdiction_total = usage.jurisdiction_tpp;
+    double drawn = 0;
+    bool self_draws = false;
+    if (!tenant.jurisdiction.empty()) {
+      for (const auto& t : policy::allocation_tenants(policy, tenant.jurisdiction)) {
+        self_draws |= t == tenant.tenant;
+        drawn += t == tenant.tenant ? usage.tenant_tpp
+                                    : ledger.snapshot(t, tenant.jurisdiction).tenant_tpp;
+      }
+    }
     usage.tenant_tpp = std::max(0.0, usage.tenant_tpp - already_counted);
-    usage.jurisdiction_tpp = std::max(0.0, usage.jurisdiction_tpp - already_counted);
+    usage.jurisdiction_tpp = std::max(0.0, drawn - (self_draws ? already_counted : 0.0));
     d = policy::evaluate(demand, tenant, usage, policy);
     if (!reserves || d.verdict == policy::Verdict::kDeny || !(d.requested_tpp > 0)) break;
     Reservation r{key,     tenant.tenant, tenant.jurisdiction, d.requested_tpp,
@@ -342,8 +357,11 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     const bool enforce = !d.would_deny;
     bool reserved = false;
     try {
-      reserved = ledger.reserve(r, enforce ? d.tenant_cap_tpp : std::nullopt,
-                                enforce ? d.jurisdiction_cap_tpp : std::nullopt);
+      std::optional<double> jurisdiction_cap;
+      if (enforce && d.jurisdiction_cap_tpp) {
+        jurisdiction_cap = *d.jurisdiction_cap_tpp + std::max(0.0, jurisdiction_total - drawn);
+      }
+      reserved = ledger.reserve(r, enforce ? d.tenant_cap_tpp : std::nullopt, jurisdiction_cap);
     } catch (const LedgerUnavailable& e) {
       ledger_unavailable(req, demand, tenant, d, policy, env, e.what(), out);
       return;

@@ -1,6 +1,7 @@
 // Reading manifests and policies for the offline subcommands (see cli_input.hpp).
 #include "webhook/cli_input.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -8,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "policy/in_force.hpp"
 #include "policy/policy_loader.hpp"
 
 namespace exportgate::cli {
@@ -30,9 +32,14 @@ std::string read_input(const std::string& path) {
   return ss.str();
 }
 
-policy::Policy load_policy_or_default(const std::string& path) {
-  if (path.empty()) return policy::load_preset(policy::kDefaultPreset);
-  return policy::load_policy(read_input(path), input_name(path));
+policy::Policy load_policy_or_default(const std::string& path, const policy::LoadOptions& options) {
+  if (path.empty()) return policy::load_preset(policy::kDefaultPreset, options);
+  return policy::load_policy(read_input(path), input_name(path), options);
+}
+
+std::string in_force_flag_problem(const std::string& value) {
+  if (policy::resolve_in_force_date(value, policy::today_utc())) return {};
+  return "--in-force-on \"" + value + "\" is not a date; expected YYYY-MM-DD or today";
 }
 
 namespace {
@@ -47,12 +54,32 @@ std::string known_presets() {
 
 }  // namespace
 
-policy::Policy load_policy_argument(const std::string& arg) {
-  if (arg.starts_with(kPresetPrefix)) return policy::load_preset(arg.substr(kPresetPrefix.size()));
+policy::Policy load_policy_argument(const std::string& arg, const policy::LoadOptions& options) {
+  // "current@2025-05-12" (or any preset @ a date): that preset's rules in force on the date, so
+  // `policy diff current@2025-05-12 current@2025-05-13` compares two dates.
+  if (const auto at = arg.rfind('@'); at != std::string::npos && at > 0) {
+    std::string name = arg.substr(0, at);
+    if (name.starts_with(kPresetPrefix)) name = name.substr(kPresetPrefix.size());
+    const auto names = policy::preset_names();
+    std::error_code ec;
+    if (std::find(names.begin(), names.end(), name) != names.end() &&
+        !std::filesystem::exists(arg, ec)) {
+      const std::string date = arg.substr(at + 1);
+      if (auto problem = in_force_flag_problem(date); !problem.empty()) {
+        throw InputError(arg + ": \"" + date + "\" is not a date; expected YYYY-MM-DD or today");
+      }
+      policy::LoadOptions dated = options;
+      dated.in_force_on = date;
+      return policy::load_preset(name, dated);
+    }
+  }
+  if (arg.starts_with(kPresetPrefix)) {
+    return policy::load_preset(arg.substr(kPresetPrefix.size()), options);
+  }
   std::error_code ec;
-  if (arg == "-" || std::filesystem::exists(arg, ec)) return load_policy_or_default(arg);
+  if (arg == "-" || std::filesystem::exists(arg, ec)) return load_policy_or_default(arg, options);
   for (const auto& n : policy::preset_names()) {
-    if (n == arg) return policy::load_preset(arg);
+    if (n == arg) return policy::load_preset(arg, options);
   }
   throw InputError(arg + ": no such file, and not a preset name (presets: " + known_presets() +
                    ")");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "policy/policy.hpp"
+#include "policy/policy_loader.hpp"
 
 namespace exportgate::cli {
 
@@ -23,10 +24,15 @@ std::string input_name(const std::string& path);
 
 // The policy in `path`, or the default preset when `path` is empty. Throws InputError or
 // policy::PolicyError (with every diagnostic).
-policy::Policy load_policy_or_default(const std::string& path);
+policy::Policy load_policy_or_default(const std::string& path,
+                                      const policy::LoadOptions& options = {});
+
+// What is wrong with a `--in-force-on` value ("YYYY-MM-DD" or "today"); "" when nothing.
+std::string in_force_flag_problem(const std::string& value);
 
 // A policy argument of `policy diff` and `audit`: "preset:NAME", a file ("-" = stdin), or a bare
 // preset name when no file of that name exists (a file wins). Throws like load_policy_or_default.
-policy::Policy load_policy_argument(const std::string& arg);
+policy::Policy load_policy_argument(const std::string& arg,
+                                    const policy::LoadOptions& options = {});
 
 }  // namespace exportgate::cli

@@ -43,6 +43,7 @@ constexpr std::string_view kUsage =
     "                             preset); preset:NAME or a bare preset name\n"
     "      --tenant-namespace NS=CC  treat namespace NS as a tenant in jurisdiction CC, as\n"
     "                             `serve --tenant-namespace` does (repeatable)\n"
+    "      --in-force-on DATE     select the rules in force on DATE (YYYY-MM-DD or today)\n"
     "  -n, --namespace NS         only this namespace (caps are then not checked)\n"
     "  -o, --output table|json    output format (default table)\n"
     "      --fail-on deny|warn    exit 1 on violations (default), or also on warnings (near a "
@@ -57,6 +58,7 @@ struct Options {
   std::string kubeconfig;
   bool in_cluster = false;
   std::string policy;
+  std::string in_force_on;  // --in-force-on; "" = as the policy says
   std::vector<pol::NamespaceTenant> tenant_namespaces;
   std::string namespace_;
   bool json_output = false;
@@ -82,6 +84,7 @@ Options parse_options(const Args& args) {
                                  {"--in-cluster", "", false},
                                  {"--policy", ""},
                                  {"--tenant-namespace", ""},
+                                 {"--in-force-on", ""},
                                  {"--namespace", "-n"},
                                  {"--output", "-o"},
                                  {"--fail-on", ""},
@@ -103,6 +106,10 @@ Options parse_options(const Args& args) {
     throw UsageError("no cluster: give --kubeconfig FILE or --in-cluster");
   }
   o.policy = parsed.value("--policy").value_or("");
+  if (auto d = parsed.value("--in-force-on")) {
+    if (auto problem = in_force_flag_problem(*d); !problem.empty()) throw UsageError(problem);
+    o.in_force_on = *d;
+  }
   for (const auto& v : parsed.values("--tenant-namespace")) {
     auto tn = pol::parse_namespace_tenant(v);
     if (!tn) throw UsageError(tenant_namespace_error(v));
@@ -135,7 +142,10 @@ Options parse_options(const Args& args) {
 
 // The policy, with --tenant-namespace tenants first (as serve adds them, hash included).
 pol::Policy load_audit_policy(const Options& o) {
-  pol::Policy p = o.policy.empty() ? load_policy_or_default("") : load_policy_argument(o.policy);
+  pol::LoadOptions load;
+  load.in_force_on = o.in_force_on;
+  pol::Policy p =
+      o.policy.empty() ? load_policy_or_default("", load) : load_policy_argument(o.policy, load);
   pol::add_namespace_tenants(p, o.tenant_namespaces);
   return p;
 }

@@ -40,6 +40,9 @@ constexpr std::string_view kUsage =
     "      --jurisdiction CC      jurisdiction (ISO 3166-1 alpha-2) of every object, overriding\n"
     "                             the policy and labels\n"
     "      --tenant NAME          tenant of every object (a policy tenant brings its settings)\n"
+    "      --in-force-on DATE     select the rules in force on DATE (YYYY-MM-DD or today)\n"
+    "      --headquarters CC      where the tenant (or its ultimate parent) is headquartered,\n"
+    "                             overriding the policy and labels\n"
     "      --namespace NS         namespace of objects that name none (default \"default\")\n"
     "      --namespace-labels k=v,...  labels of the namespace, e.g.\n"
     "                             exportgate.io/jurisdiction=SG,exportgate.io/tenant=acme\n"
@@ -53,6 +56,8 @@ struct Options {
   std::string policy_path;
   std::string jurisdiction;  // normalized; "" when not given
   std::optional<std::string> tenant;
+  std::string headquarters;  // normalized; "" when not given
+  std::string in_force_on;   // --in-force-on; "" = as the policy says
   std::string default_namespace = "default";
   std::map<std::string, std::string> labels;
   bool json_output = false;
@@ -63,6 +68,8 @@ Options parse_options(const Args& args) {
                                  {"--policy", ""},
                                  {"--jurisdiction", ""},
                                  {"--tenant", ""},
+                                 {"--headquarters", ""},
+                                 {"--in-force-on", ""},
                                  {"--namespace", "-n"},
                                  {"--namespace-labels", ""},
                                  {"--output", "-o"}});
@@ -76,6 +83,16 @@ Options parse_options(const Args& args) {
     if (o.jurisdiction.empty() || !pol::find_jurisdiction(o.jurisdiction)) {
       throw UsageError("--jurisdiction \"" + *j + "\" is not an ISO 3166-1 alpha-2 code");
     }
+  }
+  if (auto h = parsed.value("--headquarters")) {
+    o.headquarters = pol::normalize_jurisdiction_code(*h);
+    if (o.headquarters.empty() || !pol::find_jurisdiction(o.headquarters)) {
+      throw UsageError("--headquarters \"" + *h + "\" is not an ISO 3166-1 alpha-2 code");
+    }
+  }
+  if (auto d = parsed.value("--in-force-on")) {
+    if (auto problem = in_force_flag_problem(*d); !problem.empty()) throw UsageError(problem);
+    o.in_force_on = *d;
   }
   o.tenant = parsed.value("--tenant");
   if (o.tenant && o.tenant->empty()) throw UsageError("--tenant needs a name");
@@ -128,7 +145,12 @@ pol::TenantContext tenant_for(const pol::Policy& policy, const std::string& ns, 
       ctx.authorization = t.authorization;
       ctx.tenant_cap_tpp = t.cap_tpp;
       ctx.licence = t.licence;
+      if (!t.headquarters.empty()) ctx.headquarters = t.headquarters;
     }
+  }
+  if (!o.headquarters.empty()) {
+    ctx.headquarters = o.headquarters;
+    ctx.headquarters_error.clear();
   }
   if (!o.jurisdiction.empty()) {
     ctx.jurisdiction = o.jurisdiction;
@@ -253,7 +275,9 @@ int run_check(const Args& args) {
   pol::Policy policy;
   std::vector<pol::ManifestObject> objects;
   try {
-    policy = load_policy_or_default(options.policy_path);
+    pol::LoadOptions load;
+    load.in_force_on = options.in_force_on;
+    policy = load_policy_or_default(options.policy_path, load);
     for (const auto& file : options.files) {
       auto parsed = pol::parse_manifests(read_input(file), input_name(file));
       for (auto& o : parsed) objects.push_back(std::move(o));
@@ -325,7 +349,7 @@ int run_check(const Args& args) {
           denied = true;
         } else if (!r.tenant.exempt && !r.demand.claim_template) {
           tenant_usage[r.tenant.tenant] += r.decision.requested_tpp;
-          if (!r.tenant.jurisdiction.empty()) {
+          if (!r.tenant.jurisdiction.empty() && r.decision.draws_allocation) {
             jurisdiction_usage[r.tenant.jurisdiction] += r.decision.requested_tpp;
           }
         }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "policy/errors.hpp"
+#include "policy/in_force.hpp"
 #include "policy/policy_loader.hpp"
 #include "policy/policy_numbers.hpp"
 #include "policy/policy_warnings.hpp"
@@ -37,6 +38,11 @@ std::string cap_text(const std::optional<double>& cap) {
 void show(const pol::Policy& p, std::ostream& out) {
   out << "policy " << p.name << " (preset " << (p.preset.empty() ? "none" : p.preset) << ", hash "
       << p.hash << ")\n";
+  const std::string rule_set = pol::rule_set_text(p.rule_set);
+  out << "rule set: " << (rule_set.empty() ? "not stated" : rule_set) << "\n";
+  if (!p.rule_set.status.source.empty())
+    out << "  status source: " << p.rule_set.status.source << "\n";
+  if (!p.in_force_on.empty()) out << "rules in force on: " << p.in_force_on << "\n";
   out << "mode: " << pol::to_string(p.mode)
       << ", workload early check: " << (p.workload_early_check ? "on" : "off")
       << ", near-cap warning at " << static_cast<int>(p.near_cap_warning_ratio * 100) << "%\n";
@@ -52,7 +58,7 @@ void show(const pol::Policy& p, std::ostream& out) {
         << ", tenant cap " << cap_text(limits.tenant_cap_tpp) << ", jurisdiction cap "
         << cap_text(limits.jurisdiction_cap_tpp) << ", " << n << " jurisdictions listed"
         << (name == p.default_tier ? " + every other" : "") << "\n";
-    if (!limits.rule.empty()) out << "    rule: " << limits.rule << "\n";
+    if (!limits.rule.empty()) out << "    rule: " << limits.cited() << "\n";
   }
   out << "unknown jurisdiction: controlled " << pol::to_string(p.unknown_jurisdiction) << "\n";
   out << "untenanted namespaces: " << pol::to_string(p.untenanted_namespaces)
@@ -60,6 +66,13 @@ void show(const pol::Policy& p, std::ostream& out) {
               ? " (no controlled accelerators where a tier caps each tenant)"
               : " (each namespace is a tenant of its own)")
       << "\n";
+  if (p.headquarters_rule) {
+    std::string codes;
+    for (const auto& c : p.headquarters_rule->jurisdictions)
+      codes += (codes.empty() ? "" : ",") + c;
+    out << "headquarters licence: " << codes << "\n    rule: " << p.headquarters_rule->cited()
+        << "\n";
+  }
   for (const auto& [code, cap] : p.jurisdiction_caps) {
     out << "jurisdiction cap " << code << ": " << pol::format_thousands(cap) << " TPP\n";
   }
@@ -71,6 +84,7 @@ void show(const pol::Policy& p, std::ostream& out) {
         << pol::tier_display(p.tier_of(t.jurisdiction)) << "), namespaces " << ns
         << ", authorization " << pol::to_string(t.authorization);
     if (t.cap_tpp) out << ", cap " << pol::format_thousands(*t.cap_tpp) << " TPP";
+    if (!t.headquarters.empty()) out << ", headquarters " << t.headquarters;
     out << "\n";
   }
   std::string exempt;
@@ -97,6 +111,10 @@ int validate_or_show(const std::string& verb, const std::string& path) {
                 << (p.preset.empty() ? "none" : p.preset) << ", hash " << p.hash << ")\n";
     } else {
       show(p, std::cout);
+    }
+    // Valid, but stale data or a date past a scheduled change: say so (exit status stays 0).
+    for (const auto& w : pol::in_force_warnings(p, pol::today_utc())) {
+      std::cerr << input_name(path) << ": warning: " << w << "\n";
     }
     return 0;
   } catch (const pol::PolicyError& e) {

@@ -119,7 +119,9 @@ constexpr std::string_view kPolicyDiffUsage =
     "Lists what changes from policy A to policy B: jurisdictions whose tier changes, tier\n"
     "limits (action, caps, rule), catalog models (class, TPP), tenants, mode, exemptions,\n"
     "admins. A and B are policy files, `preset:NAME`, or a preset name when no such file\n"
-    "exists (e.g. `exportgate policy diff diffusion-2025 controls-2023`).\n"
+    "exists (e.g. `exportgate policy diff diffusion-2025 controls-2023`); `NAME@DATE` is a\n"
+    "preset's rules in force on DATE, so two dates compare as\n"
+    "`exportgate policy diff current@2025-05-12 current@2025-05-13`.\n"
     "\n"
     "Exit status: 0 identical in effect, 1 different, 2 bad input or an invalid policy.\n";
 

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "policy/errors.hpp"
+#include "policy/evaluate.hpp"
 #include "policy/workload.hpp"
 
 namespace exportgate::webhook {
@@ -161,7 +162,8 @@ Charge charge_of(const json& object, const policy::Policy& policy,
   try {
     policy::ExtractOptions options;
     options.available_models = available_models;
-    return {policy::extract_demand(object, policy, options).controlled_tpp, false};
+    // What the caps count: 3A090.a only.
+    return {policy::capped_tpp(policy::extract_demand(object, policy, options)), false};
   } catch (const policy::ManifestError&) {
     return {0, true};
   }

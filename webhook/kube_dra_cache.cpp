@@ -47,7 +47,8 @@ std::vector<ClaimInUse> dra_claims_in_use(const policy::DraContext& context,
     std::vector<std::string> notes;
     ClaimInUse c{claim.namespace_, claim.name, 0, claim.admission_uid};
     for (const auto& a : policy::dra_claim_accelerators(claim, policy.catalog, &context, notes)) {
-      if (policy::is_controlled(a.export_class)) c.controlled_tpp += a.tpp_per_pod;
+      // What the caps count: 3A090.a only (3A090.b is outside them, 90 FR 4544).
+      if (a.export_class == policy::ExportClass::k3A090a) c.controlled_tpp += a.tpp_per_pod;
     }
     out.push_back(std::move(c));
   }

@@ -29,9 +29,11 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 15> kBuiltin
 }  // namespace
 
 std::string_view denial_reason(std::string_view code) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 12> kByCode = {{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kByCode = {{
       {"tier-prohibited", "jurisdiction"},
       {"licence-required", "jurisdiction"},
+      {"headquarters-licence-required", "jurisdiction"},
+      {"unknown-headquarters", "jurisdiction"},
       {"unknown-jurisdiction", "jurisdiction"},
       {"untenanted-namespace", "untenanted"},
       {"tenant-cap", "cap"},

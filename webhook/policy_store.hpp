@@ -16,6 +16,7 @@ namespace exportgate::webhook {
 struct PolicySource {
   std::string file;                                        // "" = the embedded default preset
   std::vector<policy::NamespaceTenant> tenant_namespaces;  // --tenant-namespace NS=CC
+  std::string in_force_on = {};  // --in-force-on DATE|today ("" = as the policy says)
 };
 
 class PolicyStore {

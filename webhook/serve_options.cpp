@@ -7,6 +7,7 @@
 #include "policy/jurisdictions.hpp"
 #include "policy/tenancy.hpp"
 #include "webhook/cli_args.hpp"
+#include "webhook/cli_input.hpp"
 
 namespace exportgate::webhook {
 
@@ -27,6 +28,8 @@ const char* const kServeUsage =
     "  --client-ca FILE            require client certificates signed by these CAs\n"
     "  --dns-name NAME             extra SAN for the self-signed certificate (repeatable)\n"
     "  --tenant-namespace NS=CC    treat namespace NS as a tenant in jurisdiction CC (repeatable)\n"
+    "  --in-force-on DATE|today    select the rules in force on DATE (YYYY-MM-DD), overriding the\n"
+    "                              policy's inForceOn (preset current: those rules)\n"
     "  --threads N                 maximum worker threads, one per open connection (default 512)\n"
     "  --max-body-bytes N          largest request body accepted (default 3145728)\n"
     "  --read-timeout SECONDS      per-read timeout while receiving a request (default 10)\n"
@@ -174,6 +177,11 @@ ServeCommand parse_serve_args(const std::vector<std::string>& args) {
       std::string v = next();
       if (v.empty()) throw UsageError("--dns-name needs a name");
       o.dns_names.push_back(v);
+    } else if (flag == "--in-force-on") {
+      o.policy.in_force_on = next();
+      if (auto problem = cli::in_force_flag_problem(o.policy.in_force_on); !problem.empty()) {
+        throw UsageError(problem);
+      }
     } else if (flag == "--tenant-namespace") {
       std::string v = next();
       auto tn = policy::parse_namespace_tenant(v);

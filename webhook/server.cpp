@@ -16,6 +16,7 @@
 #include <mutex>
 
 #include "policy/errors.hpp"
+#include "policy/in_force.hpp"
 #include "webhook/admission_codec.hpp"
 #include "webhook/admission_handler.hpp"
 #include "webhook/connection_tracker.hpp"
@@ -161,7 +162,13 @@ void Server::Impl::load_initial_policy() {
             {"hash", p->hash},
             {"mode", policy::to_string(p->mode)},
             {"source", options.policy.file.empty() ? "embedded default" : options.policy.file},
-            {"tenants", p->tenants.size()}});
+            {"tenants", p->tenants.size()},
+            {"rule_set", policy::rule_set_text(p->rule_set)},
+            {"in_force_on", p->in_force_on}});
+  // Stale data or a date past a scheduled change: say so at startup, where an operator looks.
+  for (const auto& w : policy::in_force_warnings(*p, policy::today_utc())) {
+    log.warn("policy data warning", {{"warning", w}});
+  }
 }
 
 void Server::Impl::reload_policy() {

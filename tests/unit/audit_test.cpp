@@ -25,8 +25,8 @@ spec:
   preset: diffusion-2025
   jurisdictionCaps: {IN: 600000}
   tenants:
-  - {name: acme, jurisdiction: IN, namespaces: [acme], capTPP: 300000}
-  - {name: beta, jurisdiction: IN, namespaces: [beta]}
+  - {name: acme, jurisdiction: IN, namespaces: [acme], capTPP: 300000, authorization: licensed, licence: D1}
+  - {name: beta, jurisdiction: IN, namespaces: [beta], authorization: licensed, licence: D2}
 )";
 
 constexpr double kPodTpp = 126'656;  // 8 x H100 (15,832 each)

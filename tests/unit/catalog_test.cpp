@@ -524,12 +524,12 @@ struct MergeErrorCase {
 const std::vector<MergeErrorCase> kMergeErrorCases = {
     {"not_a_mapping",
      "- a\n- b\n",
-     {"1:1: catalog must be a mapping with models, partitions, acceleratorResourcePrefixes, got "
-      "a list"}},
+     {"1:1: catalog must be a mapping with models, partitions, acceleratorResourcePrefixes, asOf, "
+      "got a list"}},
     {"unknown_top_level_key",
      "model:\n  - id: x\n",
      {"1:1: unknown field \"model\" in catalog (did you mean \"models\"?), expected one of models, "
-      "partitions, acceleratorResourcePrefixes"}},
+      "partitions, acceleratorResourcePrefixes, asOf"}},
     {"unknown_model_field",
      "models:\n  - id: h20\n    denseTop: 5\n",
      {"3:5: unknown field \"denseTop\" in model (did you mean \"denseTops\"?), expected one of id, "

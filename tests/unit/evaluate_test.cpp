@@ -43,7 +43,7 @@ WorkloadDemand gpu_demand(std::string model_name, double count, double tpp_per_d
   d.pod_sets.push_back(ps);
   d.total_pods = pods;
   d.total_tpp = a.tpp_per_pod * static_cast<double>(pods);
-  d.controlled_tpp = is_controlled(cls) ? d.total_tpp : 0;
+  d.controlled_tpp = is_controlled(cls) ? d.total_tpp : 0;  // capped_tpp(): the .a part
   d.max_class = cls;
   d.accelerator_count = count * fraction * static_cast<double>(pods);
   return d;
@@ -197,8 +197,10 @@ TEST(Evaluate, Tier3ReasonNamesEverything) {
   EXPECT_TRUE(contains(r, "for tenant \"t3\" in CN (Tier 3)")) << r;
   EXPECT_TRUE(contains(r, "controlled accelerators are prohibited for Tier 3 jurisdictions")) << r;
   EXPECT_TRUE(contains(r, "[AI diffusion IFR, 90 FR 4544")) << r;
-  EXPECT_TRUE(contains(r, "D:5 and Macau]")) << r;
-  EXPECT_EQ(d.rule, diffusion().limits_of("tier3")->rule);
+  EXPECT_TRUE(contains(r, "D:5 and Macau; rule set: AI diffusion framework")) << r;
+  // The rule set's status is part of every citation (BIS press release of 2025-05-13).
+  EXPECT_TRUE(contains(r, "(not enforced since 2025-05-13)]")) << r;
+  EXPECT_EQ(d.rule, diffusion().limits_of("tier3")->cited());
 }
 
 TEST(Evaluate, TenantCapReasonNamesLimitAndUsage) {
@@ -214,8 +216,11 @@ TEST(Evaluate, TenantCapReasonNamesLimitAndUsage) {
                        "exceeds it"))
       << r;
   EXPECT_TRUE(contains(r, "740.29")) << r;
+  EXPECT_TRUE(contains(r, "beyond this amount a licence is needed")) << r;
   EXPECT_EQ(d.tenant_cap_tpp, 26'900'000.0);
-  EXPECT_EQ(d.jurisdiction_cap_tpp, 790'000'000.0);
+  // LPP use does not draw down the country allocation (90 FR 4544): no jurisdiction cap.
+  EXPECT_EQ(d.jurisdiction_cap_tpp, std::nullopt);
+  EXPECT_FALSE(d.draws_allocation);
 }
 
 TEST(Evaluate, ReachingACapExactlyIsAllowed) {
@@ -225,21 +230,30 @@ TEST(Evaluate, ReachingACapExactlyIsAllowed) {
   EXPECT_FALSE(d.would_deny);
 }
 
+TenantContext licensed_in(const Policy& p, std::string name, std::string code) {
+  TenantContext t = tenant_in(p, std::move(name), std::move(code));
+  t.authorization = Authorization::kLicensed;
+  t.licence = "D999";
+  return t;
+}
+
 TEST(Evaluate, JurisdictionCap) {
   const Decision d =
-      evaluate(h100x8(), tenant_in(diffusion(), "acme", "IN"), {0, 789'900'000}, diffusion());
+      evaluate(h100x8(), licensed_in(diffusion(), "acme", "IN"), {0, 789'900'000}, diffusion());
   ASSERT_EQ(d.verdict, Verdict::kDeny);
   EXPECT_EQ(d.code, "jurisdiction-cap");
   ASSERT_EQ(d.reasons.size(), 1u);
   EXPECT_TRUE(contains(d.reasons[0],
-                       "jurisdiction cap for IN 790,000,000 TPP, in use "
-                       "789,900,000 + requested 126,656 exceeds it"))
+                       "country allocation for IN (drawn down by licensed use) 790,000,000 TPP, "
+                       "in use 789,900,000 + requested 126,656 exceeds it"))
       << d.reasons[0];
+  EXPECT_TRUE(contains(d.reasons[0], "licence D999")) << d.reasons[0];
 }
 
-TEST(Evaluate, BothCapsGiveTwoReasonsTenantFirst) {
-  const Decision d = evaluate(h100x8(), tenant_in(diffusion(), "acme", "IN"),
-                              {26'899'000, 789'999'000}, diffusion());
+TEST(Evaluate, OwnCapAndAllocationGiveTwoReasonsTenantFirst) {
+  TenantContext t = licensed_in(diffusion(), "acme", "IN");
+  t.tenant_cap_tpp = 26'900'000;
+  const Decision d = evaluate(h100x8(), t, {26'899'000, 789'999'000}, diffusion());
   EXPECT_EQ(d.code, "tenant-cap");
   EXPECT_EQ(d.reasons.size(), 2u);
 }
@@ -253,8 +267,8 @@ spec:
 )";
   const Policy p = load_policy(text, "doubled.yaml");
   const UsageSnapshot usage{0, 1'000'000'000};
-  EXPECT_EQ(evaluate(h100x8(), tenant_in(p, "a", "IN"), usage, p).verdict, Verdict::kAllow);
-  EXPECT_EQ(evaluate(h100x8(), tenant_in(p, "a", "SG"), usage, p).verdict, Verdict::kDeny);
+  EXPECT_EQ(evaluate(h100x8(), licensed_in(p, "a", "IN"), usage, p).verdict, Verdict::kAllow);
+  EXPECT_EQ(evaluate(h100x8(), licensed_in(p, "a", "SG"), usage, p).verdict, Verdict::kDeny);
 }
 
 struct NearCapCase {
@@ -286,12 +300,12 @@ INSTANTIATE_TEST_SUITE_P(Cases, NearCap,
 
 TEST(Evaluate, NearJurisdictionCapWarns) {
   const Decision d =
-      evaluate(h100x8(), tenant_in(diffusion(), "acme", "SG"), {0, 720'000'000}, diffusion());
+      evaluate(h100x8(), licensed_in(diffusion(), "acme", "SG"), {0, 720'000'000}, diffusion());
   EXPECT_EQ(d.verdict, Verdict::kWarn);
   ASSERT_EQ(d.warnings.size(), 1u);
   EXPECT_TRUE(contains(d.warnings[0],
                        "jurisdiction SG (Tier 2) will use 720,126,656 of its "
-                       "jurisdiction cap of 790,000,000 TPP (91%)"))
+                       "country allocation of 790,000,000 TPP (91%)"))
       << d.warnings[0];
 }
 
@@ -329,14 +343,15 @@ TEST(Authorizations, LicensedTenantAllowedInTier3WithLicenceCited) {
   EXPECT_FALSE(d.would_deny);
 }
 
-TEST(Authorizations, LicensedTenantNotSubjectToTierCaps) {
+TEST(Authorizations, LicensedTenantNotLimitedByLppButDrawsTheAllocation) {
   TenantContext t = tenant_in(diffusion(), "big", "IN");
   t.authorization = Authorization::kLicensed;
   t.licence = "D999";
-  const Decision d = evaluate(h100x8(), t, {900'000'000, 900'000'000}, diffusion());
+  const Decision d = evaluate(h100x8(), t, {900'000'000, 100'000'000}, diffusion());
   EXPECT_EQ(d.verdict, Verdict::kAllow);
   EXPECT_EQ(d.tenant_cap_tpp, std::nullopt);
-  EXPECT_EQ(d.jurisdiction_cap_tpp, std::nullopt);
+  EXPECT_EQ(d.jurisdiction_cap_tpp, 790'000'000.0);
+  EXPECT_TRUE(d.draws_allocation);
 }
 
 TEST(Authorizations, LicensedUnderControls2023) {

@@ -46,7 +46,8 @@ TEST(PolicyError, WhatListsEveryDiagnosticOnItsOwnLine) {
 
 TEST(Presets, NamesAndBothLoad) {
   const auto names = preset_names();
-  ASSERT_EQ(names.size(), 2u);
+  ASSERT_EQ(names.size(), 3u);
+  EXPECT_NE(std::find(names.begin(), names.end(), "current"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "diffusion-2025"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "controls-2023"), names.end());
   for (const auto& name : names) {
