@@ -6,18 +6,13 @@
 #include <limits>
 
 #include "policy/errors.hpp"
+#include "policy/json_member.hpp"
 
 namespace exportgate::policy {
 
 namespace {
 
 using json = nlohmann::json;
-
-const json* member(const json& obj, std::string_view key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
 
 std::string join(std::string_view path, std::string_view key) {
   std::string out(path);
@@ -31,7 +26,7 @@ std::string indexed(std::string_view path, size_t i) {
 }
 
 const json* object_member(const json& obj, std::string_view key, std::string_view path) {
-  const json* v = member(obj, key);
+  const json* v = json_member(obj, key);
   if (v && !v->is_object()) {
     throw ManifestError(join(path, key) + ": expected an object, got " + v->type_name());
   }
@@ -39,7 +34,7 @@ const json* object_member(const json& obj, std::string_view key, std::string_vie
 }
 
 const json* array_member(const json& obj, std::string_view key, std::string_view path) {
-  const json* v = member(obj, key);
+  const json* v = json_member(obj, key);
   if (v && !v->is_array()) {
     throw ManifestError(join(path, key) + ": expected an array, got " + v->type_name());
   }
@@ -47,7 +42,7 @@ const json* array_member(const json& obj, std::string_view key, std::string_view
 }
 
 std::string string_member(const json& obj, std::string_view key, std::string_view path) {
-  const json* v = member(obj, key);
+  const json* v = json_member(obj, key);
   if (!v) return {};
   if (!v->is_string()) {
     throw ManifestError(join(path, key) + ": expected a string, got " + v->type_name());
@@ -56,7 +51,7 @@ std::string string_member(const json& obj, std::string_view key, std::string_vie
 }
 
 bool bool_member(const json& obj, std::string_view key, std::string_view path) {
-  const json* v = member(obj, key);
+  const json* v = json_member(obj, key);
   if (!v) return false;
   if (!v->is_boolean()) {
     throw ManifestError(join(path, key) + ": expected a boolean, got " + v->type_name());
@@ -72,7 +67,7 @@ const json& require_object(const json& obj, std::string_view key, std::string_vi
 
 // A positive integer that fits int64 (the API's count is int64, minimum 1).
 int64_t count_member(const json& obj, std::string_view key, std::string_view path) {
-  const json* v = member(obj, key);
+  const json* v = json_member(obj, key);
   if (!v) return 1;
   const std::string where = join(path, key);
   if (v->is_number_unsigned()) {
@@ -166,7 +161,7 @@ DraClaimSpec read_claim_spec(const json& spec, std::string_view path) {
     if (!r.is_object()) throw ManifestError(item + ": expected an object");
     DraRequest request;
     request.name = string_member(r, "name", item);
-    const json* exactly = member(r, "exactly");
+    const json* exactly = json_member(r, "exactly");
     const json* first = array_member(r, "firstAvailable", item);
     if ((exactly != nullptr) == (first != nullptr)) {
       throw ManifestError(item + ": exactly one of exactly and firstAvailable must be set");
@@ -191,16 +186,16 @@ DraClaimSpec read_claim_spec(const json& spec, std::string_view path) {
 std::string attribute_text(const json& value, std::string_view path) {
   if (!value.is_object()) throw ManifestError(std::string(path) + ": expected an object");
   for (const char* key : {"string", "version"}) {
-    if (const json* v = member(value, key)) {
+    if (const json* v = json_member(value, key)) {
       if (!v->is_string()) throw ManifestError(join(path, key) + ": expected a string");
       return v->get<std::string>();
     }
   }
-  if (const json* v = member(value, "int")) {
+  if (const json* v = json_member(value, "int")) {
     if (!v->is_number_integer()) throw ManifestError(join(path, "int") + ": expected an integer");
     return std::to_string(v->get<int64_t>());
   }
-  if (const json* v = member(value, "bool")) {
+  if (const json* v = json_member(value, "bool")) {
     if (!v->is_boolean()) throw ManifestError(join(path, "bool") + ": expected a boolean");
     return v->get<bool>() ? "true" : "false";
   }
@@ -210,8 +205,8 @@ std::string attribute_text(const json& value, std::string_view path) {
 }  // namespace
 
 bool is_dra_kind(const json& object, std::string_view kind) {
-  const json* api_version = member(object, "apiVersion");
-  const json* k = member(object, "kind");
+  const json* api_version = json_member(object, "apiVersion");
+  const json* k = json_member(object, "kind");
   if (!api_version || !api_version->is_string() || !k || !k->is_string() || *k != kind) {
     return false;
   }
@@ -234,7 +229,7 @@ DraDeviceClass decode_device_class(const json& object) {
 DraClaim decode_resource_claim(const json& object) {
   DraClaim c;
   read_metadata(object, c.name, c.namespace_);
-  if (const json* metadata = member(object, "metadata")) {
+  if (const json* metadata = json_member(object, "metadata")) {
     if (const json* owners = array_member(*metadata, "ownerReferences", "metadata")) {
       for (size_t i = 0; i < owners->size(); ++i) {
         const json& o = (*owners)[i];
@@ -247,7 +242,7 @@ DraClaim decode_resource_claim(const json& object) {
       }
     }
   }
-  if (const json* metadata = member(object, "metadata")) {
+  if (const json* metadata = json_member(object, "metadata")) {
     if (const json* annotations = object_member(*metadata, "annotations", "metadata")) {
       c.admission_uid =
           string_member(*annotations, "exportgate.io/admission-uid", "metadata.annotations");

@@ -12,6 +12,7 @@
 
 #include "policy/errors.hpp"
 #include "policy/json_limits.hpp"
+#include "policy/json_member.hpp"
 #include "policy/policy_yaml_reader.hpp"
 
 namespace exportgate::policy {
@@ -227,13 +228,8 @@ bool is_json(std::string_view text) {
   return first != std::string_view::npos && (text[first] == '{' || text[first] == '[');
 }
 
-const json* member(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
-
 std::string string_member(const json& obj, const char* key) {
-  const json* v = member(obj, key);
+  const json* v = json_member(obj, key);
   return v && v->is_string() ? v->get<std::string>() : std::string();
 }
 
@@ -249,8 +245,8 @@ void add_object(json&& obj, const Where& where, std::vector<ManifestObject>& out
     throw ManifestError(where.position + ": expected a Kubernetes object (a mapping), got " +
                         obj.type_name());
   }
-  const json* api_version = member(obj, "apiVersion");
-  const json* kind = member(obj, "kind");
+  const json* api_version = json_member(obj, "apiVersion");
+  const json* kind = json_member(obj, "kind");
   if (!api_version || !api_version->is_string() ||
       api_version->get_ref<const std::string&>().empty()) {
     throw ManifestError(where.position + ": not a Kubernetes object: missing apiVersion");
@@ -260,11 +256,11 @@ void add_object(json&& obj, const Where& where, std::vector<ManifestObject>& out
   }
   const std::string& k = kind->get_ref<const std::string&>();
   if (k == "AdmissionReview") {
-    const json* request = member(obj, "request");
+    const json* request = json_member(obj, "request");
     if (!request || !request->is_object()) {
       throw ManifestError(where.position + ": AdmissionReview without a request");
     }
-    const json* object = member(*request, "object");
+    const json* object = json_member(*request, "object");
     if (!object || !object->is_object()) {
       throw ManifestError(where.position + ": AdmissionReview request has no object (operation " +
                           string_member(*request, "operation") + ")");

@@ -9,6 +9,7 @@
 
 #include "policy/dra_charge.hpp"
 #include "policy/errors.hpp"
+#include "policy/json_member.hpp"
 #include "policy/policy_numbers.hpp"
 #include "policy/workload_paths.hpp"
 #include "policy/workload_pod.hpp"
@@ -18,12 +19,6 @@ namespace exportgate::policy {
 namespace {
 
 using json = nlohmann::json;
-
-const json* member(const json& obj, std::string_view key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
 
 // A replica-like count (replicas, parallelism): absent -> `fallback`; otherwise a non-negative
 // integer that fits int64.
@@ -69,7 +64,7 @@ int64_t multiply(int64_t a, int64_t b, std::string_view path) {
 }
 
 const json& require_object(const json& parent, std::string_view key, std::string_view path) {
-  const json* v = member(parent, key);
+  const json* v = json_member(parent, key);
   if (!v) throw ManifestError(std::string(path) + ": required, missing");
   if (!v->is_object())
     throw ManifestError(std::string(path) + ": expected an object, got " + v->type_name());
@@ -184,8 +179,8 @@ std::string_view group_of(std::string_view api_version) {
 // parallelism (default 1), or completions when fewer.
 int64_t job_pods(const json& job_spec, std::string_view path) {
   const std::string p(path);
-  int64_t pods = read_count(member(job_spec, "parallelism"), p + ".parallelism", 1);
-  if (const json* completions = member(job_spec, "completions")) {
+  int64_t pods = read_count(json_member(job_spec, "parallelism"), p + ".parallelism", 1);
+  if (const json* completions = json_member(job_spec, "completions")) {
     pods = std::min(pods, read_count(completions, p + ".completions", 1));
   }
   return pods;
@@ -308,8 +303,8 @@ void extract_custom(const json& object, const WorkloadKind& kind, WorkloadDemand
       const json& spec = assemble_spec(object, kind, tp, match, storage, spec_path);
       // A PodSpec-like node that runs no container (an Argo steps or DAG template) is no pod.
       if (tp.form == PodTemplatePath::Form::kPodSpec && spec.is_object()) {
-        const json* containers = member(spec, "containers");
-        const json* inits = member(spec, "initContainers");
+        const json* containers = json_member(spec, "containers");
+        const json* inits = json_member(spec, "initContainers");
         if (containers && containers->is_array() && containers->empty() &&
             (!inits || (inits->is_array() && inits->empty()))) {
           continue;
@@ -329,8 +324,8 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
   if (!object.is_object()) {
     throw ManifestError(std::string("expected a Kubernetes object, got ") + object.type_name());
   }
-  const json* api_version = member(object, "apiVersion");
-  const json* kind_field = member(object, "kind");
+  const json* api_version = json_member(object, "apiVersion");
+  const json* kind_field = json_member(object, "kind");
   if (!api_version || !api_version->is_string())
     throw ManifestError("apiVersion: expected a string");
   if (!kind_field || !kind_field->is_string()) throw ManifestError("kind: expected a string");
@@ -338,11 +333,11 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
   WorkloadDemand demand;
   demand.api_version = api_version->get<std::string>();
   demand.kind = kind_field->get<std::string>();
-  if (const json* metadata = member(object, "metadata")) {
+  if (const json* metadata = json_member(object, "metadata")) {
     if (!metadata->is_object()) throw ManifestError("metadata: expected an object");
-    const json* name = member(*metadata, "name");
-    const json* generate = member(*metadata, "generateName");
-    const json* ns = member(*metadata, "namespace");
+    const json* name = json_member(*metadata, "name");
+    const json* generate = json_member(*metadata, "generateName");
+    const json* ns = json_member(*metadata, "namespace");
     if (name && name->is_string()) {
       demand.name = name->get<std::string>();
     } else if (generate && generate->is_string()) {
@@ -404,7 +399,7 @@ WorkloadDemand extract(const json& object, const Policy& policy, const ExtractOp
     const json& spec = require_object(object, "spec", "spec");
     const int64_t replicas = replicas_override
                                  ? *replicas_override
-                                 : read_count(member(spec, "replicas"), "spec.replicas", 1);
+                                 : read_count(json_member(spec, "replicas"), "spec.replicas", 1);
     const json& tmpl = require_object(spec, "template", "spec.template");
     add_pod_set(demand, "", template_spec(tmpl, "spec.template"), "spec.template.spec", replicas,
                 policy, opts);
@@ -470,10 +465,10 @@ WorkloadDemand extract_demand_scaled(const json& object, int64_t replicas, const
 
 int64_t scale_replicas(const json& scale) {
   if (!scale.is_object()) throw ManifestError("Scale: expected an object");
-  const json* spec = member(scale, "spec");
+  const json* spec = json_member(scale, "spec");
   if (!spec) return 0;
   if (!spec->is_object()) throw ManifestError("spec: expected an object");
-  return read_count(member(*spec, "replicas"), "spec.replicas", 0);
+  return read_count(json_member(*spec, "replicas"), "spec.replicas", 0);
 }
 
 std::string WorkloadDemand::describe_accelerators() const {

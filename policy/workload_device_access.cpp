@@ -5,6 +5,8 @@
 #include <array>
 #include <vector>
 
+#include "policy/json_member.hpp"
+
 namespace exportgate::policy {
 namespace {
 
@@ -36,12 +38,6 @@ const DevicePath* device_path(const std::string& path) {
   return nullptr;
 }
 
-const json* member(const json& obj, std::string_view key) {
-  if (!obj.is_object()) return nullptr;
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
-
 // Count of a device list ("0,1", "GPU-uuid,GPU-uuid"); a whole node for "all" and anything else.
 double listed_devices(std::string_view value) {
   if (value == "all") return kWholeNodeDevices;
@@ -61,22 +57,22 @@ void merge(std::optional<DeviceAccess>& into, DeviceAccess found) {
 
 void scan_containers(const json& spec, std::string_view spec_path, std::string_view field,
                      std::optional<DeviceAccess>& out) {
-  const json* list = member(spec, field);
+  const json* list = json_member(spec, field);
   if (!list || !list->is_array()) return;
   for (size_t i = 0; i < list->size(); ++i) {
     const json& c = (*list)[i];
     if (!c.is_object()) continue;
     std::string who =
         std::string(spec_path) + "." + std::string(field) + "[" + std::to_string(i) + "]";
-    if (const json* name = member(c, "name"); name && name->is_string()) {
+    if (const json* name = json_member(c, "name"); name && name->is_string()) {
       who += " (\"" + name->get<std::string>() + "\")";
     }
-    if (const json* env = member(c, "env"); env && env->is_array()) {
+    if (const json* env = json_member(c, "env"); env && env->is_array()) {
       for (const json& e : *env) {
-        const json* name = member(e, "name");
+        const json* name = json_member(e, "name");
         if (!name || !name->is_string() || *name != "NVIDIA_VISIBLE_DEVICES") continue;
-        const json* value = member(e, "value");
-        if (member(e, "valueFrom")) {
+        const json* value = json_member(e, "value");
+        if (json_member(e, "valueFrom")) {
           merge(out, {who + " sets NVIDIA_VISIBLE_DEVICES from a reference", "NVIDIA",
                       kWholeNodeDevices});
           continue;
@@ -87,8 +83,8 @@ void scan_containers(const json& spec, std::string_view spec_path, std::string_v
         merge(out, {who + " sets NVIDIA_VISIBLE_DEVICES=" + v, "NVIDIA", listed_devices(v)});
       }
     }
-    if (const json* sc = member(c, "securityContext")) {
-      const json* privileged = member(*sc, "privileged");
+    if (const json* sc = json_member(c, "securityContext")) {
+      const json* privileged = json_member(*sc, "privileged");
       if (privileged && privileged->is_boolean() && privileged->get<bool>()) {
         merge(out, {who + " is privileged (every host device)", "", kWholeNodeDevices});
       }
@@ -126,11 +122,11 @@ std::optional<DeviceAccess> find_device_access(const json& pod_spec, std::string
   for (std::string_view field : {"containers", "initContainers", "ephemeralContainers"}) {
     scan_containers(pod_spec, spec_path, field, out);
   }
-  const json* volumes = member(pod_spec, "volumes");
+  const json* volumes = json_member(pod_spec, "volumes");
   if (volumes && volumes->is_array()) {
     for (size_t i = 0; i < volumes->size(); ++i) {
-      const json* host = member((*volumes)[i], "hostPath");
-      const json* path = host ? member(*host, "path") : nullptr;
+      const json* host = json_member((*volumes)[i], "hostPath");
+      const json* path = host ? json_member(*host, "path") : nullptr;
       if (!path || !path->is_string()) continue;
       const std::string normal = normalize_host_path(path->get_ref<const std::string&>());
       if (const DevicePath* d = device_path(normal)) {

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "policy/errors.hpp"
+#include "policy/json_member.hpp"
 #include "policy/workload_device_access.hpp"
 
 namespace exportgate::policy {
@@ -100,13 +101,8 @@ void for_each_accelerator(const json* resources, const Catalog& catalog, Where&&
   }
 }
 
-const json* member(const json& obj, std::string_view key) {
-  auto it = obj.find(key);
-  return it == obj.end() || it->is_null() ? nullptr : &*it;
-}
-
 const json* array_member(const json& spec, std::string_view key, std::string_view spec_path) {
-  const json* list = member(spec, key);
+  const json* list = json_member(spec, key);
   if (list && !list->is_array()) {
     throw ManifestError(join(spec_path, key) + ": expected an array, got " + list->type_name());
   }
@@ -123,7 +119,7 @@ void collect_sums(const json& spec, std::string_view spec_path, const Catalog& c
     auto where = [&] { return item() + ".resources"; };
     if (!c.is_object()) throw ManifestError(item() + ": expected an object");
     for_each_accelerator(
-        member(c, "resources"), catalog, where,
+        json_member(c, "resources"), catalog, where,
         [&](std::string_view name, double q) { sum_for(sums, name).containers += q; });
   }
   if (const json* inits = array_member(spec, "initContainers", spec_path)) {
@@ -132,9 +128,9 @@ void collect_sums(const json& spec, std::string_view spec_path, const Catalog& c
       auto item = [&] { return join(spec_path, "initContainers") + "[" + std::to_string(i) + "]"; };
       auto where = [&] { return item() + ".resources"; };
       if (!c.is_object()) throw ManifestError(item() + ": expected an object");
-      const json* policy = member(c, "restartPolicy");
+      const json* policy = json_member(c, "restartPolicy");
       const bool sidecar = policy && policy->is_string() && *policy == "Always";
-      for_each_accelerator(member(c, "resources"), catalog, where,
+      for_each_accelerator(json_member(c, "resources"), catalog, where,
                            [&](std::string_view name, double q) {
                              ResourceSum& s = sum_for(sums, name);
                              if (sidecar) {
@@ -149,13 +145,13 @@ void collect_sums(const json& spec, std::string_view spec_path, const Catalog& c
   }
   // Pod-level resources, when set, replace the aggregate of the containers.
   for_each_accelerator(
-      member(spec, "resources"), catalog, [&] { return join(spec_path, "resources"); },
+      json_member(spec, "resources"), catalog, [&] { return join(spec_path, "resources"); },
       [&](std::string_view name, double q) {
         ResourceSum& s = sum_for(sums, name);
         s.pod_level_set = true;
         s.pod_level = q;
       });
-  if (const json* overhead = member(spec, "overhead")) {
+  if (const json* overhead = json_member(spec, "overhead")) {
     if (!overhead->is_object())
       throw ManifestError(join(spec_path, "overhead") + ": expected an object");
     for (auto it = overhead->begin(); it != overhead->end(); ++it) {
@@ -212,7 +208,7 @@ ModelSet label_models(const Catalog& catalog, std::string_view key, std::string_
 
 Pins node_selector_pins(const json& spec, std::string_view spec_path, const Catalog& catalog) {
   Pins pins;
-  const json* selector = member(spec, "nodeSelector");
+  const json* selector = json_member(spec, "nodeSelector");
   if (!selector) return pins;
   if (!selector->is_object())
     throw ManifestError(join(spec_path, "nodeSelector") + ": expected an object");
@@ -240,18 +236,18 @@ Pins node_selector_pins(const json& spec, std::string_view spec_path, const Cata
 
 Pins affinity_pins(const json& spec, std::string_view spec_path, const Catalog& catalog) {
   Pins pins;
-  const json* node = member(spec, "affinity");
+  const json* node = json_member(spec, "affinity");
   for (const char* key : {"nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution"}) {
     if (!node) return pins;
     if (!node->is_object())
       throw ManifestError(join(spec_path, "affinity") + ": expected an object");
-    node = member(*node, key);
+    node = json_member(*node, key);
   }
   if (!node) return pins;
   const std::string terms_path =
       join(spec_path, "affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution");
   if (!node->is_object()) throw ManifestError(terms_path + ": expected an object");
-  const json* terms = member(*node, "nodeSelectorTerms");
+  const json* terms = json_member(*node, "nodeSelectorTerms");
   if (!terms) return pins;
   if (!terms->is_array()) throw ManifestError(terms_path + ".nodeSelectorTerms: expected an array");
   if (terms->empty()) return pins;
@@ -262,7 +258,7 @@ Pins affinity_pins(const json& spec, std::string_view spec_path, const Catalog& 
     const json& term = (*terms)[t];
     const std::string term_path = terms_path + ".nodeSelectorTerms[" + std::to_string(t) + "]";
     if (!term.is_object()) throw ManifestError(term_path + ": expected an object");
-    const json* exprs = member(term, "matchExpressions");
+    const json* exprs = json_member(term, "matchExpressions");
     bool term_pinned = false;
     ModelSet term_models;
     if (exprs) {
@@ -272,9 +268,9 @@ Pins affinity_pins(const json& spec, std::string_view spec_path, const Catalog& 
         const json& expr = (*exprs)[e];
         const std::string expr_path = term_path + ".matchExpressions[" + std::to_string(e) + "]";
         if (!expr.is_object()) throw ManifestError(expr_path + ": expected an object");
-        const json* key = member(expr, "key");
-        const json* op = member(expr, "operator");
-        const json* values = member(expr, "values");
+        const json* key = json_member(expr, "key");
+        const json* op = json_member(expr, "operator");
+        const json* values = json_member(expr, "values");
         if (!key || !key->is_string()) throw ManifestError(expr_path + ".key: expected a string");
         if (!op || !op->is_string())
           throw ManifestError(expr_path + ".operator: expected a string");
