@@ -33,17 +33,47 @@ json keep_members(const json& v, std::initializer_list<std::string_view> keys) {
   return out;
 }
 
+// An array member reduced to the elements `keep` accepts, null in place of the others (indices
+// stay those of the whole object); nullopt when none is kept, and the member is then left out.
+// A value that is not an array is kept as it is.
+template <class Keep>
+std::optional<json> keep_elements(const json& v, Keep&& keep) {
+  if (!v.is_array()) return v;
+  json out = json::array();
+  bool any = false;
+  for (const auto& e : v) {
+    const bool k = keep(e);
+    any = any || k;
+    out.push_back(k ? e : json());
+  }
+  if (!any) return std::nullopt;
+  return out;
+}
+
+json reduce_container(const json& c) {
+  if (!c.is_object()) return c;
+  json out = keep_members(c, {"name", "resources", "restartPolicy", "securityContext"});
+  if (auto env = c.find("env"); env != c.end()) {
+    auto kept = keep_elements(*env, [](const json& e) {
+      return !e.is_object() || (e.contains("name") && e["name"] == "NVIDIA_VISIBLE_DEVICES");
+    });
+    if (kept) out["env"] = std::move(*kept);
+  }
+  return out;
+}
+
 json reduce_containers(const json& v) {
   if (!v.is_array()) return v;
   json out = json::array();
-  for (const auto& c : v) out.push_back(keep_members(c, {"name", "resources", "restartPolicy"}));
+  for (const auto& c : v) out.push_back(reduce_container(c));
   return out;
 }
 
 // request.object as admission_skim.hpp promises it: apiVersion, kind, metadata without
-// managedFields, and of spec only containers and initContainers (name, resources,
-// restartPolicy), resources, overhead, nodeSelector and affinity. Written from the header's
-// contract on the DOM, independently of the skimmer's text walk.
+// managedFields, and of spec only containers, initContainers and ephemeralContainers (name,
+// resources, restartPolicy, securityContext, the NVIDIA_VISIBLE_DEVICES entries of env),
+// resources, overhead, nodeSelector, affinity and the hostPath entries of volumes. Written from
+// the header's contract on the DOM, independently of the skimmer's text walk.
 json reduce_pod(const json& object) {
   json out = keep_members(object, {"apiVersion", "kind"});
   if (auto m = object.find("metadata"); m != object.end()) {
@@ -54,8 +84,13 @@ json reduce_pod(const json& object) {
   if (auto s = object.find("spec"); s != object.end()) {
     json spec = keep_members(*s, {"resources", "overhead", "nodeSelector", "affinity"});
     if (s->is_object()) {
-      for (const char* k : {"containers", "initContainers"}) {
+      for (const char* k : {"containers", "initContainers", "ephemeralContainers"}) {
         if (auto c = s->find(k); c != s->end()) spec[k] = reduce_containers(*c);
+      }
+      if (auto v = s->find("volumes"); v != s->end()) {
+        auto kept = keep_elements(
+            *v, [](const json& vol) { return !vol.is_object() || vol.contains("hostPath"); });
+        if (kept) spec["volumes"] = std::move(*kept);
       }
     }
     out["spec"] = std::move(spec);
