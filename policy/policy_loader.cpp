@@ -259,10 +259,26 @@ std::string Loader::selected_date(const YAML::Node& spec) {
 
 void Loader::read_spec(const YAML::Node& spec, Policy& p) {
   r_.check_keys(spec, "spec",
-                {"preset", "mode", "workloadEarlyCheck", "nearCapWarningPercent", "defaultTier",
-                 "jurisdictions", "tiers", "jurisdictionCaps", "unknownJurisdiction", "catalog",
-                 "tenants", "exemptions", "admins", "workloadKinds", "tenancy", "ignore",
-                 "deviceAccessExempt", "headquartersLicence", "ruleSet", "inForceOn"});
+                {"preset",
+                 "mode",
+                 "workloadEarlyCheck",
+                 "nearCapWarningPercent",
+                 "defaultTier",
+                 "jurisdictions",
+                 "tiers",
+                 "jurisdictionCaps",
+                 "unknownJurisdiction",
+                 "catalog",
+                 "tenants",
+                 "exemptions",
+                 "admins",
+                 "workloadKinds",
+                 "tenancy",
+                 "ignore",
+                 "deviceAccessExempt",
+                 "headquartersLicence",
+                 "ruleSet",
+                 "inForceOn"});
   // Tiers first, so later references (defaultTier, jurisdictions) can be checked against them.
   if (const YAML::Node n = spec["tiers"]) read_tiers(n, p);
   r_.for_each_entry(spec, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
