@@ -202,6 +202,7 @@ def render(res_dir):
         w(f"| ledger unavailable | {ledger['unavailable']:,.0f} |")
         w(f"| stored 8 x H100 Pods at the end / cap | {ledger['stored_pods']:,} = "
           f"{ledger['stored_tpp']:,.0f} TPP / {ledger['cap_tpp']:,.0f} TPP |")
+        w(f"| then admitted one at a time until the cap denied one | {ledger.get('top_up', 0):,} |")
         w(f"| the next Pod | {'denied by the tenant cap' if ledger['next_denied'] else 'NOT denied'} |")
         w(f"| ledger `inUseTPP` for the tenant afterwards | {ledger['ledger_in_use_tpp']:,.0f} |")
         w(f"| TPPLedger object size (JSON) at the end | {ledger['ledger_object_bytes']:,} bytes |")

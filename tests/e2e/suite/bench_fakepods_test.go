@@ -248,7 +248,7 @@ func benchMemory(t *testing.T, policy string) *memoryResult {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	w := startReplicas(t, env, policy, 1)[0]
+	w := startReplicasWithin(t, env, policy, 1, 300*time.Second)[0]
 	err = waitFor(func() (bool, string) {
 		text, err := w.Metrics()
 		v, _ := metricSum(text, "exportgate_cache_synced", `resource="/api/v1/pods"`)

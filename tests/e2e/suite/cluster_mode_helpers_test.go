@@ -86,6 +86,13 @@ func deleteLedgerNamespace(t *testing.T, ns string) {
 // startReplicas starts n `exportgate serve --kubeconfig` processes sharing env's ledger.
 func startReplicas(t *testing.T, env ledgerEnv, policy string, n int, extra ...string) []*Webhook {
 	t.Helper()
+	return startReplicasWithin(t, env, policy, n, 0, extra...)
+}
+
+// startReplicasWithin is startReplicas waiting up to readyTimeout (0: 30 s) for each /readyz.
+func startReplicasWithin(t *testing.T, env ledgerEnv, policy string, n int, readyTimeout time.Duration,
+	extra ...string) []*Webhook {
+	t.Helper()
 	bin := requireExportgate(t)
 	webhookCerts(t)
 	var ws []*Webhook
@@ -106,6 +113,7 @@ func startReplicas(t *testing.T, env ledgerEnv, policy string, n int, extra ...s
 				"--reconcile-interval", "1",
 				"--reservation-ttl", "10",
 			}, extra...),
+			ReadyTimeout: readyTimeout,
 		}
 		t.Cleanup(w.Stop)
 		w.start(policy)

@@ -125,6 +125,8 @@ type Webhook struct {
 	exited      chan struct{}
 	starts      int
 	ExtraArgs   []string // appended to the serve flags (cluster mode)
+	// How long start waits for /readyz (0: 30 s); a replica listing 100,000 Pods needs longer.
+	ReadyTimeout time.Duration
 
 	// The current run (one start), for checkRun (sanitizer_helpers_test.go).
 	mu       sync.Mutex
@@ -228,7 +230,11 @@ func (w *Webhook) start(policyYAML string) {
 	runningMu.Unlock()
 
 	client := w.httpsClient()
-	deadline := time.Now().Add(30 * time.Second)
+	readyTimeout := w.ReadyTimeout
+	if readyTimeout == 0 {
+		readyTimeout = 30 * time.Second
+	}
+	deadline := time.Now().Add(readyTimeout)
 	for {
 		select {
 		case <-w.exited:
@@ -245,8 +251,8 @@ func (w *Webhook) start(policyYAML string) {
 			}
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("exportgate not ready on https://127.0.0.1:%d/readyz after 30s (last: %v); %s",
-				w.Port, err, w.logTail(30))
+			t.Fatalf("exportgate not ready on https://127.0.0.1:%d/readyz after %v (last: %v); %s",
+				w.Port, readyTimeout, err, w.logTail(30))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
