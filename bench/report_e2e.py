@@ -202,10 +202,17 @@ def render(res_dir):
         w(f"| ledger unavailable | {ledger['unavailable']:,.0f} |")
         w(f"| stored 8 x H100 Pods at the end / cap | {ledger['stored_pods']:,} = "
           f"{ledger['stored_tpp']:,.0f} TPP / {ledger['cap_tpp']:,.0f} TPP |")
-        w(f"| then admitted one at a time until the cap denied one | {ledger.get('top_up', 0):,} |")
+        w(f"| then admitted one at a time until the cap denied one on a settled ledger | "
+          f"{ledger.get('top_up', 0):,} ({ledger.get('unsettled_denials', 0):,} cap denials reversed "
+          "once the ledger had settled) |")
         w(f"| the next Pod | {'denied by the tenant cap' if ledger['next_denied'] else 'NOT denied'} |")
         w(f"| ledger `inUseTPP` for the tenant afterwards | {ledger['ledger_in_use_tpp']:,.0f} |")
+        w(f"| TPPLedger object during the run (sampled every 250 ms): largest | "
+          f"{ledger.get('max_ledger_object_bytes', 0):,} bytes, {ledger.get('max_ledger_reservations', 0):,} "
+          "reservations |")
         w(f"| TPPLedger object size (JSON) at the end | {ledger['ledger_object_bytes']:,} bytes |")
+        w(f"| reconcile passes that failed during the run (replica logs) | "
+          f"{ledger.get('reconcile_failures', 0):,} |")
         w("")
     if wl:
         w(f"The API server's own rate for writes of one object of that size "

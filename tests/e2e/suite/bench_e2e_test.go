@@ -26,6 +26,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"os"
@@ -126,6 +127,14 @@ type ledgerResult struct {
 	// Pods admitted one at a time after the run, once the ledger counted only stored Pods,
 	// until the cap denied one (the run's failures leave room under the cap).
 	TopUp int `json:"top_up"`
+	// Cap denials during the top-up that a settled ledger then reversed (reservations of other
+	// requests still counted).
+	UnsettledDenials int `json:"unsettled_denials"`
+	// The jurisdiction's TPPLedger sampled during the run (every 250 ms).
+	MaxLedgerBytes        int `json:"max_ledger_object_bytes"`
+	MaxLedgerReservations int `json:"max_ledger_reservations"`
+	// "reconcile failed" lines in the replicas' logs during the run.
+	ReconcileFailures int `json:"reconcile_failures"`
 }
 
 type writeLimitResult struct {
@@ -649,6 +658,47 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 		lastAdmit time.Time
 		seq       atomic.Int64
 	)
+	reconcileFailures := func() (n int) {
+		for _, w := range replicas {
+			data, _ := os.ReadFile(w.LogPath)
+			n += strings.Count(string(data), `"msg":"reconcile failed"`)
+		}
+		return n
+	}
+	rf0 := reconcileFailures()
+	stopSampling := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		hc, err := rest.HTTPClientFor(restConfigFor(t, cluster.KubeconfigAdmin))
+		if err != nil {
+			return
+		}
+		url := fmt.Sprintf("%s/apis/exportgate.io/v1alpha1/namespaces/%s/tppledgers/jurisdiction-in",
+			cluster.APIServerURL, env.Namespace)
+		for {
+			select {
+			case <-stopSampling:
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+			resp, err := hc.Get(url)
+			if err != nil {
+				continue
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var o struct {
+				Spec struct {
+					Reservations []json.RawMessage `json:"reservations"`
+				} `json:"spec"`
+			}
+			if json.Unmarshal(body, &o) == nil {
+				r.MaxLedgerBytes = max(r.MaxLedgerBytes, len(body))
+				r.MaxLedgerReservations = max(r.MaxLedgerReservations, len(o.Spec.Reservations))
+			}
+		}
+	}()
 	start := time.Now()
 	giveUp := start.Add(180 * time.Second) // bounds the run should something never deny
 	var wg sync.WaitGroup
@@ -684,6 +734,9 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 		}()
 	}
 	wg.Wait()
+	close(stopSampling)
+	<-sampled
+	r.ReconcileFailures = reconcileFailures() - rf0
 	r.Seconds = lastAdmit.Sub(start).Seconds()
 	if r.Seconds > 0 {
 		r.AdmissionsPerS = float64(r.Admitted) / r.Seconds
@@ -717,7 +770,9 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 	}
 	burstStored := countStored()
 	waitLedger(t, env.Namespace, "IN", "bench-cap", float64(burstStored)*tpp8, 90*time.Second)
-	for i := 0; i <= benchCapPods; i++ {
+	// A denial is final only on a settled ledger (only stored Pods counted, nothing reserved):
+	// one on a ledger that still carries another request's reservation is counted and retried.
+	for i := 0; i <= 2*benchCapPods; i++ {
 		_, err := pods.Pods("bench-cap").Create(context.Background(), benchPod(fmt.Sprintf("cap-next-%d", i), true),
 			metav1.CreateOptions{})
 		if err == nil {
@@ -726,7 +781,20 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 		}
 		r.NextDenied = apierrors.IsForbidden(err) && strings.Contains(err.Error(), "tenant cap")
 		r.NextMessage = err.Error()
-		break
+		if !r.NextDenied {
+			break
+		}
+		stored := countStored()
+		waitLedger(t, env.Namespace, "IN", "bench-cap", float64(stored)*tpp8, 90*time.Second)
+		_, err = pods.Pods("bench-cap").Create(context.Background(), benchPod(fmt.Sprintf("cap-retry-%d", i), true),
+			metav1.CreateOptions{})
+		if err != nil {
+			r.NextDenied = apierrors.IsForbidden(err) && strings.Contains(err.Error(), "tenant cap")
+			r.NextMessage = err.Error()
+			break
+		}
+		r.TopUp++
+		r.UnsettledDenials++
 	}
 	r.StoredPods = countStored()
 	r.StoredTPP = float64(r.StoredPods) * tpp8
@@ -739,9 +807,11 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 	}
 	t.Logf("ledger: %d admitted in %.1f s = %.0f/s by %d creators; %d denied by the cap, %d other (%s); "+
 		"conflicts %.0f, retries %.0f, unavailable %.0f; stored %d pods = %.0f TPP (cap %.0f); next "+
-		"denied %v after %d more; ledger in use %.0f", r.Admitted, r.Seconds, r.AdmissionsPerS, creators, r.DeniedByCap,
+		"denied %v after %d more (%d denials reversed once settled); ledger in use %.0f; ledger object up to %d bytes, %d "+
+		"reservations; %d reconcile failures", r.Admitted, r.Seconds, r.AdmissionsPerS, creators, r.DeniedByCap,
 		r.Other, r.FirstOther, r.Conflicts, r.Retries, r.Unavailable, r.StoredPods, r.StoredTPP, capTPP,
-		r.NextDenied, r.TopUp, r.LedgerInUse)
+		r.NextDenied, r.TopUp, r.UnsettledDenials, r.LedgerInUse, r.MaxLedgerBytes, r.MaxLedgerReservations,
+		r.ReconcileFailures)
 	if !r.CapExact {
 		t.Errorf("the cap did not hold exactly: %+v", *r)
 	}
