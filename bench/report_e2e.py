@@ -150,6 +150,25 @@ def render(res_dir):
               f"{'' if ap50 is None else f'{ap50:+.2f}'} | {'' if ap99 is None else f'{ap99:+.2f}'} | "
               f"{p['apf_wait_ms_per_request']:.2f} | {p['denied'] + p['errors']} |")
     w("")
+    roles = ["kube-apiserver", "etcd", "exportgate"]
+    if any(p.get("cpu_ms_per_create") for c in configs.values() for p in c["points"]):
+        w("CPU time per created Pod (user + system from /proc/PID/stat over the point, ms; "
+          "exportgate summed over its replicas). Unlike the latencies, it does not include "
+          "waiting for a core, so it is the work each configuration adds:")
+        w("")
+        w("| config | creators | " + " | ".join(roles) + " | total |")
+        w("|---|---:|" + "---:|" * (len(roles) + 1))
+        for key in "abcd":
+            c = configs.get(key)
+            if not c:
+                continue
+            for p in c["points"]:
+                cpu = p.get("cpu_ms_per_create") or {}
+                vals = [cpu.get(r) for r in roles]
+                tot = sum(v for v in vals if v is not None)
+                w(f"| ({key}) | {p['creators']} | " +
+                  " | ".join("" if v is None else f"{v:.2f}" for v in vals) + f" | {tot:.2f} |")
+        w("")
     w("Ratios (p50, p99, creates/s; *added* is the ratio of the added p50 latencies):")
     w("")
     w("| creators | (c)/(a) p50 | (c)/(a) p99 | (c)/(a) creates/s | (d)/(a) p50 | (d)/(a) p99 | "

@@ -85,9 +85,12 @@ type latencyPoint struct {
 	MaxMs    float64 `json:"max_ms"`
 	// Time the API server's priority and fairness queues held these requests, per request
 	// (apiserver_flowcontrol_request_wait_duration_seconds over the point).
-	APFWaitMs  float64  `json:"apf_wait_ms_per_request"`
-	FirstError string   `json:"first_error,omitempty"`
-	Extra      []string `json:"notes,omitempty"`
+	APFWaitMs float64 `json:"apf_wait_ms_per_request"`
+	// CPU time (user + system, /proc/PID/stat) per created Pod of each process of the path, in
+	// ms: robust to the machine's load where latencies are not (they include run-queue waits).
+	CPUMsPerCreate map[string]float64 `json:"cpu_ms_per_create,omitempty"`
+	FirstError     string             `json:"first_error,omitempty"`
+	Extra          []string           `json:"notes,omitempty"`
 }
 
 type configResult struct {
@@ -306,11 +309,56 @@ func apfWaitSeconds(t *testing.T) float64 {
 	return v
 }
 
+// benchProcs: the processes whose CPU time each point reports, by role (several pids of one
+// role are summed: the replicas). Set per configuration.
+var benchProcs = map[string][]int{}
+
+// cpuSeconds is utime + stime of pid (/proc/PID/stat, clock ticks of 1/100 s).
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndex(s, ")")+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	k, _ := strconv.ParseFloat(f[12], 64)
+	return (u + k) / 100
+}
+
+func cpuByRole() map[string]float64 {
+	out := map[string]float64{}
+	for role, pids := range benchProcs {
+		for _, pid := range pids {
+			out[role] += cpuSeconds(pid)
+		}
+	}
+	return out
+}
+
+// clusterPid reads DIR/pids/<name>.pid of cluster.sh.
+func clusterPid(name string) int {
+	data, _ := os.ReadFile(filepath.Join(cluster.Dir, "pids", name+".pid"))
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
+
+func setBenchProcs(webhooks ...*Webhook) {
+	benchProcs = map[string][]int{"kube-apiserver": {clusterPid("kube-apiserver")}, "etcd": {clusterPid("etcd")}}
+	for _, w := range webhooks {
+		benchProcs["exportgate"] = append(benchProcs["exportgate"], w.cmd.Process.Pid)
+	}
+}
+
 // runCreators runs `creators` closed-loop creators in ns for d and returns the point.
 func runCreators(t *testing.T, pods corev1client.CoreV1Interface, ns, prefix string, creators int,
 	d time.Duration, gpuShare int) latencyPoint {
 	t.Helper()
 	apf0 := apfWaitSeconds(t)
+	cpu0 := cpuByRole()
 	var (
 		mu                            sync.Mutex
 		lat                           []time.Duration
@@ -362,10 +410,17 @@ func runCreators(t *testing.T, pods corev1client.CoreV1Interface, ns, prefix str
 	}
 	wg.Wait()
 	elapsed := time.Since(start).Seconds()
+	cpu1 := cpuByRole()
 	apf1 := apfWaitSeconds(t)
 	p := latencyPoint{Creators: creators, Seconds: elapsed, Created: nCreated, GPU: nGPU,
 		Denied: nDenied, Errors: nErr, PerS: float64(nCreated) / elapsed, FirstError: firstErr}
 	fillPercentiles(lat, &p.MeanMs, &p.P50Ms, &p.P90Ms, &p.P99Ms, &p.MaxMs)
+	if nCreated > 0 {
+		p.CPUMsPerCreate = map[string]float64{}
+		for role, v := range cpu1 {
+			p.CPUMsPerCreate[role] = (v - cpu0[role]) * 1000 / float64(nCreated)
+		}
+	}
 	if total := nCreated + nDenied + nErr; total > 0 {
 		p.APFWaitMs = (apf1 - apf0) * 1000 / float64(total)
 	}
@@ -455,8 +510,8 @@ func measureConfig(t *testing.T, key, label, ns string, between func()) configRe
 		p := runCreators(t, pods, ns, fmt.Sprintf("%s-c%d", key, c), c,
 			time.Duration(benchPointSeconds)*time.Second, gpuEvery)
 		t.Logf("%s, %d creators: %d created (%d GPU), %d denied, %d errors, %.0f/s, p50 %.2f ms, "+
-			"p99 %.2f ms, APF wait %.2f ms/request %s", label, c, p.Created, p.GPU, p.Denied, p.Errors,
-			p.PerS, p.P50Ms, p.P99Ms, p.APFWaitMs, p.FirstError)
+			"p99 %.2f ms, APF wait %.2f ms/request, CPU ms per create %v %s", label, c, p.Created, p.GPU, p.Denied,
+			p.Errors, p.PerS, p.P50Ms, p.P99Ms, p.APFWaitMs, p.CPUMsPerCreate, p.FirstError)
 		if p.Denied > 0 || p.Errors > 0 {
 			t.Errorf("%s, %d creators: %d denied, %d failed (first: %s): every bench Pod should be "+
 				"admitted", label, c, p.Denied, p.Errors, p.FirstError)
@@ -586,6 +641,7 @@ func TestBenchE2E(t *testing.T) {
 	policy := fmt.Sprintf(benchPolicyFmt, int64(capTPP), "")
 
 	t.Run("a no admission check", func(t *testing.T) {
+		setBenchProcs()
 		res.Configs = append(res.Configs, measureConfig(t, "a", "no webhook", "bench-a", nil))
 	})
 	t.Run("b ValidatingAdmissionPolicy", func(t *testing.T) {
@@ -608,11 +664,13 @@ func TestBenchE2E(t *testing.T) {
 		if err != nil {
 			t.Fatalf("the ValidatingAdmissionPolicy never denied a GPU Pod in t3: %v", err)
 		}
+		setBenchProcs()
 		res.Configs = append(res.Configs, measureConfig(t, "b", "ValidatingAdmissionPolicy (CEL)", "bench-b", nil))
 	})
 	t.Run("c exportgate standalone", func(t *testing.T) {
 		w := startExportgate(t, fmt.Sprintf(benchPolicyFmt, int64(capTPP), standaloneTenants))
 		registerWebhooks(t, w)
+		setBenchProcs(w)
 		res.Configs = append(res.Configs, measureConfig(t, "c", "exportgate standalone", "bench-c", nil))
 	})
 	t.Run("d exportgate cluster mode and the ledger", func(t *testing.T) {
@@ -621,6 +679,7 @@ func TestBenchE2E(t *testing.T) {
 		proxy := startProxy(t, replicas)
 		registerProxy(t, proxy, replicas)
 		waitLeader(t, replicas)
+		setBenchProcs(replicas...)
 		released := func(tenant string) func() {
 			return func() { waitLedger(t, env.Namespace, "IN", tenant, 0, 60*time.Second) }
 		}
