@@ -234,14 +234,19 @@ def render(res_dir):
           f"{ledger.get('reconcile_failures', 0):,} |")
         w("")
     if wl:
-        w(f"The API server's own rate for writes of one object of that size "
-          f"({wl['object_bytes']:,} bytes, a copy of the jurisdiction's TPPLedger in a namespace "
-          f"no replica watches; each write changes an annotation), same run, as admin:")
+        w(f"The API server's own rate for writes of one object like the jurisdiction's ledger "
+          f"({wl['object_bytes']:,} bytes at the end of the run: a copy of the jurisdiction's TPPLedger in "
+          "a namespace no replica watches; each write changes an annotation), same run, as admin. "
+          "The budget line takes the first row, the API server's best case for this object:")
         w("")
         w("| writer | writes/s | |")
         w("|---|---:|---|")
         w(f"| one writer, each PUT with the previous response's resourceVersion | "
           f"{wl['chained_writes_per_s']:,.0f} | p50 {wl['chained_p50_ms']:.2f} ms |")
+        if wl.get("largest_object_bytes"):
+            w(f"| one writer as above, on a copy of the ledger as large as it was during the run "
+              f"({wl['largest_object_bytes']:,} bytes) | {wl['largest_chained_writes_per_s']:,.0f} | "
+              f"p50 {wl['largest_chained_p50_ms']:.2f} ms |")
         w(f"| {wl['rmw_writers']} writers, GET then PUT with its resourceVersion, again on 409 | "
           f"{wl['rmw_writes_per_s']:,.0f} | {wl['rmw_conflicts']:,} conflicts |")
         w("")

@@ -151,6 +151,10 @@ type writeLimitResult struct {
 	ChainedSecs   float64 `json:"chained_seconds"`
 	ChainedWrites int     `json:"chained_writes"`
 	RMWWrites     int     `json:"rmw_writes"`
+	// The same chained writes on a copy of the ledger as large as it was during the run.
+	LargestBytes        int     `json:"largest_object_bytes"`
+	LargestChainedPerS  float64 `json:"largest_chained_writes_per_s"`
+	LargestChainedP50Ms float64 `json:"largest_chained_p50_ms"`
 }
 
 type memoryResult struct {
@@ -694,8 +698,9 @@ func TestBenchE2E(t *testing.T) {
 		cr.LedgerRetries = metricTotal(replicas, "exportgate_ledger_retries_total") - r0
 		res.Configs = append(res.Configs, cr)
 
-		res.Ledger = benchLedger(t, env, replicas, capTPP)
-		res.WriteLimit = benchWriteLimit(t, env)
+		var largest []byte
+		res.Ledger, largest = benchLedger(t, env, replicas, capTPP)
+		res.WriteLimit = benchWriteLimit(t, env, largest)
 		deleteAllPods(t, "bench-cap")
 	})
 	t.Run("memory of a replica with 100,000 Pods", func(t *testing.T) {
@@ -706,7 +711,7 @@ func TestBenchE2E(t *testing.T) {
 // benchLedger: 64 creators of 8 x H100 Pods in bench-cap (Tier 2, capped at capTPP) until each
 // has been denied by the cap. Admissions per second from the first create to the last
 // admission; the cap must hold exactly.
-func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float64) *ledgerResult {
+func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float64) (*ledgerResult, []byte) {
 	t.Helper()
 	const creators = 64
 	pods := podsClient(t, cluster.KubeconfigAlice)
@@ -728,6 +733,7 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 		return n
 	}
 	rf0 := reconcileFailures()
+	var largestLedger []byte
 	stopSampling := make(chan struct{})
 	sampled := make(chan struct{})
 	go func() {
@@ -756,6 +762,9 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 				} `json:"spec"`
 			}
 			if json.Unmarshal(body, &o) == nil {
+				if len(body) > r.MaxLedgerBytes {
+					largestLedger = body
+				}
 				r.MaxLedgerBytes = max(r.MaxLedgerBytes, len(body))
 				r.MaxLedgerReservations = max(r.MaxLedgerReservations, len(o.Spec.Reservations))
 			}
@@ -877,29 +886,99 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 	if !r.CapExact {
 		t.Errorf("the cap did not hold exactly: %+v", *r)
 	}
-	return r
+	return r, largestLedger
 }
 
 // benchWriteLimit: the API server's own rate for writes of one object like the jurisdiction's
 // TPPLedger, measured on a copy of it in a namespace no replica watches. Each write changes an
 // annotation (an unchanged object would not reach etcd).
-func benchWriteLimit(t *testing.T, env ledgerEnv) *writeLimitResult {
+func benchWriteLimit(t *testing.T, env ledgerEnv, largest []byte) *writeLimitResult {
 	t.Helper()
-	const ns, name = "bench-writes", "jurisdiction-in"
+	const ns = "bench-writes"
 	raw := mustKubectl(t, "get", "tppledger", "jurisdiction-in", "-n", env.Namespace, "-o", "json")
-	var obj map[string]any
-	if err := json.Unmarshal([]byte(raw), &obj); err != nil {
-		t.Fatal(err)
-	}
-	obj["metadata"] = map[string]any{"name": name, "namespace": ns}
 	deleteLedgerNamespace(t, ns)
 	mustApply(t, namespaceYAML(ns, nil))
 	t.Cleanup(func() { kubectl("delete", "ns", ns, "--ignore-not-found", "--wait=false") })
-	b, _ := json.Marshal(obj)
-	mustKubectl(t, "create", "-f", writeTemp(t, "bench-ledger-copy.json", b))
+	copyLedger := func(name string, from []byte) {
+		var obj map[string]any
+		if err := json.Unmarshal(from, &obj); err != nil {
+			t.Fatal(err)
+		}
+		obj["metadata"] = map[string]any{"name": name, "namespace": ns}
+		b, _ := json.Marshal(obj)
+		mustKubectl(t, "create", "-f", writeTemp(t, "bench-ledger-"+name+".json", b))
+	}
+	copyLedger("jurisdiction-in", []byte(raw))
+	r := &writeLimitResult{ObjectBytes: len(raw), RMWWriters: 64}
+	d := time.Duration(benchPointSeconds) * time.Second
+	r.ChainedPerS, r.ChainedP50Ms, r.ChainedWrites, r.ChainedSecs = chainedWrites(t, ns, "jurisdiction-in", d)
+	if len(largest) > 0 {
+		// The object as large as it was during the ledger run (reservations not yet claimed).
+		copyLedger("jurisdiction-in-largest", largest)
+		r.LargestBytes = len(largest)
+		r.LargestChainedPerS, r.LargestChainedP50Ms, _, _ = chainedWrites(t, ns, "jurisdiction-in-largest", d)
+	}
+	hc, get, put, errConflict := ledgerWriter(t, ns, "jurisdiction-in")
+	_ = hc
+	var seq atomic.Int64
+	seq.Store(1 << 30)
 
-	cfg := restConfigFor(t, cluster.KubeconfigAdmin)
-	hc, err := rest.HTTPClientFor(cfg)
+	// 64 writers, each GET then PUT with what it read, again on 409: what a contended
+	// compare-and-swap gets from the API server.
+	var writes, conflicts atomic.Int64
+	var firstErr atomic.Value
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := 0; w < r.RMWWriters; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Since(start) < d {
+				o, err := get()
+				if err == nil {
+					_, err = put(o, seq.Add(1))
+				}
+				switch {
+				case err == nil:
+					writes.Add(1)
+				case errors.Is(err, errConflict):
+					conflicts.Add(1)
+				default:
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	r.RMWSeconds = time.Since(start).Seconds()
+	r.RMWWrites = int(writes.Load())
+	r.RMWConflicts = int(conflicts.Load())
+	r.RMWPerS = float64(r.RMWWrites) / r.RMWSeconds
+	if e := firstErr.Load(); e != nil {
+		t.Errorf("read-modify-write writers: %v", e)
+	}
+	t.Logf("write limit, %d-byte object: chained %.0f writes/s (p50 %.2f ms); 64 read-modify-write "+
+		"writers %.0f writes/s, %d conflicts; %d-byte object: chained %.0f writes/s (p50 %.2f ms)", r.ObjectBytes,
+		r.ChainedPerS, r.ChainedP50Ms, r.RMWPerS, r.RMWConflicts, r.LargestBytes, r.LargestChainedPerS,
+		r.LargestChainedP50Ms)
+	return r
+}
+
+func writeTemp(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(cluster.Dir, name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// ledgerWriter: GET and PUT (changing an annotation, with the resourceVersion of what is put) of
+// one TPPLedger as admin.
+func ledgerWriter(t *testing.T, ns, name string) (*http.Client, func() (map[string]any, error),
+	func(map[string]any, int64) (map[string]any, error), error) {
+	t.Helper()
+	hc, err := rest.HTTPClientFor(restConfigFor(t, cluster.KubeconfigAdmin))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -942,78 +1021,31 @@ func benchWriteLimit(t *testing.T, env ledgerEnv) *writeLimitResult {
 		var out map[string]any
 		return out, json.NewDecoder(resp.Body).Decode(&out)
 	}
-	r := &writeLimitResult{ObjectBytes: len(raw), RMWWriters: 64}
-	d := time.Duration(benchPointSeconds) * time.Second
+	return hc, get, put, errConflict
+}
 
-	// One writer, each PUT carrying the resourceVersion of the previous response: no conflicts,
-	// one write after the other, the serial rate of writes to this object.
+// chainedWrites: one writer for d, each PUT carrying the resourceVersion of the previous
+// response: no conflicts, one write after the other, the serial rate of writes to the object.
+func chainedWrites(t *testing.T, ns, name string, d time.Duration) (perS, p50Ms float64, writes int, secs float64) {
+	t.Helper()
+	_, get, put, _ := ledgerWriter(t, ns, name)
 	cur, err := get()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var seq atomic.Int64
 	var lat []time.Duration
 	start := time.Now()
-	for time.Since(start) < d {
+	for n := int64(1); time.Since(start) < d; n++ {
 		t0 := time.Now()
-		next, err := put(cur, seq.Add(1))
+		next, err := put(cur, n)
 		if err != nil {
-			t.Fatalf("chained write: %v", err)
+			t.Fatalf("chained write of %s: %v", name, err)
 		}
 		lat = append(lat, time.Since(t0))
 		cur = next
 	}
-	r.ChainedSecs = time.Since(start).Seconds()
-	r.ChainedWrites = len(lat)
-	r.ChainedPerS = float64(len(lat)) / r.ChainedSecs
-	var mean, p90, p99, max float64
-	fillPercentiles(lat, &mean, &r.ChainedP50Ms, &p90, &p99, &max)
-
-	// 64 writers, each GET then PUT with what it read, again on 409: what a contended
-	// compare-and-swap gets from the API server.
-	var writes, conflicts atomic.Int64
-	var firstErr atomic.Value
-	start = time.Now()
-	var wg sync.WaitGroup
-	for w := 0; w < r.RMWWriters; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Since(start) < d {
-				o, err := get()
-				if err == nil {
-					_, err = put(o, seq.Add(1))
-				}
-				switch {
-				case err == nil:
-					writes.Add(1)
-				case errors.Is(err, errConflict):
-					conflicts.Add(1)
-				default:
-					firstErr.CompareAndSwap(nil, err.Error())
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	r.RMWSeconds = time.Since(start).Seconds()
-	r.RMWWrites = int(writes.Load())
-	r.RMWConflicts = int(conflicts.Load())
-	r.RMWPerS = float64(r.RMWWrites) / r.RMWSeconds
-	if e := firstErr.Load(); e != nil {
-		t.Errorf("read-modify-write writers: %v", e)
-	}
-	t.Logf("write limit, %d-byte object: chained %.0f writes/s (p50 %.2f ms); 64 read-modify-write "+
-		"writers %.0f writes/s, %d conflicts", r.ObjectBytes, r.ChainedPerS, r.ChainedP50Ms, r.RMWPerS,
-		r.RMWConflicts)
-	return r
-}
-
-func writeTemp(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(cluster.Dir, name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	secs = time.Since(start).Seconds()
+	var mean, p90, p99, mx float64
+	fillPercentiles(lat, &mean, &p50Ms, &p90, &p99, &mx)
+	return float64(len(lat)) / secs, p50Ms, len(lat), secs
 }
