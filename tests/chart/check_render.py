@@ -286,6 +286,22 @@ def main():
     check(any(n.startswith("namespaces.") for n in names) == v["webhook"]["namespaces"]["enabled"],
           "namespace guard presence != webhook.namespaces.enabled")
 
+    # --- The TPPLedger CRD is a release object (upgraded by helm upgrade, rendered by helm
+    # template), kept on uninstall by Helm and by Argo CD, unless crds.install=false.
+    ledger_crd = [d for d in by_kind.get("CustomResourceDefinition", []) if d["metadata"]["name"] == "tppledgers.exportgate.io"]
+    want_crd = v.get("crds", {}).get("install", True)
+    check(len(ledger_crd) == (1 if want_crd else 0), f"TPPLedger CRD rendered {len(ledger_crd)} times, crds.install={want_crd}")
+    for c in ledger_crd:
+        ann = get(c, "metadata", "annotations") or {}
+        check(ann.get("helm.sh/resource-policy") == "keep", "TPPLedger CRD not kept on uninstall (helm.sh/resource-policy)")
+        check(ann.get("argocd.argoproj.io/sync-options") == "Prune=false,Delete=false", "TPPLedger CRD: Argo CD may prune or delete it")
+        check(get(c, "metadata", "labels", "app.kubernetes.io/part-of") == "exportgate", "TPPLedger CRD label part-of")
+        check(get(c, "spec", "names", "kind") == "TPPLedger" and get(c, "spec", "scope") == "Namespaced", "TPPLedger CRD names/scope")
+        ver = get(c, "spec", "versions", 0) or {}
+        check(ver.get("name") == "v1alpha1" and ver.get("storage") and ver.get("served"), "TPPLedger CRD version v1alpha1")
+        props = get(ver, "schema", "openAPIV3Schema", "properties", "spec", "properties") or {}
+        check({"jurisdiction", "inUseTPP", "reservedTPP", "tenants", "reservations", "lastReconcileTime"} <= set(props),
+              f"TPPLedger CRD schema fields: {sorted(props)}")
     # --- RBAC: nothing without cluster.enabled; exactly the listed verbs with it.
     rbac = [d for k in ("ClusterRole", "Role", "ClusterRoleBinding", "RoleBinding") for d in by_kind.get(k, [])]
     # The role aggregated into `view` is the tenants' (read their PolicyReports), not exportgate's.
@@ -299,6 +315,8 @@ def main():
         crd = [d for d in by_kind.get("CustomResourceDefinition", []) if d["metadata"]["name"] == "policyreports.wgpolicyk8s.io"]
         check(len(crd) == (1 if v.get("policyReports", {}).get("installCRD", True) else 0), "PolicyReport CRD != policyReports.installCRD")
         check(all(get(c, "metadata", "annotations", "helm.sh/resource-policy") == "keep" for c in crd), "PolicyReport CRD kept on uninstall")
+        check(all(get(c, "metadata", "annotations", "argocd.argoproj.io/sync-options") == "Prune=false,Delete=false" for c in crd),
+              "PolicyReport CRD: Argo CD may prune or delete it")
         rules = [(d["kind"], r) for d in rbac if "rules" in d for r in d["rules"]]
         grants = {}
         for kind, r in rules:

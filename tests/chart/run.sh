@@ -108,6 +108,7 @@ bad=(
 	"cluster.auditInterval=-1"
 	"networkPolicy.enabled=true"
 	"networkPolicy.apiServerCIDRs[0]="
+	"crds.install=maybe"
 )
 for b in "${bad[@]}"; do
 	if tpl --set "$b" >/dev/null 2>&1; then
@@ -126,6 +127,23 @@ if grep -q -- '- --in-cluster' "$tmp/default-args.yaml" && grep -q '^kind: Clust
 else
 	fail "default values are not cluster mode"
 fi
+
+# --- The TPPLedger CRD is a template, so `helm upgrade` upgrades it and a GitOps tool rendering
+# with `helm template` gets it whatever it passes for CRDs; nothing is left in crds/ (which Helm
+# installs once, unowned, and never upgrades).
+if "$helm" show crds "$chart" | grep -q 'tppledgers.exportgate.io'; then
+	fail "tppledgers.exportgate.io is still in crds/ (Helm never upgrades it there)"
+else
+	pass "no TPPLedger CRD in crds/"
+fi
+for crd_flag in "" --skip-crds --include-crds; do
+	n="$(tpl $crd_flag | grep -c '^  name: tppledgers.exportgate.io$' || true)"
+	if [[ "$n" == 1 ]]; then
+		pass "helm template ${crd_flag:-(no flag)} renders the TPPLedger CRD once"
+	else
+		fail "helm template ${crd_flag:-(no flag)} renders the TPPLedger CRD $n times"
+	fi
+done
 
 # --- standalone refuses to render a policy with caps it cannot hold, and says why
 refuse=(

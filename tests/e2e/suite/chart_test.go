@@ -176,6 +176,7 @@ metrics:
 	policy := policyFromConfigMap(t, cm)
 	w := startExportgate(t, policy)
 
+	ledgerCRDFor(t, chartRelease, chartNamespace)
 	notes := mustHelm(t, "install", chartRelease, chartDir(), "--namespace", chartNamespace, "--create-namespace",
 		"-f", valuesFile, "--set", fmt.Sprintf("webhook.url=https://127.0.0.1:%d", w.Port), "--wait", "--timeout", "2m")
 	for _, want := range []string{"kubectl label namespace", "exportgate check -f", "kube-system, " + chartNamespace} {

@@ -52,8 +52,7 @@ type ledgerEnv struct {
 
 func setupLedgerEnv(t *testing.T, ns string) ledgerEnv {
 	t.Helper()
-	mustKubectl(t, "apply", "-f", filepath.Join(cluster.RepoDir, "charts", "exportgate", "crds"))
-	mustKubectl(t, "wait", "--for=condition=Established", "crd/tppledgers.exportgate.io", "--timeout=30s")
+	applyLedgerCRD(t)
 	deleteLedgerNamespace(t, ns)
 	mustApply(t, namespaceYAML(ns, nil)+"---\n"+clusterRBAC(t, ns))
 	t.Cleanup(func() { deleteLedgerNamespace(t, ns) })

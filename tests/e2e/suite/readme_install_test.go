@@ -297,7 +297,9 @@ func TestChartReadmeInstall(t *testing.T) {
 		kubectl("delete", "namespace", readmeNamespace, "--wait=false")
 	})
 
-	// 1. helm install, verbatim plus the image and where the webhook answers.
+	// 1. helm install, verbatim plus the image and where the webhook answers. (Earlier tests
+	// left a TPPLedger CRD this release does not own: a new cluster has none.)
+	ledgerCRDFor(t, readmeRelease, readmeNamespace)
 	install := lines[0] + fmt.Sprintf(
 		" --set image.repository=localhost/exportgate --set image.tag=e2e"+
 			" --set webhook.url=https://127.0.0.1:%d --set-file webhook.caBundle=%s", proxy.Port(), caFile)
