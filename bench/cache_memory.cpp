@@ -2,7 +2,9 @@
 // (bench/run.sh runs it; the figures go to the Memory table of docs/benchmarks.md):
 // - standalone: the in-memory usage ledger, one reservation per admitted accelerator pod;
 // - cluster mode: the Pod cache (ObjectStore<PodInfo>, the projection kept per pod), filled
-//   through its informer sink one watch event at a time, as the watch does.
+//   through its informer sink one watch event at a time, as the watch does: Pods of one template
+//   (a Deployment or a Job: they share one charge basis), and Pods that each have a basis of their
+//   own (a DaemonSet's, pinned to their node by an affinity).
 // Heap bytes come from glibc's mallinfo2 (allocated chunks, headers included), so the figure
 // does not depend on what else the process holds; RSS growth is printed next to it. Also the
 // heap size of one Pod as a JSON document, which a full list holds for every Pod at once.
@@ -97,6 +99,27 @@ int main(int argc, char** argv) {
       sink.apply(webhook::WatchEventType::kAdded, pod);
     }
   });
+  // The same Pods when no two share a basis: a DaemonSet's Pods each carry an affinity to their
+  // own node, so their specs differ (the worst case for the Pod cache's sharing).
+  webhook::ObjectStore<webhook::PodInfo> unique_cache(
+      [&](const json& o) { return webhook::project_pod(o, *policy, nullptr); });
+  auto unique_sink = unique_cache.sink();
+  json ds_pod = pod;
+  const Use unique = measure([&] {
+    for (size_t i = 0; i < pods; ++i) {
+      ds_pod["metadata"]["name"] = pod_name(i);
+      ds_pod["metadata"]["uid"] = uuid(i + 2 * pods);
+      ds_pod["metadata"]["annotations"][webhook::kAdmissionUidAnnotation] = uuid(i + 3 * pods);
+      ds_pod["spec"]["affinity"] = {{"nodeAffinity",
+                                     {{"requiredDuringSchedulingIgnoredDuringExecution",
+                                       {{"nodeSelectorTerms",
+                                         {{{"matchFields",
+                                            {{{"key", "metadata.name"},
+                                              {"operator", "In"},
+                                              {"values", {pod_name(i)}}}}}}}}}}}}};
+      unique_sink.apply(webhook::WatchEventType::kAdded, ds_pod);
+    }
+  });
   // What one listed Pod costs while Informer::list() holds the items of every page before
   // projecting them (the same pod as a JSON document): the peak of a full (re)list.
   constexpr size_t kListed = 1000;
@@ -106,7 +129,7 @@ int main(int argc, char** argv) {
   const Use list = measure([&] {
     for (size_t i = 0; i < kListed; ++i) listed.push_back(json::parse(pod_text));
   });
-  if (cache.size() != pods || ledger.size() != pods) {
+  if (cache.size() != pods || ledger.size() != pods || unique_cache.size() != pods) {
     std::cerr << "cache_memory: expected " << pods << " pods, the ledger holds " << ledger.size()
               << " and the Pod cache " << cache.size() << "\n";
     return 1;
@@ -119,6 +142,8 @@ int main(int argc, char** argv) {
                     {"pod_cache_heap_bytes", cluster.heap},
                     {"pod_cache_rss_bytes", cluster.rss},
                     {"pod_cache_bytes_per_pod", per_pod(cluster.heap)},
+                    {"pod_cache_unique_basis_heap_bytes", unique.heap},
+                    {"pod_cache_unique_basis_bytes_per_pod", per_pod(unique.heap)},
                     {"listed_pod_json_bytes", static_cast<double>(list.heap) / kListed},
                     {"listed_pod_text_bytes", pod_text.size()}}
                    .dump()

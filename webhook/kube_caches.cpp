@@ -7,6 +7,8 @@
 #include "policy/errors.hpp"
 #include "policy/evaluate.hpp"
 #include "policy/workload.hpp"
+#include "policy/workload_device_access.hpp"
+#include "webhook/kube_informer.hpp"
 
 namespace exportgate::webhook {
 
@@ -98,17 +100,48 @@ json accelerator_resources(const json& resources) {
   return out;
 }
 
+// apiVersion, kind and the namespace of a basis: the engine reads the namespace too (a
+// spec.deviceAccessExempt namespace is not charged for device access).
+json basis_head(const json& pod) {
+  json head = {{"apiVersion", pod.value("apiVersion", "v1")}, {"kind", pod.value("kind", "Pod")}};
+  const json& meta = meta_of(pod);
+  if (auto ns = meta.find("namespace"); ns != meta.end() && ns->is_string()) {
+    head["metadata"] = {{"namespace", *ns}};
+  }
+  return head;
+}
+
+// What device access outside requests reads of a container (policy/workload_device_access):
+// securityContext.privileged and NVIDIA_VISIBLE_DEVICES entries of env.
+void keep_device_access(const json& container, json& kept) {
+  if (auto sc = container.find("securityContext"); sc != container.end()) {
+    if (!sc->is_object()) {
+      kept["securityContext"] = *sc;
+    } else if (auto p = sc->find("privileged"); p != sc->end()) {
+      kept["securityContext"] = {{"privileged", *p}};
+    }
+  }
+  auto env = container.find("env");
+  if (env == container.end() || !env->is_array()) return;
+  json visible = json::array();
+  for (const json& e : *env) {
+    auto name = e.is_object() ? e.find("name") : e.end();
+    if (name != e.end() && *name == "NVIDIA_VISIBLE_DEVICES") visible.push_back(e);
+  }
+  if (!visible.empty()) kept["env"] = std::move(visible);
+}
+
 // The parts of a Pod the engine's charge reads, and whether any of them names a device (or
 // anything this code does not recognise: kept, never silently dropped). Container names, images,
 // env and the like are dropped, and so are plain quantities (see accelerator_quantities).
 json charge_basis(const json& pod, bool& devices) {
-  json basis = {{"apiVersion", pod.value("apiVersion", "v1")}, {"kind", pod.value("kind", "Pod")}};
+  json basis = basis_head(pod);
   devices = false;
   auto spec_it = pod.find("spec");
   if (spec_it == pod.end() || !spec_it->is_object()) return basis;
   const json& spec = *spec_it;
   json out = json::object();
-  for (const char* list : {"containers", "initContainers"}) {
+  for (const char* list : {"containers", "initContainers", "ephemeralContainers"}) {
     auto it = spec.find(list);
     if (it == spec.end()) continue;
     if (!it->is_array()) {
@@ -128,6 +161,7 @@ json charge_basis(const json& pod, bool& devices) {
         devices |= asks_for_devices_in(*r);
       }
       if (auto f = c.find("restartPolicy"); f != c.end()) k["restartPolicy"] = *f;
+      keep_device_access(c, k);
       kept.push_back(std::move(k));
     }
     out[list] = std::move(kept);
@@ -146,6 +180,18 @@ json charge_basis(const json& pod, bool& devices) {
     }
   }
   if (auto c = spec.find("resourceClaims"); c != spec.end() && !c->empty()) devices = true;
+  // hostPath volumes (device access when they reach /dev or /), by path only.
+  if (auto v = spec.find("volumes"); v != spec.end() && v->is_array()) {
+    json host_paths = json::array();
+    for (const json& volume : *v) {
+      auto h = volume.is_object() ? volume.find("hostPath") : volume.end();
+      if (h != volume.end()) host_paths.push_back({{"hostPath", *h}});
+    }
+    if (!host_paths.empty()) out["volumes"] = std::move(host_paths);
+  }
+  // Device access makes a Pod worth keeping whatever this policy charges it: a reload may
+  // control the model it reaches, or drop its namespace's exemption.
+  devices |= policy::find_device_access(spec, "spec").has_value();
   basis["spec"] = std::move(out);
   return basis;
 }
@@ -171,7 +217,7 @@ Charge charge_of(const json& object, const policy::Policy& policy,
 
 // The whole spec, for a Pod whose reduced basis does not charge as the Pod does.
 json full_basis(const json& pod) {
-  json basis = {{"apiVersion", pod.value("apiVersion", "v1")}, {"kind", pod.value("kind", "Pod")}};
+  json basis = basis_head(pod);
   if (auto spec = pod.find("spec"); spec != pod.end()) basis["spec"] = *spec;
   return basis;
 }
@@ -184,15 +230,19 @@ std::string encode(const json& basis) {
 
 }  // namespace
 
+StringPool& pod_strings() {
+  static StringPool pool;
+  return pool;
+}
+
 std::optional<PodInfo> project_pod(const json& pod, const policy::Policy& policy,
                                    const std::vector<std::string>* available_models) {
   const json& meta = meta_of(pod);
   PodInfo p;
-  p.namespace_ = meta.value("namespace", "");
-  p.name = meta.value("name", "");
+  StringPool& strings = pod_strings();
   auto annotations = string_map(meta, "annotations", "exportgate.io/");
   if (auto it = annotations.find(kAdmissionUidAnnotation); it != annotations.end()) {
-    p.admission_uid = it->second;
+    p.admission_uid = CompactUid(it->second, strings);
   }
   bool devices = false;
   const json basis = charge_basis(pod, devices);
@@ -202,9 +252,11 @@ std::optional<PodInfo> project_pod(const json& pod, const policy::Policy& policy
   const Charge full = charge_of(pod, policy, available_models);
   p.controlled_tpp = full.tpp;
   if (p.controlled_tpp <= 0 && p.admission_uid.empty() && !devices) return std::nullopt;
-  p.basis =
-      charge_of(basis, policy, available_models) == full ? encode(basis) : encode(full_basis(pod));
-  p.policy_hash = policy.hash;
+  p.key = object_key(pod);
+  p.namespace_ = strings.intern(meta.value("namespace", ""));
+  p.basis = strings.intern(
+      charge_of(basis, policy, available_models) == full ? encode(basis) : encode(full_basis(pod)));
+  p.policy_hash = strings.intern(policy.hash);
   const std::string phase = pod.value("status", json::object()).value("phase", "");
   p.finished = phase == "Succeeded" || phase == "Failed";
   if (auto d = meta.find("deletionTimestamp"); d != meta.end() && d->is_string()) {
@@ -215,15 +267,20 @@ std::optional<PodInfo> project_pod(const json& pod, const policy::Policy& policy
 
 json pod_basis(const PodInfo& pod) {
   if (pod.basis.empty()) return nullptr;
-  return json::from_msgpack(pod.basis);
+  return json::from_msgpack(pod.basis.str());
+}
+
+double basis_charge(const Interned& basis, const policy::Policy& policy,
+                    const std::vector<std::string>* available_models) {
+  if (basis.empty()) return 0;
+  return charge_of(json::from_msgpack(basis.str()), policy, available_models).tpp;
 }
 
 PodInfo recharge_pod(const PodInfo& pod, const policy::Policy& policy,
                      const std::vector<std::string>* available_models) {
   PodInfo p = pod;
-  p.controlled_tpp =
-      pod.basis.empty() ? 0 : charge_of(pod_basis(pod), policy, available_models).tpp;
-  p.policy_hash = policy.hash;
+  p.controlled_tpp = basis_charge(pod.basis, policy, available_models);
+  p.policy_hash = pod_strings().intern(policy.hash);
   return p;
 }
 

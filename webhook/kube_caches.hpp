@@ -9,10 +9,14 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "policy/policy.hpp"
+#include "webhook/compact_uid.hpp"
 #include "webhook/ledger_model.hpp"
+#include "webhook/string_pool.hpp"
 
 namespace exportgate::webhook {
 
@@ -24,26 +28,40 @@ std::optional<Labels> project_namespace(const nlohmann::json& ns);
 // All labels of a Node (catalog node labels may use any key).
 std::optional<Labels> project_node(const nlohmann::json& node);
 
+// What a replica keeps of each Pod in cluster mode: ~300 bytes, of which the charge basis and
+// the strings Pods share (namespace, policy hash) are one copy for all the Pods that have them.
 struct PodInfo {
-  std::string namespace_;
-  std::string name;           // matched against the reservation its admission made
-  std::string admission_uid;  // exportgate.io/admission-uid, "" when absent
+  std::string key;  // "namespace/name", the Pod cache's key (ObjectStore views this copy)
+  Interned namespace_;
+  CompactUid admission_uid;  // exportgate.io/admission-uid, empty when absent
   double controlled_tpp =
       0;                  // recomputed from the spec with the engine (annotations can be edited)
   bool finished = false;  // Succeeded or Failed
   std::optional<SystemTime> deletion;  // deletionTimestamp (grace period end)
-  // What the charge is computed from (apiVersion, kind, the spec fields the engine reads, less
-  // the plain quantities it only validates), kept so a policy or catalog reload recharges the Pod
-  // without a relist; MessagePack, as a JSON tree costs ~10x more per Pod (docs/benchmarks.md).
-  // The whole spec when the reduced one did not charge the same. Empty: none kept.
-  std::string basis;
-  std::string policy_hash;
+  // What the charge is computed from (apiVersion, kind, the namespace, the spec fields the engine
+  // reads, less the plain quantities it only validates), kept so a policy or catalog reload
+  // recharges the Pod without a relist; MessagePack, as a JSON tree costs ~10x more per Pod
+  // (docs/benchmarks.md). The whole spec when the reduced one did not charge the same. Interned:
+  // the Pods of one template share one copy. Empty: none kept.
+  Interned basis;
+  Interned policy_hash;
+
+  std::string_view store_key() const { return key; }
+  // The Pod's name (matched against the reservation its admission made).
+  std::string_view name() const {
+    const size_t slash = key.find('/');
+    return slash == std::string::npos ? std::string_view(key)
+                                      : std::string_view(key).substr(slash + 1);
+  }
 
   // Counts against caps at `now`: not finished and not past its deletion time.
   bool in_use(SystemTime now) const {
     return !finished && controlled_tpp > 0 && (!deletion || *deletion > now);
   }
 };
+
+// The pool the Pod cache interns its shared strings in (one per process).
+StringPool& pod_strings();
 
 // nullopt for Pods that ask for no device, hold no controlled TPP and claim no reservation:
 // no policy can charge them. A Pod that is kept but uncontrolled under this policy (e.g. a model
@@ -59,13 +77,25 @@ nlohmann::json pod_basis(const PodInfo& pod);
 PodInfo recharge_pod(const PodInfo& pod, const policy::Policy& policy,
                      const std::vector<std::string>* available_models);
 
-// Charges every Pod of `store` charged under another policy with `policy`. Returns how many.
+// The TPP a kept basis comes to under `policy` (0 for none, or a spec the engine cannot read).
+double basis_charge(const Interned& basis, const policy::Policy& policy,
+                    const std::vector<std::string>* available_models);
+
+// Charges every Pod of `store` charged under another policy with `policy`. Each distinct basis
+// is charged once (the Pods of one template share it). Returns how many Pods changed.
 template <class Store>
 size_t recharge_pods(Store& store, const policy::Policy& policy,
                      const std::vector<std::string>* available_models) {
+  const Interned hash = pod_strings().intern(policy.hash);
+  std::unordered_map<const void*, double> charged;  // basis copy -> its TPP, for this pass
   return store.update_all([&](const PodInfo& pod) -> std::optional<PodInfo> {
     if (pod.policy_hash == policy.hash) return std::nullopt;
-    return recharge_pod(pod, policy, available_models);
+    auto [it, fresh] = charged.try_emplace(pod.basis.id(), 0.0);
+    if (fresh) it->second = basis_charge(pod.basis, policy, available_models);
+    PodInfo p = pod;
+    p.controlled_tpp = it->second;
+    p.policy_hash = hash;
+    return p;
   });
 }
 

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <atomic>
+#include <concepts>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -11,8 +12,11 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <type_traits>
 #include <unordered_map>
 #include <vector>
 
@@ -71,10 +75,21 @@ class Informer {
 // "namespace/name" (or "name" for cluster-scoped objects) of an object.
 std::string object_key(const nlohmann::json& object);
 
+// A projection that carries its own store key (object_key of the object it was made from), so
+// the store's map keys view it instead of holding a second copy (cache memory, issue 19).
+template <class T>
+concept KeyedProjection = requires(const T& t) {
+  { t.store_key() } -> std::convertible_to<std::string_view>;
+};
+
 // A map of key -> projection, filled by an Informer. project() returns nullopt for objects that
 // are not worth keeping (e.g. Pods without accelerators).
 template <class T>
 class ObjectStore {
+  static constexpr bool kKeyed = KeyedProjection<T>;
+  using Key = std::conditional_t<kKeyed, std::string_view, std::string>;
+  using Map = std::unordered_map<Key, std::shared_ptr<const T>>;
+
  public:
   using Project = std::function<std::optional<T>(const nlohmann::json&)>;
   explicit ObjectStore(Project project) : project_(std::move(project)) {}
@@ -86,7 +101,7 @@ class ObjectStore {
               if (first) listed_.clear();
               for (auto& o : items) {
                 if (auto p = project_(o))
-                  listed_[object_key(o)] = std::make_shared<const T>(std::move(*p));
+                  put(listed_, object_key(o), std::make_shared<const T>(std::move(*p)));
               }
             },
             [this] {
@@ -101,11 +116,13 @@ class ObjectStore {
               const std::string key = object_key(o);
               std::optional<T> p;
               if (type != WatchEventType::kDeleted) p = project_(o);
+              std::shared_ptr<const T> old;  // freed outside the lock
               std::lock_guard lock(mu_);
               if (p) {
-                items_[key] = std::make_shared<const T>(std::move(*p));
-              } else {
-                items_.erase(key);
+                old = put(items_, key, std::make_shared<const T>(std::move(*p)));
+              } else if (auto it = items_.find(key); it != items_.end()) {
+                old = std::move(it->second);
+                items_.erase(it);
               }
               ++version_;
             },
@@ -128,15 +145,14 @@ class ObjectStore {
   // policy reload). Returns how many changed.
   size_t update_all(const std::function<std::optional<T>(const T&)>& f) {
     std::lock_guard lock(mu_);
-    size_t changed = 0;
-    for (auto& [_, v] : items_) {
-      if (auto n = f(*v)) {
-        v = std::make_shared<const T>(std::move(*n));
-        ++changed;
-      }
+    std::vector<std::pair<std::string, std::shared_ptr<const T>>> changed;
+    for (const auto& [k, v] : items_) {
+      if (auto n = f(*v)) changed.emplace_back(std::string(k), std::make_shared<const T>(*n));
     }
-    if (changed) ++version_;
-    return changed;
+    // Put after the walk: a keyed item is re-inserted under its new copy's key.
+    for (auto& [k, v] : changed) put(items_, k, std::move(v));
+    if (!changed.empty()) ++version_;
+    return changed.size();
   }
   size_t size() const {
     std::lock_guard lock(mu_);
@@ -148,10 +164,39 @@ class ObjectStore {
   }
 
  private:
+  // Stores `v` under `key`; returns the projection it replaces. A keyed projection must carry
+  // that same key (its map key views the projection's own copy).
+  static std::shared_ptr<const T> put(Map& map, const std::string& key,
+                                      std::shared_ptr<const T> v) {
+    if constexpr (kKeyed) {
+      const std::string_view own = v->store_key();
+      if (own != key)
+        throw std::logic_error("ObjectStore: projection key \"" + std::string(own) +
+                               "\" differs from object key \"" + key + "\"");
+      auto it = map.find(own);
+      if (it == map.end()) {
+        map.emplace(own, std::move(v));
+        return nullptr;
+      }
+      // The node's key views the projection it replaces: re-key it to the new one.
+      auto node = map.extract(it);
+      std::shared_ptr<const T> old = std::move(node.mapped());
+      node.key() = own;
+      node.mapped() = std::move(v);
+      map.insert(std::move(node));
+      return old;
+    } else {
+      std::shared_ptr<const T>& slot = map[key];
+      std::shared_ptr<const T> old = std::move(slot);
+      slot = std::move(v);
+      return old;
+    }
+  }
+
   Project project_;
   mutable std::mutex mu_;
-  std::unordered_map<std::string, std::shared_ptr<const T>> items_;
-  std::unordered_map<std::string, std::shared_ptr<const T>> listed_;  // a list in progress
+  Map items_;
+  Map listed_;  // a list in progress
   uint64_t version_ = 0;
 };
 

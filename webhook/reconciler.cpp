@@ -73,12 +73,13 @@ bool Reconciler::pass(bool while_active) {
   for (const auto& pod : in_.pods->all()) {
     const bool in_use = pod->in_use(now);
     if (!pod->admission_uid.empty()) {
-      claims.emplace(pod->admission_uid,
-                     PodClaim{pod->namespace_, pod->name, pod->controlled_tpp, in_use});
+      claims.emplace(
+          pod->admission_uid.str(),
+          PodClaim{pod->namespace_.str(), std::string(pod->name()), pod->controlled_tpp, in_use});
     }
     if (!in_use) continue;
-    auto labels = in_.namespaces->get(pod->namespace_);
-    auto tenant = policy::resolve_tenant(*policy, pod->namespace_, labels.get());
+    auto labels = in_.namespaces->get(pod->namespace_.str());
+    auto tenant = policy::resolve_tenant(*policy, pod->namespace_.str(), labels.get());
     if (tenant.exempt || tenant.jurisdiction.empty()) continue;
     usage[tenant.jurisdiction][tenant.tenant] += pod->controlled_tpp;
   }
