@@ -34,6 +34,8 @@ def update(res_dir, md_path):
 
 
 def verdict(ok):
+    if isinstance(ok, str):
+        return ok
     return "**PASS**" if ok else "**MISS**"
 
 
@@ -86,7 +88,7 @@ def render(res_dir):
       "**(a)** no admission check of ours; **(b)** a ValidatingAdmissionPolicy in CEL doing the "
       "Tier 3 check (`nvidia.com/gpu` requested in a namespace whose `exportgate.io/jurisdiction` "
       "is a Tier 3 code): the in-process lower bound; **(c)** exportgate standalone (one "
-      "process, validating and mutating webhooks as the chart registers them, Tier 1 tenant); "
+      "process, validating and mutating webhooks, as the e2e harness registers them and as the chart does by default, Tier 1 tenant); "
       "**(d)** exportgate cluster mode, 3 replicas behind a round-robin TCP proxy (the harness's "
       "model of a Service), the chart's RBAC, the GPU Pods in a capped Tier 2 tenant (IN), so "
       "each one is a reservation on the TPPLedger. *Added* = the configuration minus (a) at the "
@@ -97,14 +99,21 @@ def render(res_dir):
     budget = []
     c_add = added("c", 1, "p50_ms")
     b_add = added("b", 1, "p50_ms")
+    # A configuration that does more work than (a) yet measured faster shows the run's noise:
+    # differences of that size are not resolved, and the latency lines say so instead of
+    # PASS/MISS.
+    adds = [v for v in (added(k, 1, "p50_ms") for k in "bcd") if v is not None]
+    noise = max(0.0, -min(adds)) if adds else 0.0
+    unresolved = (f"not resolved: a check measured {noise:.2f} ms *faster* than none in this "
+                  "run") if noise > 0 else None
     if c_add is not None:
         budget.append(("(c) standalone: added p50 over (a), 1 creator", "<= 1 ms",
-                       f"{c_add:.2f} ms", c_add <= 1.0))
+                       f"{c_add:.2f} ms", unresolved or c_add <= 1.0))
         if b_add is not None:
             ok = c_add <= 2 * max(b_add, 0.0) if b_add > 0 else c_add <= 0
             budget.append(("(c) added p50 within 2x of (b)'s added p50, 1 creator", "<= 2x",
                            f"{c_add:.2f} vs {b_add:.2f} ms" +
-                           (f" ({c_add / b_add:.1f}x)" if b_add > 0 else ""), ok))
+                           (f" ({c_add / b_add:.1f}x)" if b_add > 0 else ""), unresolved or ok))
     if ledger and limit:
         target = min(500.0, 0.5 * limit)
         budget.append(("(d) capped admissions/s, 64 creators, one jurisdiction, 3 replicas",
