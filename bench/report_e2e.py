@@ -163,7 +163,9 @@ def render(res_dir):
     if any(p.get("cpu_ms_per_create") for c in configs.values() for p in c["points"]):
         w("CPU time per created Pod (user + system from /proc/PID/stat over the point, ms; "
           "exportgate summed over its replicas). Unlike the latencies, it does not include "
-          "waiting for a core, so it is the work each configuration adds:")
+          "waiting for a core, so it is the work each configuration adds; it also holds each "
+          "process's background work during the point (watches, Leases, the controllers' "
+          "requests), spread over fewer Pods at one creator:")
         w("")
         w("| config | creators | " + " | ".join(roles) + " | total |")
         w("|---|---:|" + "---:|" * (len(roles) + 1))
