@@ -18,9 +18,9 @@
 #include <vector>
 
 #include "bench/review_files.hpp"
+#include "webhook/annotations.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_informer.hpp"
-#include "webhook/ledger_model.hpp"
 #include "webhook/policy_store.hpp"
 #include "webhook/usage_ledger.hpp"
 

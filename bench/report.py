@@ -209,7 +209,7 @@ w("What \"100,000 pods in the caches\" measures here: standalone `serve` keeps o
   "reservation per admitted accelerator pod (namespace/name, tenant, jurisdiction, TPP) in its "
   "in-memory usage ledger; the run sends 100,000 CREATEs of distinct pinned-H100 pods in the "
   "Tier 1 namespace through /validate, so the ledger holds 100,000 reservations when RSS is "
-  "read. The cluster mode's Pod cache (webhook/kube_caches.hpp, a projection per pod) needs an "
+  "read. The cluster mode's Pod cache (webhook/kube/kube_caches.hpp, a projection per pod) needs an "
   "API server to fill through `serve`, so it is measured on its own below.")
 w("")
 if caches:
@@ -219,7 +219,7 @@ if caches:
     w("")
     w(f"| cache | bytes per pod | MiB for {n:,} pods |")
     w("|---|---:|---:|")
-    w(f"| standalone: in-memory usage ledger (webhook/usage_ledger.hpp) | "
+    w(f"| standalone: in-memory usage ledger (webhook/core/usage_ledger.hpp) | "
       f"{caches['ledger_bytes_per_pod']:.0f} | {caches['ledger_heap_bytes'] / 2**20:.1f} |")
     w(f"| cluster mode: Pod cache, `ObjectStore<PodInfo>` filled by watch events, Pods of one "
       f"template (a Deployment's or a Job's: one shared charge basis) | "
@@ -228,7 +228,7 @@ if caches:
         w(f"| cluster mode: Pod cache, every Pod a basis of its own (a DaemonSet's, pinned to its "
           f"node by an affinity) | {caches['pod_cache_unique_basis_bytes_per_pod']:.0f} | "
           f"{caches['pod_cache_unique_basis_heap_bytes'] / 2**20:.1f} |")
-    page = 500  # kListPageSize of webhook/kube_informer.cpp
+    page = 500  # kListPageSize of webhook/kube/kube_informer.cpp
     w(f"| cluster mode: one listed Pod as a JSON document ({caches['listed_pod_text_bytes']:,} "
       f"bytes of text), while a list page is projected | "
       f"{caches['listed_pod_json_bytes']:,.0f} | {page:,} at a time: "
@@ -297,14 +297,14 @@ w("| CPU-only Pod (cpu-pod-web, 4.4 KB) | 633 k | 288 k | 2.2x |")
 w("| CPU-only Pod with an Istio sidecar (8.7 KB) | 1,224 k | 390 k | 3.1x |")
 w("| Pod with 8 pinned H100 (4.6 KB) | 652 k | 306 k | 2.1x |")
 w("")
-w("- **Pods are skimmed, not parsed** (webhook/json_skim, webhook/admission_skim): perf put "
+w("- **Pods are skimmed, not parsed** (webhook/admission/json_skim, webhook/admission/admission_skim): perf put "
   "45 % of the server's CPU in nlohmann's parser, mostly lexing managedFields, env, probes "
   "and volumes that admission never reads. A validating skimmer walks the text once and only "
   "the envelope and the parts of the Pod the engine reads are parsed; anything unusual "
   "(another kind, an oldObject, non-ASCII, escaped keys, invalid JSON) takes the full parse, "
   "which reports errors exactly as before. Decisions are unchanged (unit test "
   "AdmissionSkim.SameAdmissionOutcomeAsTheWholeObject).")
-w("- **No 1 ms sleep between keep-alive requests** (webhook/server.cpp): cpp-httplib 0.11's "
+w("- **No 1 ms sleep between keep-alive requests** (webhook/server/server.cpp): cpp-httplib 0.11's "
   "keep_alive() polls 10 ms then sleeps 1 ms in a loop, so a request arriving during the "
   "sleep waited up to 1 ms (about 1 request in 11 on a mostly idle connection: the whole "
   "p99 budget at 1,000 requests/s), and every idle connection woke 90 times a second. It is "
@@ -353,18 +353,18 @@ w("- **The in-memory ledger stores the key once** and tenant and jurisdiction as
   "name table: 368 -> 128 heap bytes per pod (bench/cache_memory). RSS with 100,000 pods: "
   "fresh process 49.4 -> ~28 MiB; after load runs to 256 connections then 100,000 pods, "
   "~47 MiB (measured outside `make bench`, load average 10-15).")
-w("- **Cluster mode lists page by page** (webhook/kube_informer): the Pod informer held every "
+w("- **Cluster mode lists page by page** (webhook/kube/kube_informer): the Pod informer held every "
   "listed page as JSON until the last one (~28.6 KB per Pod: ~2.7 GiB for 100,000 Pods) "
   "before projecting; each page now goes to the cache as it arrives. The same change fixes "
   "an expired continue token (410) mid-list, which ended the list with an empty cache instead "
   "of starting over (unit test against a fake API server).")
-w("- **Idle workers retire** (webhook/thread_pool): workers above the minimum that stay idle "
+w("- **Idle workers retire** (webhook/server/thread_pool): workers above the minimum that stay idle "
   "for 60 s exit, so a burst to 256 connections no longer keeps 256 threads and their stacks "
   "for the life of the process (unit test ElasticThreadPool.*, also under TSan).")
 w("- **The fixed-rate point runs three times** and the budget line judges the median p99: "
   "single 10 s runs at 1,000 requests/s gave p99 0.48-1.26 ms on the same build, because a "
   "stall of several ms on this VM (visible in p99.9 and max) lands in some runs and not others.")
-w("- **The Pod cache keeps a compact charge basis** (webhook/kube_caches): since a reload "
+w("- **The Pod cache keeps a compact charge basis** (webhook/kube/kube_caches): since a reload "
   "recharges every cached Pod (f8fd39c), each Pod kept the spec fields the engine reads as a "
   "nlohmann JSON tree: 3,120 bytes per Pod in bench/cache_memory (100,000 pinned-H100 Pods: "
   "298 MiB, against a 64 MiB RSS budget). It is now MessagePack of those fields less container "
@@ -374,8 +374,8 @@ w("- **The Pod cache keeps a compact charge basis** (webhook/kube_caches): since
   "(unit test: a table of shapes, MIG, affinity, init containers and sidecars, pod-level "
   "resources and overhead, DRA claims, malformed ones, each recharged under two policies and "
   "two node sets equals the charge of the whole Pod).")
-w("- **The Pod cache shares what Pods have in common** (issue 19; webhook/string_pool, "
-  "webhook/compact_uid, webhook/kube_caches, ObjectStore in webhook/kube_informer.hpp): "
+w("- **The Pod cache shares what Pods have in common** (issue 19; webhook/util/string_pool, "
+  "webhook/util/compact_uid, webhook/kube/kube_caches, ObjectStore in webhook/kube/kube_informer.hpp): "
   "752 -> 288 bytes per Pod for Pods of one template (71.7 -> 27.5 MiB for 100,000), "
   "992 -> 800 when every Pod has a basis of its own (bench/cache_memory, same build flags, "
   "before measured on main at 86e6d36 with the same benchmark; RSS growth of the benchmark "

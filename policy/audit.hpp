@@ -1,7 +1,7 @@
 // The audit of what already exists: evaluates Pods and pod-owning workloads one by one for the
 // prohibitions that apply to each object, and sums the controlled TPP of the Pods in use per
 // tenant and per jurisdiction to find caps that are already passed. Pure: the caller lists the
-// objects (webhook/audit_run.cpp) and feeds them in.
+// objects (webhook/audit/audit_run.cpp) and feeds them in.
 #pragma once
 
 #include <map>

@@ -351,7 +351,7 @@ def main():
                    if v["webhook"]["customWorkloads"] else {}),
                 ("Role", "exportgate.io", "tppledgers"): read | {"create", "update"},
                 ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update"},
-                # Each namespace's PolicyReport (webhook/policy_report.cpp).
+                # Each namespace's PolicyReport (webhook/audit/policy_report.cpp).
                 ("ClusterRole", "wgpolicyk8s.io", "policyreports"): {"list", "create", "patch", "delete"}}
         check(grants == want, f"RBAC grants differ: {grants}")
         check(len(rbac) == 4, "ClusterRole, Role and their bindings")

@@ -1,9 +1,10 @@
 // libFuzzer target, differential: the Pod fast path of AdmissionReview decoding
-// (webhook/admission_skim + webhook/json_skim) against the full nlohmann parse it stands in for.
-// For every body the skimmer vouches for: nlohmann must accept the body too; the skimmed document
-// must be exactly the full document with request.object reduced as admission_skim.hpp documents;
-// and decoding plus the answers of /validate and /mutate (status, message, warnings, audit
-// annotations, patch, decision record) must not depend on which path decoded the body.
+// (webhook/admission/admission_skim + webhook/admission/json_skim) against the full nlohmann parse
+// it stands in for. For every body the skimmer vouches for: nlohmann must accept the body too; the
+// skimmed document must be exactly the full document with request.object reduced as
+// admission_skim.hpp documents; and decoding plus the answers of /validate and /mutate (status,
+// message, warnings, audit annotations, patch, decision record) must not depend on which path
+// decoded the body.
 #include <cstddef>
 #include <cstdint>
 #include <optional>

@@ -1,6 +1,6 @@
-// The AdmissionReview fast path (webhook/admission_skim, webhook/json_skim): a Pod decoded
-// through it gets the same admission answer as with the whole object, and everything else
-// falls back to the full parse with its exact errors.
+// The AdmissionReview fast path (webhook/admission/admission_skim, webhook/admission/json_skim): a
+// Pod decoded through it gets the same admission answer as with the whole object, and everything
+// else falls back to the full parse with its exact errors.
 #include "webhook/admission_skim.hpp"
 
 #include <gtest/gtest.h>

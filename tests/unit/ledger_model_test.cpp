@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "webhook/rfc3339.hpp"
+
 namespace wh = exportgate::webhook;
 using namespace std::chrono_literals;
 

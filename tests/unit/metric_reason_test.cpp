@@ -27,8 +27,8 @@ std::set<std::string> codes_in_sources() {
       R"re(deny\(d,\s*"([a-z-]+)"|\.code\s*=\s*"([a-z-]+)"|\{"code",\s*"([a-z-]+)"\})re");
   std::set<std::string> codes;
   for (const char* dir : {"policy", "webhook"}) {
-    for (const auto& entry :
-         std::filesystem::directory_iterator(std::filesystem::path(EXPORTGATE_SOURCE_DIR) / dir)) {
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(
+             std::filesystem::path(EXPORTGATE_SOURCE_DIR) / dir)) {
       if (entry.path().extension() != ".cpp") continue;
       std::ifstream in(entry.path());
       std::stringstream text;

@@ -8,6 +8,7 @@
 #include "policy/evaluate.hpp"
 #include "policy/policy_loader.hpp"
 #include "policy/workload.hpp"
+#include "webhook/annotations.hpp"
 #include "webhook/compact_uid.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_informer.hpp"

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "webhook/sha256.hpp"
+
 namespace exportgate::webhook::decision_chain {
 
 // prev of the first record of a log.
@@ -26,8 +28,8 @@ inline constexpr std::string_view kDecisionRecord = "decision";
 inline constexpr std::string_view kDroppedRecord = "dropped";      // records lost to a full queue
 inline constexpr std::string_view kRecoveredRecord = "recovered";  // a torn tail was cut at start
 
-// Lowercase hex SHA-256 of `bytes` (64 characters).
-std::string sha256_hex(std::string_view bytes);
+// The chain's hash: lowercase hex SHA-256 (util/sha256.hpp).
+using webhook::sha256_hex;
 
 // Name of rotated file number `index` (1 = oldest) of the log at `path`: "PATH.000001". Zero
 // padded so shell globs (`PATH.*`) list them in rotation order.

@@ -2,14 +2,14 @@
 #include "webhook/audit_events.hpp"
 
 #include "policy/json_limits.hpp"
-#include "webhook/decision_chain.hpp"
+#include "webhook/sha256.hpp"
 
 namespace exportgate::webhook {
 
 using nlohmann::json;
 
 std::string audit_event_name(const policy::AuditFinding& f) {
-  const std::string digest = decision_chain::sha256_hex(f.object.uid + "/" + f.code).substr(0, 16);
+  const std::string digest = sha256_hex(f.object.uid + "/" + f.code).substr(0, 16);
   // Object names are DNS subdomains (<= 253); leave room for ".<digest>".
   std::string base = f.object.name.substr(0, 253 - 17);
   while (!base.empty() && (base.back() == '.' || base.back() == '-')) base.pop_back();

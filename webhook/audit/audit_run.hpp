@@ -12,7 +12,7 @@
 #include "policy/audit.hpp"
 #include "policy/policy.hpp"
 #include "webhook/kube_client.hpp"
-#include "webhook/ledger_model.hpp"
+#include "webhook/rfc3339.hpp"
 
 namespace exportgate::webhook {
 

@@ -9,8 +9,8 @@
 
 #include "policy/audit.hpp"
 #include "webhook/kube_client.hpp"
-#include "webhook/ledger_model.hpp"
 #include "webhook/log.hpp"
+#include "webhook/rfc3339.hpp"
 
 namespace exportgate::webhook {
 

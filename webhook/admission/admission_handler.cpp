@@ -10,8 +10,8 @@
 #include "policy/policy_numbers.hpp"
 #include "policy/tenancy.hpp"
 #include "policy/workload.hpp"
+#include "webhook/annotations.hpp"
 #include "webhook/kueue_workload.hpp"
-#include "webhook/ledger_model.hpp"
 #include "webhook/mutation.hpp"
 
 namespace exportgate::webhook {

@@ -13,7 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "webhook/kube_config.hpp"
-#include "webhook/ledger_model.hpp"
+#include "webhook/rfc3339.hpp"
 #include "webhook/unique_fd.hpp"
 
 extern char** environ;

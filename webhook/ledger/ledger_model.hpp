@@ -11,21 +11,18 @@
 #include <string>
 #include <vector>
 
+#include "webhook/rfc3339.hpp"
+
 namespace exportgate::webhook {
 
 inline constexpr char kLedgerApiVersion[] = "exportgate.io/v1alpha1";
 inline constexpr char kLedgerKind[] = "TPPLedger";
 inline constexpr char kLedgerResource[] = "tppledgers";
-// Put on each Pod by /mutate in cluster mode: ties a stored Pod to the reservation its admission
-// made (the AdmissionReview uid is the same for the mutating and validating calls of a request).
-inline constexpr char kAdmissionUidAnnotation[] = "exportgate.io/admission-uid";
 
 class LedgerFormatError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
-
-using SystemTime = std::chrono::system_clock::time_point;
 
 // TPP held by an admitted Pod that no stored Pod has claimed yet.
 struct LedgerReservation {
@@ -106,10 +103,5 @@ bool drop_reservation(LedgerState& state, const std::string& uid);
 // (claim_matches) and those older than the TTL, and recomputes the reserved sums. Tenants with
 // nothing left are removed.
 ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input);
-
-// RFC 3339 UTC with microseconds ("2025-01-15T12:00:00.000000Z"), as Kubernetes MicroTime.
-std::string format_time(SystemTime t);
-// Parses RFC 3339 (any fraction, "Z" or numeric offset). nullopt when malformed.
-std::optional<SystemTime> parse_time(const std::string& s);
 
 }  // namespace exportgate::webhook

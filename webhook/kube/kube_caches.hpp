@@ -15,7 +15,7 @@
 
 #include "policy/policy.hpp"
 #include "webhook/compact_uid.hpp"
-#include "webhook/ledger_model.hpp"
+#include "webhook/rfc3339.hpp"
 #include "webhook/string_pool.hpp"
 
 namespace exportgate::webhook {

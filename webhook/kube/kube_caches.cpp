@@ -8,6 +8,7 @@
 #include "policy/evaluate.hpp"
 #include "policy/workload.hpp"
 #include "policy/workload_device_access.hpp"
+#include "webhook/annotations.hpp"
 #include "webhook/kube_informer.hpp"
 
 namespace exportgate::webhook {

@@ -44,7 +44,8 @@ struct ServerOptions {
   LogLevel log_level = LogLevel::kInfo;
   std::ostream* log_stream = nullptr;  // nullptr = stderr
   ClusterOptions cluster;              // enabled(): usage ledger and caches in the Kubernetes API
-  // Receives every decision record (the decision log, webhook/decision_log.hpp); null = none.
+  // Receives every decision record (the decision log, webhook/decisionlog/decision_log.hpp); null =
+  // none.
   std::shared_ptr<DecisionSink> decision_sink;
   // Benchmarks only (bench/transport_ceiling; no flag of `exportgate serve`): also serve
   // POST /constant, which reads the body and answers a fixed AdmissionReview, so the load

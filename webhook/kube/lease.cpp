@@ -3,7 +3,7 @@
 
 #include <algorithm>
 
-#include "webhook/ledger_model.hpp"
+#include "webhook/rfc3339.hpp"
 
 namespace exportgate::webhook {
 
