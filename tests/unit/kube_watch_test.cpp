@@ -130,6 +130,28 @@ contexts: [{name: x, context: {cluster: c, user: u}}]
   EXPECT_EQ(c.client_key_pem, "key");
 }
 
+TEST(KubeConfig, DataThatIsNotBase64IsRefusedNamingTheField) {
+  TempFile tmp;
+  // Unpadded, and padding inside: a hand-written decoder read both as some bytes.
+  for (const char* data : {"aGVsbG8", "aGV=bG8="}) {
+    auto kc = tmp.write("config", std::string(R"(current-context: x
+clusters: [{name: c, cluster: {server: "https://h", insecure-skip-tls-verify: true}}]
+users: [{name: u, user: {client-certificate-data: ")") +
+                                      data +
+                                      R"(", client-key-data: a2V5}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+)");
+    try {
+      wh::load_kubeconfig(kc);
+      ADD_FAILURE() << data << " was accepted";
+    } catch (const wh::KubeConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("client-certificate-data: not valid base64"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST(KubeConfig, ClearErrors) {
   TempFile tmp;
   auto exec = tmp.write("exec", R"(current-context: x

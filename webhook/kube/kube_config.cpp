@@ -8,6 +8,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "webhook/base64.hpp"
+
 namespace exportgate::webhook {
 
 namespace fs = std::filesystem;
@@ -30,24 +32,10 @@ std::string trim(std::string s) {
 }
 
 // Standard base64 as kubeconfig *-data fields use; throws on bad input.
-std::string base64_decode(const std::string& in, const std::string& field) {
-  static const std::string kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  int bits = 0;
-  unsigned value = 0;
-  for (char c : in) {
-    if (c == '=' || c == '\n' || c == '\r' || c == ' ') continue;
-    auto pos = kAlphabet.find(c);
-    if (pos == std::string::npos) throw KubeConfigError(field + ": not valid base64");
-    value = (value << 6) | static_cast<unsigned>(pos);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((value >> bits) & 0xff));
-    }
-  }
-  return out;
+std::string decode_data(const std::string& in, const std::string& field) {
+  auto out = base64_decode(in);
+  if (!out) throw KubeConfigError(field + ": not valid base64");
+  return *out;
 }
 
 // The entry of a named list (`clusters`, `users`, `contexts`) with `name`, or an undefined node.
@@ -70,7 +58,7 @@ std::string scalar(const YAML::Node& n, const char* key) {
 std::string data_or_file(const YAML::Node& n, const std::string& key, const fs::path& base,
                          const std::string& where) {
   if (auto data = scalar(n, (key + "-data").c_str()); !data.empty()) {
-    return base64_decode(data, where + "." + key + "-data");
+    return decode_data(data, where + "." + key + "-data");
   }
   if (auto file = scalar(n, key.c_str()); !file.empty()) {
     fs::path p(file);
