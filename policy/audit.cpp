@@ -8,6 +8,7 @@
 
 #include "policy/errors.hpp"
 #include "policy/policy_numbers.hpp"
+#include "policy/site.hpp"
 #include "policy/tier.hpp"
 
 namespace exportgate::policy {
@@ -232,7 +233,7 @@ void Auditor::add(const json& object) {
 
   const double capped = capped_tpp(demand);
   if (!aggregate_caps || tenant.jurisdiction.empty() || !(capped > 0)) return;
-  Usage& u = usage_[tenant.jurisdiction][tenant.tenant];
+  Usage& u = usage_[allocation_key(policy_, tenant.jurisdiction)][tenant.tenant];
   if (u.pods.empty()) u.tenant = tenant;
   if (!u.tenant_cap) u.tenant_cap = d.tenant_cap_tpp;
   if (!u.jurisdiction_cap) u.jurisdiction_cap = d.jurisdiction_cap_tpp;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -84,6 +85,41 @@ ExportClass classify(double tpp, std::optional<double> pd, bool datacenter) {
   return ExportClass::kNotControlled;
 }
 
+std::optional<ExportClass> parse_export_class(std::string_view text) {
+  for (ExportClass c : {ExportClass::kNotControlled, ExportClass::k3A090b, ExportClass::k3A090a}) {
+    if (to_string(c) == text) return c;
+  }
+  return std::nullopt;
+}
+
+Classification classify_fail_closed(double tpp, std::optional<double> pd, bool pd_lower_bound,
+                                    bool datacenter, std::optional<ExportClass> stated) {
+  // PD only raises the class (not controlled -> .b -> .a), so a lower bound on PD gives a lower
+  // bound on the class.
+  const ExportClass proven = classify(tpp, pd, datacenter);
+  if (stated && *stated > proven) {
+    return {*stated, std::string(to_string(*stated)) + " as its source states"};
+  }
+  const bool pd_exact = pd && !pd_lower_bound;
+  if (proven == ExportClass::k3A090a || !datacenter || pd_exact || !at_least(tpp, kTppDense)) {
+    return {proven, {}};
+  }
+  if (stated) {
+    return {*stated, std::string(to_string(*stated)) + " as its source states (die area " +
+                         (pd ? "only bounded" : "unknown") + ")"};
+  }
+  if (pd) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f", *pd);
+    return {ExportClass::k3A090a,
+            std::string("charged as 3A090.a: the die area is only an upper bound, so PD >= ") +
+                buf + " is a lower bound and PD >= 5.92 (3A090.a) cannot be ruled out"};
+  }
+  return {ExportClass::k3A090a,
+          "charged as 3A090.a: the die area is unknown, and a datacenter part with 1,600 <= TPP "
+          "< 4,800 is 3A090.a when PD >= 5.92, which cannot be ruled out"};
+}
+
 void Catalog::finalize() {
   std::vector<Diagnostic> problems;
   std::set<std::string> ids;
@@ -99,10 +135,23 @@ void Catalog::finalize() {
     if (!(m.die_area_mm2 >= 0)) {
       problems.push_back(problem(who + ": dieAreaMm2 must be 0 (unknown) or more"));
     }
+    if (!(m.dram_bandwidth_gbs >= 0) || !(m.interconnect_bandwidth_gbs >= 0)) {
+      problems.push_back(problem(who + ": bandwidths must be 0 (unknown) or more"));
+    }
     for (const auto& r : m.resources) whole_resources.insert(r);
     m.tpp = total_processing_performance(m.dense_tops, m.bit_length);
     m.pd = performance_density(m.tpp, m.die_area_mm2);
-    m.export_class = classify(m.tpp, m.pd, m.datacenter);
+    const bool lower_bound = m.die_area_upper_bound && m.pd.has_value();
+    const ExportClass proven = classify(m.tpp, m.pd, m.datacenter);
+    if (m.stated_class && *m.stated_class < proven) {
+      problems.push_back(problem(who + ": statedClass " + std::string(to_string(*m.stated_class)) +
+                                 " is below " + std::string(to_string(proven)) +
+                                 ", which its inputs prove"));
+    }
+    const Classification c =
+        classify_fail_closed(m.tpp, m.pd, lower_bound, m.datacenter, m.stated_class);
+    m.export_class = c.export_class;
+    m.class_note = c.note;
   }
   std::set<std::string> partition_resources;
   for (const auto& p : partitions) {

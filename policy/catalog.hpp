@@ -30,18 +30,43 @@ std::optional<double> performance_density(double tpp, double die_area_mm2);
 // TPP >= 4800.
 ExportClass classify(double tpp, std::optional<double> pd, bool datacenter);
 
+// The class a part is charged as, and why when the inputs do not prove it.
+struct Classification {
+  ExportClass export_class = ExportClass::kNotControlled;
+  std::string note;  // "" when the inputs prove the class
+};
+// Fail-closed classification. `pd` is exact, or a lower bound when `pd_lower_bound` (the die area
+// is an upper bound, e.g. the 858 mm2 reticle), or unknown. A lower bound on PD proves only a
+// lower bound on the class: a datacenter part with 1,600 <= TPP < 4,800 whose PD is not known
+// exactly cannot be shown to be outside 3A090.a, so it is charged as 3A090.a unless `stated`
+// (a class a named source states; never below what the inputs prove) says otherwise.
+Classification classify_fail_closed(double tpp, std::optional<double> pd, bool pd_lower_bound,
+                                    bool datacenter, std::optional<ExportClass> stated);
+// "3A090.a" / "3A090.b" / "not controlled" -> the class; nullopt otherwise.
+std::optional<ExportClass> parse_export_class(std::string_view text);
+
 struct NodeLabel {
   std::string key;    // "nvidia.com/gpu.product"
   std::string value;  // "NVIDIA-H100-80GB-HBM3"
 };
 
 struct AcceleratorModel {
-  std::string id;                      // stable id used in policies and annotations: "h100-sxm"
-  std::string vendor;                  // "NVIDIA"
-  std::string display_name;            // "NVIDIA H100 SXM"
-  double dense_tops = 0;               // dense TOPS/TFLOPS at `bit_length` (= 2 x MacTOPS)
-  int bit_length = 0;                  // bit length of the operation that gives the highest TPP
-  double die_area_mm2 = 0;             // applicable die area; 0 = unknown
+  std::string id;                     // stable id used in policies and annotations: "h100-sxm"
+  std::string vendor;                 // "NVIDIA"
+  std::string display_name;           // "NVIDIA H100 SXM"
+  double dense_tops = 0;              // dense TOPS/TFLOPS at `bit_length` (= 2 x MacTOPS)
+  int bit_length = 0;                 // bit length of the operation that gives the highest TPP
+  double die_area_mm2 = 0;            // applicable die area; 0 = unknown
+  bool die_area_upper_bound = false;  // die_area_mm2 is an upper bound (PD a lower bound)
+  // Total DRAM (HBM/GDDR) bandwidth and chip-to-chip interconnect bandwidth (NVLink, Infinity
+  // Fabric, ICI; bidirectional, per device), GB/s; 0 = unknown. Rules that select parts by
+  // bandwidth (April 2025 H20/MI308 licence requirement, the January 2026 review band) read them,
+  // and treat an unknown figure as the one that makes the rule stricter.
+  double dram_bandwidth_gbs = 0;
+  double interconnect_bandwidth_gbs = 0;
+  // A class a named source states (cited in `source`), for parts whose area is not published:
+  // used instead of the fail-closed presumption, never below what the inputs prove.
+  std::optional<ExportClass> stated_class;
   bool datacenter = true;              // designed or marketed for data centres
   std::vector<std::string> resources;  // whole-device extended resources: "nvidia.com/gpu"
   std::vector<NodeLabel> node_labels;  // node label values that identify this model
@@ -51,6 +76,7 @@ struct AcceleratorModel {
   double tpp = 0;
   std::optional<double> pd;
   ExportClass export_class = ExportClass::kNotControlled;
+  std::string class_note;  // why the class is charged as it is when the inputs do not prove it
 };
 
 // A partition of a device, e.g. a MIG slice. It counts as `fraction` of its parent device.

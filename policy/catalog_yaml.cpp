@@ -18,9 +18,20 @@ namespace {
 
 const std::initializer_list<std::string_view> kCatalogKeys = {
     "models", "partitions", "acceleratorResourcePrefixes", "asOf"};
-const std::initializer_list<std::string_view> kModelKeys = {
-    "id",         "vendor",     "name",      "denseTops",  "bitLength",
-    "dieAreaMm2", "datacenter", "resources", "nodeLabels", "source"};
+const std::initializer_list<std::string_view> kModelKeys = {"id",
+                                                            "vendor",
+                                                            "name",
+                                                            "denseTops",
+                                                            "bitLength",
+                                                            "dieAreaMm2",
+                                                            "datacenter",
+                                                            "resources",
+                                                            "nodeLabels",
+                                                            "source",
+                                                            "dieAreaUpperBound",
+                                                            "dramBandwidthGBs",
+                                                            "interconnectBandwidthGBs",
+                                                            "statedClass"};
 const std::initializer_list<std::string_view> kPartitionKeys = {"resource", "parents", "fraction"};
 
 std::string join(std::initializer_list<std::string_view> words) {
@@ -367,6 +378,33 @@ class CatalogReader {
     });
     set("datacenter",
         [&](const Entry& v) { return assign(m.datacenter, boolean(v, "datacenter")); });
+    set("dieAreaUpperBound", [&](const Entry& v) {
+      return assign(m.die_area_upper_bound, boolean(v, "dieAreaUpperBound"));
+    });
+    for (const char* key : {"dramBandwidthGBs", "interconnectBandwidthGBs"}) {
+      double& target = key[0] == 'd' ? m.dram_bandwidth_gbs : m.interconnect_bandwidth_gbs;
+      set(key, [&](const Entry& v) {
+        auto n = number(v, key);
+        if (n && *n < 0) {
+          value_error(
+              v, std::string(key) + " must be 0 (unknown) or more GB/s, got " + describe(v.second));
+          return false;
+        }
+        return assign(target, n);
+      });
+    }
+    set("statedClass", [&](const Entry& v) {
+      auto text = string(v, "statedClass");
+      if (!text) return false;
+      auto c = parse_export_class(*text);
+      if (!c) {
+        value_error(v, "statedClass must be 3A090.a, 3A090.b or \"not controlled\", got " +
+                           describe(v.second));
+        return false;
+      }
+      m.stated_class = c;
+      return true;
+    });
     set("resources", [&](const Entry& v) {
       return assign(m.resources,
                     string_list(v, "resources", valid_resource_name,

@@ -3,6 +3,7 @@
 // common allow paths; strings are built only when there is something to say.
 #include "policy/evaluate.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "policy/policy_numbers.hpp"
@@ -36,8 +37,11 @@ double capped_tpp(const WorkloadDemand& demand) {
 
 std::vector<std::string> allocation_tenants(const Policy& policy, std::string_view jurisdiction) {
   std::vector<std::string> names;
+  // With a site, every licensed tenant's chips are installed there: all draw its allocation.
+  const bool whole_site = !policy.site.empty() && jurisdiction == policy.site;
   for (const auto& t : policy.tenants) {
-    if (t.authorization == Authorization::kLicensed && t.jurisdiction == jurisdiction) {
+    if (t.authorization == Authorization::kLicensed &&
+        (whole_site || t.jurisdiction == jurisdiction)) {
       names.push_back(t.name);
     }
   }
@@ -60,16 +64,20 @@ const TierLimits* find_tier(const Policy& policy, std::string_view tier) {
 std::string what_and_where(const WorkloadDemand& demand, const TenantContext& tenant) {
   std::string s = "exportgate: denied ";
   s += demand.describe_accelerators();
-  s += " = ";
-  s += format_thousands(demand.controlled_tpp);
-  if (demand.held_controlled_tpp > 0) {
-    s += " + ";
-    s += format_thousands(demand.held_controlled_tpp);
-    s += " held by shared claims";
+  if (demand.controlled_tpp > 0 || demand.held_controlled_tpp > 0) {
+    s += " = ";
+    s += format_thousands(demand.controlled_tpp);
+    if (demand.held_controlled_tpp > 0) {
+      s += " + ";
+      s += format_thousands(demand.held_controlled_tpp);
+      s += " held by shared claims";
+    }
+    s += " TPP (";
+    s += to_string(demand.max_class);
+    s += ')';
+  } else {
+    s += " (below 3A090)";
   }
-  s += " TPP (";
-  s += to_string(demand.max_class);
-  s += ')';
   // Approximations made while counting (e.g. a DaemonSet charged as one pod) stay visible.
   for (const auto& note : demand.notes) {
     s += " (";
@@ -152,6 +160,86 @@ void deny(Decision& d, std::string code, std::string reason, std::string_view ru
   d.reasons.push_back(std::move(reason));
 }
 
+// The catalog models the demand is charged as, once each, in demand order (claims' devices too).
+std::vector<const AcceleratorModel*> charged_models(const WorkloadDemand& demand,
+                                                    const Policy& policy) {
+  std::vector<const AcceleratorModel*> out;
+  for (const auto& set : demand.pod_sets) {
+    for (const auto& a : set.accelerators) {
+      const AcceleratorModel* m = policy.catalog.find_model(a.model_id);
+      if (m && std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+    }
+  }
+  return out;
+}
+
+std::string bandwidth_text(const AcceleratorModel& m) {
+  auto gbs = [](double v) { return v > 0 ? format_thousands(v) + " GB/s" : "unknown"; };
+  return "DRAM " + gbs(m.dram_bandwidth_gbs) + ", interconnect " +
+         gbs(m.interconnect_bandwidth_gbs);
+}
+
+// Rules that select parts by model or bandwidth (PartRule). They reach parts below 3A090 too
+// (the H20), so they run before the fast path for uncontrolled demand. True when one denied.
+bool deny_by_part_rules(Decision& d, const WorkloadDemand& demand, const TenantContext& tenant,
+                        const Policy& policy) {
+  const auto models = charged_models(demand, policy);
+  for (const auto& r : policy.part_rules) {
+    if (r.kind != PartRule::Kind::kProhibitedParts) continue;
+    for (const AcceleratorModel* m : models) {
+      if (!r.selects(*m) || !r.applies_in(tenant.jurisdiction, tenant.headquarters)) continue;
+      deny(d, "prohibited-part",
+           what_and_where(demand, tenant) + ": " + m->display_name +
+               " is named in BIS guidance: using it anywhere risks violating General "
+               "Prohibition 10, and a licence does not change that; exportgate denies it in "
+               "every jurisdiction (an admin who has cleared the use may exempt the namespace)" +
+               cite(r.cited()),
+           r.cited());
+      return true;
+    }
+  }
+  if (tenant.authorization == Authorization::kLicensed) return false;
+  for (const auto& r : policy.part_rules) {
+    if (r.kind != PartRule::Kind::kBandwidthLicence) continue;
+    for (const AcceleratorModel* m : models) {
+      if (!r.selects(*m)) continue;
+      if (tenant.jurisdiction.empty()) {
+        // Could be one of the rule's jurisdictions: never assume it is not.
+        std::string reason = what_and_where(demand, tenant) + ": jurisdiction unknown";
+        if (!tenant.jurisdiction_error.empty()) reason += " (" + tenant.jurisdiction_error + ")";
+        const std::string& ns = demand.namespace_.empty() ? tenant.tenant : demand.namespace_;
+        reason += ", and " + m->display_name + " (" + bandwidth_text(*m) +
+                  ") needs a licence in some jurisdictions; an admin must label namespace \"" + ns +
+                  "\" with " + std::string(kJurisdictionLabel) +
+                  "=<ISO 3166-1 code> or list the tenant in the policy" + cite(r.cited());
+        deny(d, "unknown-jurisdiction", std::move(reason), r.cited());
+        return true;
+      }
+      if (!r.applies_in(tenant.jurisdiction, tenant.headquarters)) continue;
+      const bool by_hq = !r.applies_in(tenant.jurisdiction, {});
+      deny(d, "bandwidth-licence-required",
+           what_and_where(demand, tenant) + ": " + m->display_name + " (" + bandwidth_text(*m) +
+               ") is below 3A090 but needs an export licence " +
+               (by_hq ? "for an entity headquartered in " + tenant.headquarters
+                      : "for " + tenant.jurisdiction) +
+               " (none recorded for this tenant; list it in the policy with authorization: "
+               "licensed and the licence number)" +
+               cite(r.cited()),
+           r.cited());
+      return true;
+    }
+  }
+  return false;
+}
+
+// The review band (91 FR 1684) for a jurisdiction, if the policy has one there.
+const PartRule* review_band(const Policy& policy, std::string_view jurisdiction) {
+  for (const auto& r : policy.part_rules) {
+    if (r.kind == PartRule::Kind::kReviewBand && r.applies_in(jurisdiction, {})) return &r;
+  }
+  return nullptr;
+}
+
 // Applies the policy mode to a decision whose reasons/warnings are filled as for enforce.
 void apply_mode(Decision& d, Mode mode) {
   if (d.would_deny) {
@@ -194,12 +282,14 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
     apply_mode(d, policy.mode);
     return d;
   }
-  // Fast path: nothing controlled to limit (CPU-only pods, exempt namespaces, kinds with no pods,
-  // accelerators below the 3A090 thresholds).
-  if (!demand.recognized || tenant.exempt || !demand.has_accelerators() ||
-      !(demand.controlled_tpp > 0 || demand.held_controlled_tpp > 0)) {
+  // Fast path: nothing to limit (CPU-only pods, exempt namespaces, kinds with no pods).
+  if (!demand.recognized || tenant.exempt || !demand.has_accelerators()) return d;
+  if (!policy.part_rules.empty() && deny_by_part_rules(d, demand, tenant, policy)) {
+    apply_mode(d, policy.mode);
     return d;
   }
+  // Accelerators below the 3A090 thresholds: nothing more to limit.
+  if (!(demand.controlled_tpp > 0 || demand.held_controlled_tpp > 0)) return d;
   d.requested_tpp = capped_tpp(demand);
 
   const TierLimits* limits = find_tier(policy, tenant.tier);
@@ -259,12 +349,41 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
 
   if (limits->controlled == ControlledAction::kDeny && !licensed) {
     std::string reason = what_and_where(demand, tenant);
-    if (limits->licence_required) {
+    const PartRule* band =
+        limits->licence_required ? review_band(policy, tenant.jurisdiction) : nullptr;
+    const AcceleratorModel* outside = nullptr;  // first controlled part above the band
+    if (band) {
+      for (const AcceleratorModel* m : charged_models(demand, policy)) {
+        if (is_controlled(m->export_class) && !band->selects(*m)) {
+          outside = m;
+          break;
+        }
+      }
+    }
+    if (band && !outside) {
+      // 91 FR 1684: reviewed case by case, but a licence is still required.
+      const std::string rule = band->cited() + "; " + limits->cited();
+      reason += ": controlled accelerators require an export licence for " + tenant.jurisdiction +
+                ", reviewed case by case for parts with TPP < " +
+                format_thousands(band->tpp_below) + " and DRAM bandwidth < " +
+                format_thousands(band->dram_below) +
+                " GB/s (none recorded for this tenant; list it in the policy with authorization: "
+                "licensed and the licence number)";
+      reason += cite(rule);
+      deny(d, "licence-required-case-by-case", std::move(reason), rule);
+    } else if (limits->licence_required) {
       reason += ": controlled accelerators require an export licence for " + tenant.jurisdiction +
                 " (none recorded for this tenant; list it in the policy with authorization: "
                 "licensed and the licence number)";
-      reason += cite(limits->cited());
-      deny(d, "licence-required", std::move(reason), limits->cited());
+      std::string rule = limits->cited();
+      if (outside) {
+        reason += "; " + outside->display_name + " (TPP " + format_thousands(outside->tpp) + ", " +
+                  bandwidth_text(*outside) +
+                  ") is outside the case-by-case band, so the presumption of denial stays";
+        rule += "; " + band->cited();
+      }
+      reason += cite(rule);
+      deny(d, "licence-required", std::move(reason), rule);
     } else {
       reason += ": controlled accelerators are prohibited for " + tier_display(tenant.tier) +
                 " jurisdictions";
@@ -292,10 +411,17 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
   } else if (limits->controlled == ControlledAction::kCap && !licensed) {
     tenant_cap = limits->tenant_cap_tpp;
   }
+  // The country allocation attaches to where the chips are installed: the policy's site when it
+  // states one (a Tier 1 site has none), else the tenant's jurisdiction (exportgate's analogue).
+  const std::string& where = policy.site.empty() ? tenant.jurisdiction : policy.site;
   if (limits->controlled == ControlledAction::kCap && licensed) {
-    auto it = policy.jurisdiction_caps.find(tenant.jurisdiction);
-    jurisdiction_cap = it != policy.jurisdiction_caps.end() ? std::optional<double>(it->second)
-                                                            : limits->jurisdiction_cap_tpp;
+    if (policy.site.empty()) {
+      auto it = policy.jurisdiction_caps.find(tenant.jurisdiction);
+      jurisdiction_cap = it != policy.jurisdiction_caps.end() ? std::optional<double>(it->second)
+                                                              : limits->jurisdiction_cap_tpp;
+    } else {
+      jurisdiction_cap = policy.jurisdiction_cap(policy.site);
+    }
     d.draws_allocation = jurisdiction_cap.has_value();
   }
   d.tenant_cap_tpp = tenant_cap;
@@ -357,14 +483,17 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
     if (after > *jurisdiction_cap) {
       deny(d, "jurisdiction-cap",
            what_and_where(demand, tenant) + ": " +
-               cap_text("country allocation for " + tenant.jurisdiction +
+               cap_text("country allocation for " + where + (policy.site.empty() ? "" : " (site)") +
                             " (drawn down by licensed use)",
                         *jurisdiction_cap, usage.jurisdiction_tpp, requested) +
                "; once it is used up licences are presumed denied" + cite(alloc_rule),
            alloc_rule);
     } else if (after >= ratio * *jurisdiction_cap) {
+      TenantContext at_site = tenant;
+      at_site.jurisdiction = where;
+      if (!policy.site.empty()) at_site.tier = policy.tier_of(where);
       d.warnings.push_back(
-          near_cap_text(tenant, true, "country allocation", *jurisdiction_cap, after, alloc_rule));
+          near_cap_text(at_site, true, "country allocation", *jurisdiction_cap, after, alloc_rule));
     }
   }
   if (d.would_deny) d.warnings.clear();  // the denial says it all

@@ -22,6 +22,84 @@ constexpr std::string_view kDiffusionNotEnforced = "2025-05-13";
 constexpr std::string_view kControls2023From = "2023-11-17";
 // Cambodia left Country Group D:5 (Fenwick, FR 2026-02262).
 constexpr std::string_view kCambodiaLeftD5 = "2026-02-03";
+// NVIDIA was told on 2025-04-09 that the H20 needs a licence for China (and HK, Macau, D:5);
+// AMD likewise for the MI308 [S: Tom's Hardware; the date from NVIDIA's filing as reported ?].
+constexpr std::string_view kH20LicenceFrom = "2025-04-09";
+// BIS guidance on Huawei Ascend and General Prohibition 10, with the rescission announcement.
+constexpr std::string_view kAscendGuidance = "2025-05-13";
+// 91 FR 1684 (FR Doc 2026-00789), effective on publication.
+constexpr std::string_view kReviewBandFrom = "2026-01-15";
+
+RuleStatus in_force_since(std::string_view from, std::string source) {
+  RuleStatus s;
+  s.effective_from = std::string(from);
+  s.since = std::string(from);
+  s.source = std::move(source);
+  s.declared = true;
+  return s;
+}
+
+// The rules that select parts by model or bandwidth, as far as they are in force on `date`.
+// `d5_and_macau`: Macau, Hong Kong and Country Group D:5 on that date.
+std::vector<PartRule> part_rules_on(std::string_view date,
+                                    const std::vector<std::string>& d5_and_macau) {
+  std::vector<PartRule> rules;
+  if (date >= kH20LicenceFrom) {
+    PartRule r;
+    r.kind = PartRule::Kind::kBandwidthLicence;
+    r.name = "H20/MI308-class licence";
+    r.jurisdictions = d5_and_macau;
+    // The letters named China (with HK, Macau, D:5); reaching D:5/Macau-headquartered entities
+    // as the 2023 headquarters rule does is exportgate's fail-closed reading [?].
+    r.by_headquarters = true;
+    // Thresholds as reported for the letters (DRAM >= 1,400 GB/s, I/O >= 1,100 GB/s, or
+    // together >= 1,700 GB/s) [? press reports; the letters are not public EAR text]. They catch
+    // the H20 (4,000 GB/s) and not the L20/L40 class.
+    r.dram_at_least = 1400;
+    r.interconnect_at_least = 1100;
+    r.total_at_least = 1700;
+    r.rule =
+        "licence requirement of April 2025 on NVIDIA H20 / AMD MI308-class parts to China, "
+        "Hong Kong, Macau and D:5, set by memory and interconnect bandwidth (letters to the "
+        "makers, not EAR text [?]; thresholds as reported [?])";
+    r.status = in_force_since(kH20LicenceFrom,
+                              "Tom's Hardware, NVIDIA writes off $5.5 billion (2025-04) [S]; "
+                              "licences with a 15% revenue share granted from 2025-08 [S]");
+    rules.push_back(std::move(r));
+  }
+  if (date >= kAscendGuidance) {
+    PartRule r;
+    r.kind = PartRule::Kind::kProhibitedParts;
+    r.name = "Huawei Ascend (GP10 guidance)";
+    r.models = {"ascend-910b", "ascend-910c", "ascend-910d"};
+    r.rule =
+        "BIS guidance of 2025-05-13: using Huawei Ascend 910B, 910C or 910D anywhere in the world "
+        "risks violating General Prohibition 10 (15 CFR 736.2(b)(10)); exportgate denies them in "
+        "every jurisdiction";
+    r.status = in_force_since(kAscendGuidance,
+                              "BIS guidance with the rescission announcement [S: Alston & Bird; "
+                              "Akin Gump]");
+    rules.push_back(std::move(r));
+  }
+  if (date >= kReviewBandFrom) {
+    PartRule r;
+    r.kind = PartRule::Kind::kReviewBand;
+    r.name = "H200/MI325X case-by-case band";
+    // China and Macau; Hong Kong is treated as China [?].
+    r.jurisdictions = {"CN", "HK", "MO"};
+    r.tpp_below = 21000;
+    r.dram_below = 6500;
+    r.rule =
+        "91 FR 1684 (Jan 15 2026): licence applications for China and Macau reviewed case by "
+        "case when TPP < 21,000 and total DRAM bandwidth < 6,500 GB/s (H200, MI325X), with "
+        "third-party testing and KYC conditions; presumption of denial above";
+    r.status = in_force_since(kReviewBandFrom,
+                              "govinfo FR Doc 2026-00789 [S]; Baker McKenzie Sanctions News [S]");
+    rules.push_back(std::move(r));
+  }
+  for (auto& r : rules) r.citation = citation_text(r.rule, r.status, RuleSet{});
+  return rules;
+}
 
 }  // namespace
 
@@ -75,6 +153,8 @@ Policy load_current(std::string_view date) {
     codes.erase(std::remove(codes.begin(), codes.end(), "KH"), codes.end());
     p.headquarters_rule->rule += "; Cambodia out of D:5 since 2026-02-03";
   }
+  p.part_rules = part_rules_on(
+      date, p.headquarters_rule ? p.headquarters_rule->jurisdictions : std::vector<std::string>{});
   for (auto& [name, t] : p.tiers) t.citation = citation_text(t.rule, t.status, p.rule_set);
   if (p.headquarters_rule) {
     p.headquarters_rule->citation =
@@ -110,6 +190,7 @@ std::vector<std::string> in_force_warnings(const Policy& p, std::string_view tod
     if (p.preset != kCurrentPreset) past(s, "rule set \"" + p.rule_set.name + "\"");
     for (const auto& [name, t] : p.tiers) past(t.status, "rule of tier \"" + name + "\"");
     if (p.headquarters_rule) past(p.headquarters_rule->status, "the headquarters rule");
+    for (const auto& r : p.part_rules) past(r.status, "rule \"" + r.name + "\"");
   }
   const std::string& as_of = p.catalog.as_of;
   if (!as_of.empty() && valid_iso_date(as_of) && valid_iso_date(today) &&

@@ -67,6 +67,43 @@ struct HeadquartersRule {
   const std::string& cited() const { return citation.empty() ? rule : citation; }
 };
 
+// A rule that selects accelerators by what they are (model, bandwidth, TPP) rather than by the
+// 3A090 class alone. The `current` preset carries the ones in force on its date:
+//   kBandwidthLicence: a licence is required for parts below 3A090 whose DRAM or interconnect
+//     bandwidth reaches a threshold (April 2025, NVIDIA H20 / AMD MI308 to China, Macau, D:5).
+//   kReviewBand: where the tier requires a licence, 3A090 parts with TPP below `tpp_below` and
+//     DRAM bandwidth below `dram_below` are reviewed case by case instead of presumed denied
+//     (91 FR 1684, 2026-01-15, China and Macau); still denied here until a licence is recorded.
+//   kProhibitedParts: the listed models are denied everywhere (BIS guidance of 2025-05-13: using
+//     Huawei Ascend 910B/910C/910D anywhere risks violating General Prohibition 10).
+// Unknown bandwidths are read as the figure that makes the rule stricter: a part of unknown
+// bandwidth meets a licence threshold and is outside a review band.
+struct PartRule {
+  enum class Kind { kBandwidthLicence, kReviewBand, kProhibitedParts };
+  Kind kind = Kind::kProhibitedParts;
+  std::string name;                        // short name shown in `policy show` and diffs
+  std::vector<std::string> jurisdictions;  // tenant jurisdictions it applies to; empty = all
+  bool by_headquarters = false;            // also applies to tenants headquartered there
+  std::vector<std::string> models;         // kProhibitedParts: catalog model ids
+  // kBandwidthLicence: any one reached (GB/s; 0 = not a criterion).
+  double dram_at_least = 0;
+  double interconnect_at_least = 0;
+  double total_at_least = 0;  // DRAM + interconnect
+  // kReviewBand: both below.
+  double tpp_below = 0;
+  double dram_below = 0;
+  std::string rule;  // citation text of the rule itself
+  RuleStatus status;
+  std::string citation;  // rule + status (set when the preset is built)
+  const std::string& cited() const { return citation.empty() ? rule : citation; }
+  bool applies_in(std::string_view jurisdiction, std::string_view headquarters) const;
+  // True when `m` is selected by this rule (see Kind; unknown bandwidths as above).
+  bool selects(const AcceleratorModel& m) const;
+};
+std::string_view to_string(PartRule::Kind k);  // "bandwidth-licence", "review-band", ...
+// One line: "licence required for parts below 3A090 with DRAM >= 1,400 or ... GB/s in CN,HK,..."
+std::string describe(const PartRule& r);
+
 // Where to find pod templates and replica counts in a custom resource.
 // Paths are dotted with `[*]` for every array element, e.g.
 // "spec.replicatedJobs[*].template.spec.template"; replica paths are evaluated relative to the
@@ -118,6 +155,12 @@ struct Policy {
   // spec.tenancy.untenantedNamespaces
   UntenantedNamespaces untenanted_namespaces = UntenantedNamespaces::kDeny;
   std::optional<HeadquartersRule> headquarters_rule;  // none: headquarters are not looked at
+  std::vector<PartRule> part_rules;  // rules selecting parts by model/bandwidth (preset current)
+  // spec.site: ISO code of the country where the cluster's accelerators are installed; "" = not
+  // stated. When set, the country allocation (a cap on what is installed in a country) is the
+  // site's and every tenant's usage counts there; access rules stay with the tenant's
+  // jurisdiction and headquarters.
+  std::string site;
 
   Catalog catalog;
   std::vector<Tenant> tenants;

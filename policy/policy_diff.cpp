@@ -103,6 +103,7 @@ void diff_settings(Changes& out, const Policy& a, const Policy& b) {
       format_thousands(b.near_cap_warning_ratio * 100));
   one("defaultTier", a.default_tier.empty() ? "none" : a.default_tier,
       b.default_tier.empty() ? "none" : b.default_tier);
+  one("site", a.site.empty() ? "not stated" : a.site, b.site.empty() ? "not stated" : b.site);
   one("tenancy.untenantedNamespaces", std::string(to_string(a.untenanted_namespaces)),
       std::string(to_string(b.untenanted_namespaces)));
 }
@@ -160,6 +161,10 @@ void compare_model(AttributeDiff& d, const AcceleratorModel& a, const Accelerato
   };
   d.compare("PD", pd(a.pd), pd(b.pd));
   d.compare("datacenter", a.datacenter ? "yes" : "no", b.datacenter ? "yes" : "no");
+  auto gbs = [](double v) { return v > 0 ? format_thousands(v) + " GB/s" : "unknown"; };
+  d.compare("DRAM bandwidth", gbs(a.dram_bandwidth_gbs), gbs(b.dram_bandwidth_gbs));
+  d.compare("interconnect bandwidth", gbs(a.interconnect_bandwidth_gbs),
+            gbs(b.interconnect_bandwidth_gbs));
   d.compare("resources", sorted_list(a.resources), sorted_list(b.resources));
   d.compare("node labels", labels_text(a.node_labels), labels_text(b.node_labels));
   d.compare("name", "\"" + a.display_name + "\"", "\"" + b.display_name + "\"");
@@ -258,6 +263,19 @@ std::vector<PolicyChange> diff_policies(const Policy& a, const Policy& b) {
     d.compare("rule", a.headquarters_rule ? a.headquarters_rule->cited() : "",
               b.headquarters_rule ? b.headquarters_rule->cited() : "");
     d.emit(out, "headquarters", "headquartersLicence");
+  }
+  {
+    // Rules selecting parts by model or bandwidth (the `current` preset, by date).
+    std::map<std::string, PartRule> ra, rb;
+    for (const auto& r : a.part_rules) ra.emplace(r.name, r);
+    for (const auto& r : b.part_rules) rb.emplace(r.name, r);
+    diff_keyed(
+        out, "part-rule", ra, rb,
+        [](const PartRule& r) { return describe(r) + " [" + r.cited() + "]"; },
+        [](AttributeDiff& d, const PartRule& x, const PartRule& y) {
+          d.compare("selects", describe(x), describe(y));
+          d.compare("rule", x.cited(), y.cited());
+        });
   }
 
   auto model_id = [](const AcceleratorModel& m) { return m.id; };

@@ -32,7 +32,8 @@ std::string canonical_dump(const Policy& p) {
   std::ostringstream out;
   out << "name " << p.name << "\npreset " << p.preset << "\nmode " << to_string(p.mode)
       << "\nworkloadEarlyCheck " << p.workload_early_check << "\nnearCap "
-      << num(p.near_cap_warning_ratio) << "\ndefaultTier " << p.default_tier << '\n';
+      << num(p.near_cap_warning_ratio) << "\ndefaultTier " << p.default_tier << "\nsite " << p.site
+      << '\n';
   for (const auto& [code, tier] : p.jurisdiction_tiers)
     out << "jurisdiction " << code << ' ' << tier << '\n';
   for (const auto& [name, t] : p.tiers) {
@@ -53,9 +54,15 @@ std::string canonical_dump(const Policy& p) {
     list(out, p.headquarters_rule->jurisdictions);
     out << '\n';
   }
+  for (const auto& r : p.part_rules) {
+    out << "partRule " << r.name << ' ' << describe(r) << ' ' << r.cited() << '\n';
+  }
   for (const auto& m : p.catalog.models) {
     out << "model " << m.id << ' ' << m.vendor << ' ' << m.display_name << ' ' << num(m.dense_tops)
-        << ' ' << m.bit_length << ' ' << num(m.die_area_mm2) << ' ' << m.datacenter;
+        << ' ' << m.bit_length << ' ' << num(m.die_area_mm2) << ' ' << m.datacenter << ' '
+        << m.die_area_upper_bound << ' ' << num(m.dram_bandwidth_gbs) << ' '
+        << num(m.interconnect_bandwidth_gbs) << ' '
+        << (m.stated_class ? to_string(*m.stated_class) : "-");
     list(out, m.resources);
     for (const auto& l : m.node_labels) out << ' ' << l.key << '=' << l.value;
     out << '\n';

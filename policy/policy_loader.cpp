@@ -278,7 +278,8 @@ void Loader::read_spec(const YAML::Node& spec, Policy& p) {
                  "deviceAccessExempt",
                  "headquartersLicence",
                  "ruleSet",
-                 "inForceOn"});
+                 "inForceOn",
+                 "site"});
   // Tiers first, so later references (defaultTier, jurisdictions) can be checked against them.
   if (const YAML::Node n = spec["tiers"]) read_tiers(n, p);
   r_.for_each_entry(spec, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
@@ -315,6 +316,19 @@ void Loader::read_spec(const YAML::Node& spec, Policy& p) {
       read_tenancy(v, p);
     } else if (key == "headquartersLicence") {
       read_headquarters_licence(v, p);
+    } else if (key == "site") {
+      // Where the cluster's accelerators are installed: the caps that attach to the installed
+      // location (the country allocation) are counted for this country.
+      if (auto s = r_.string(v, "spec.site")) {
+        const std::string code = normalize_jurisdiction_code(*s);
+        if (!s->empty() && (code.empty() || !find_jurisdiction(code))) {
+          r_.error(v, "spec.site: " + quoted(*s) +
+                          " is not an ISO 3166-1 alpha-2 country code (the country where the "
+                          "cluster's accelerators are installed; \"\" = not stated)");
+        } else {
+          p.site = code;
+        }
+      }
     } else if (key == "ruleSet") {
       read_rule_set(v, p);
     } else if (key == "catalog") {

@@ -8,7 +8,14 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "policy/catalog.hpp"
+
 namespace {
+
+// What an unpinned NVIDIA device is charged as: the catalog's most capable NVIDIA model.
+std::string nvidia_worst_name() {
+  return exportgate::policy::builtin_catalog().most_capable_of_vendor("NVIDIA")->display_name;
+}
 
 struct CliRun {
   int exit_code = -1;
@@ -33,8 +40,9 @@ CliRun run(const std::string& args) {
 TEST(CliDra, EightGpuTemplateDeniedInTier3WithTheWorstCaseNamed) {
   const CliRun r = run("check -f tests/fixtures/dra/pod-8gpu-template.yaml --jurisdiction CN");
   EXPECT_EQ(r.exit_code, 1) << r.out;
-  EXPECT_NE(r.out.find("DENY Pod default/trainer: exportgate: denied 8 x any of: NVIDIA GB200"),
-            std::string::npos)
+  EXPECT_NE(
+      r.out.find("DENY Pod default/trainer: exportgate: denied 8 x any of: " + nvidia_worst_name()),
+      std::string::npos)
       << r.out;
   EXPECT_NE(r.out.find("DENY ResourceClaimTemplate default/eight-gpus"), std::string::npos);
   EXPECT_NE(r.out.find("class \"gpu.nvidia.com\""), std::string::npos);

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "policy/catalog.hpp"
+
 namespace {
 
 const std::string kSource = EXPORTGATE_SOURCE_DIR;
@@ -153,7 +155,8 @@ TEST(CliCheck, UnknownNamesAreTheWorstCase) {
     std::string named;  // the value the denial must name
   };
   const std::vector<Case> cases = {
-      {head + gpu + "nvidia.com/gpu.shared: 1}}}]\n", "NVIDIA GB200"},
+      {head + gpu + "nvidia.com/gpu.shared: 1}}}]\n",
+       exportgate::policy::builtin_catalog().most_capable_of_vendor("NVIDIA")->display_name},
       {head + gpu + "nvidia.com/GH100_FUTURE_96GB: 1}}}]\n", "nvidia.com/GH100_FUTURE_96GB"},
       {head + gpu + "example.com/npu: 1}}}]\n", "example.com/npu"},
       {head + "  nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100-NEW}\n" + gpu +

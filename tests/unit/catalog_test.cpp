@@ -37,28 +37,41 @@ const std::vector<ModelCase> kModelCases = {
     {"h200", 15832, 19.45, kA},
     {"h800", 15832, 19.45, kA},
     {"h20", 2368, 2.91, kNone},
+    {"h200-nvl", 13364, 16.42, kA},
     {"a100", 4992, 6.04, kA},
     {"a800", 4992, 6.04, kA},
     {"a30", 2640, 3.20, kB},
     {"l40s", 5864, 9.63, kA},
+    {"l40", 2896, 4.76, kB},
     {"l4", 1940, 6.60, kA},
     {"rtx-4090", 5284.8, 8.68, kA},
     {"rtx-4090d", 4707.2, 7.73, kNone},
     {"b100", 28000, std::nullopt, kA},
     {"b200", 36000, std::nullopt, kA},
     {"gb200", 40000, std::nullopt, kA},
+    {"b300", 60000, std::nullopt, kA},
+    {"gb300", 60000, std::nullopt, kA},
+    {"rtx-pro-6000-server", 8000, 10.67, kA},
+    {"rtx-pro-6000", 8000, 10.67, kA},
     {"mi300x", 20919.2, std::nullopt, kA},
     {"mi325x", 20919.2, std::nullopt, kA},
     {"mi250x", 6128, std::nullopt, kA},
+    {"mi308x", 20919.2, std::nullopt, kA},
+    {"mi350x", 55368, std::nullopt, kA},
+    {"mi355x", 60396, std::nullopt, kA},
     {"gaudi2", 6920, std::nullopt, kA},
     {"gaudi3", 29360, std::nullopt, kA},
     {"max-1550", 13312, std::nullopt, kA},
     {"tpu-v5e", 3152, 3.67, kB},
     {"tpu-v5p", 7344, std::nullopt, kA},
     {"tpu-v6e", 14688, std::nullopt, kA},
+    {"tpu-v7", 36912, std::nullopt, kA},
     {"trainium", 3040, 3.54, kB},
     {"trainium2", 10672, std::nullopt, kA},
+    {"trainium3", 20136, std::nullopt, kA},
     {"inferentia2", 3040, 3.54, kB},
+    {"ascend-910b", 6016, std::nullopt, kA},
+    {"ascend-910c", 12800, std::nullopt, kA},
 };
 
 class BuiltinModel : public testing::TestWithParam<ModelCase> {};
@@ -108,6 +121,85 @@ TEST(BuiltinCatalog, ReferenceFiguresOfTheRule) {
   EXPECT_DOUBLE_EQ(c.find_model("a100")->tpp, 4992);
   EXPECT_EQ(std::lround(c.find_model("mi300x")->tpp), 20919);
   EXPECT_LT(c.find_model("mi325x")->tpp, 21000);
+}
+
+// Reference section 7 ("Parts of 2025-2026"): B300 13-15 PFLOPS dense FP4, charged at the upper
+// end; TPU v7 4,614 FP8; Trainium 3 2,517 MXFP8; RTX PRO 6000 4,000 FP4 with sparsity. Bandwidths
+// for the rules that select by them (H20 4,000 GB/s; H200 4,800 and MI325X 6,000 < 6,500).
+TEST(BuiltinCatalog, PartsOf2025And2026AndBandwidths) {
+  const Catalog& c = builtin_catalog();
+  EXPECT_DOUBLE_EQ(c.find_model("b300")->tpp, 15000 * 4);
+  EXPECT_DOUBLE_EQ(c.find_model("tpu-v7")->tpp, 36912);
+  EXPECT_DOUBLE_EQ(c.find_model("trainium3")->tpp, 20136);
+  EXPECT_DOUBLE_EQ(c.find_model("rtx-pro-6000-server")->tpp, 4000 / 2 * 4);
+  EXPECT_TRUE(c.find_model("rtx-pro-6000-server")->datacenter);
+  EXPECT_FALSE(c.find_model("rtx-pro-6000")->datacenter);
+  EXPECT_DOUBLE_EQ(c.find_model("h20")->dram_bandwidth_gbs, 4000);
+  EXPECT_LT(c.find_model("h200")->dram_bandwidth_gbs, 6500);
+  EXPECT_LT(c.find_model("mi325x")->dram_bandwidth_gbs, 6500);
+  EXPECT_GE(c.find_model("b200")->dram_bandwidth_gbs, 6500);
+  // A B300 label is charged as the B300, no longer as the GB200.
+  const auto b300 = c.models_for_label("nvidia.com/gpu.product", "NVIDIA-B300");
+  ASSERT_EQ(b300.size(), 1u);
+  EXPECT_EQ(b300[0]->id, "b300");
+  for (const auto& m : c.models) {
+    EXPECT_GE(m.dram_bandwidth_gbs, 0) << m.id;
+    EXPECT_GE(m.interconnect_bandwidth_gbs, 0) << m.id;
+  }
+}
+
+// Reference section 7, "Classification caveat": an unknown die area, or only an upper bound on
+// it, cannot rule out 3A090.a for a datacenter part with 1,600 <= TPP < 4,800.
+TEST(FailClosedClass, UnknownOrBoundedAreaInTheDensityBandIsChargedAs3A090a) {
+  // Unknown area: the old classify() said "not controlled".
+  EXPECT_EQ(classify(3000, std::nullopt, true), kNone);
+  const auto unknown = classify_fail_closed(3000, std::nullopt, false, true, std::nullopt);
+  EXPECT_EQ(unknown.export_class, kA);
+  EXPECT_NE(unknown.note.find("die area is unknown"), std::string::npos) << unknown.note;
+  // A lower bound on PD (3.5: at least .b) does not rule out .a.
+  const auto bounded = classify_fail_closed(3000, 3.5, true, true, std::nullopt);
+  EXPECT_EQ(bounded.export_class, kA);
+  EXPECT_NE(bounded.note.find("PD >= 3.50 is a lower bound"), std::string::npos) << bounded.note;
+  // An exact area decides; TPP below 1,600, TPP at 4,800 and non-datacenter parts need no area.
+  EXPECT_EQ(classify_fail_closed(3000, 3.5, false, true, std::nullopt).export_class, kB);
+  EXPECT_EQ(classify_fail_closed(1500, std::nullopt, false, true, std::nullopt).export_class,
+            kNone);
+  EXPECT_EQ(classify_fail_closed(4800, std::nullopt, false, true, std::nullopt).note, "");
+  EXPECT_EQ(classify_fail_closed(3000, std::nullopt, false, false, std::nullopt).export_class,
+            kNone);
+  // A class a source states replaces the presumption, with the reason kept.
+  const auto stated = classify_fail_closed(3152, 3.67, true, true, kB);
+  EXPECT_EQ(stated.export_class, kB);
+  EXPECT_NE(stated.note.find("as its source states"), std::string::npos);
+}
+
+TEST(FailClosedClass, BuiltinPartsWithABoundedAreaCarryTheirReason) {
+  const Catalog& c = builtin_catalog();
+  for (const char* id : {"tpu-v5e", "trainium", "inferentia2"}) {
+    const AcceleratorModel* m = c.find_model(id);
+    EXPECT_TRUE(m->die_area_upper_bound) << id;
+    EXPECT_EQ(m->export_class, kB) << id;  // named as .b parts by the source (wttlonline)
+    EXPECT_FALSE(m->class_note.empty()) << id;
+  }
+  EXPECT_TRUE(c.find_model("h100-sxm")->class_note.empty());
+}
+
+TEST(FailClosedClass, CatalogOverrideOfAnUnknownAreaPartAndAStatedClassBelowTheProof) {
+  Catalog c = builtin_catalog();
+  c.models.push_back(c.models.front());
+  AcceleratorModel& m = c.models.back();
+  m.id = "new-dc-part";
+  m.dense_tops = 375;  // x 8 = 3,000 TPP, area unknown
+  m.bit_length = 8;
+  m.die_area_mm2 = 0;
+  c.finalize();
+  EXPECT_EQ(c.find_model("new-dc-part")->export_class, kA);
+  EXPECT_FALSE(c.find_model("new-dc-part")->class_note.empty());
+  // A stated class below what the inputs prove is refused.
+  c.models.back().die_area_mm2 = 814;
+  c.models.back().dense_tops = 1979;
+  c.models.back().stated_class = kB;
+  EXPECT_THROW(c.finalize(), PolicyError);
 }
 
 TEST(BuiltinCatalog, IsCachedAndStable) {
@@ -294,19 +386,21 @@ TEST(Lookups, ModelsForLabelMatchValuesCaseInsensitively) {
 TEST(Lookups, ModelsForResource) {
   const Catalog& c = builtin_catalog();
   const auto gpu = ids(c.models_for_resource("nvidia.com/gpu"));
-  EXPECT_EQ(gpu.size(), 16u);
+  EXPECT_EQ(gpu.size(), 22u);
   EXPECT_NE(std::find(gpu.begin(), gpu.end(), "gb200"), gpu.end());
   EXPECT_EQ(ids(c.models_for_resource("amd.com/gpu")),
-            (std::vector<std::string>{"mi300x", "mi325x", "mi250x"}));
+            (std::vector<std::string>{"mi300x", "mi325x", "mi250x", "mi308x", "mi350x", "mi355x"}));
   EXPECT_EQ(ids(c.models_for_resource("google.com/tpu")),
-            (std::vector<std::string>{"tpu-v5e", "tpu-v5p", "tpu-v6e"}));
+            (std::vector<std::string>{"tpu-v5e", "tpu-v5p", "tpu-v6e", "tpu-v7"}));
   EXPECT_EQ(ids(c.models_for_resource("habana.ai/gaudi")),
             (std::vector<std::string>{"gaudi2", "gaudi3"}));
   EXPECT_EQ(ids(c.models_for_resource("intel.com/gpu")), (std::vector<std::string>{"max-1550"}));
   EXPECT_EQ(ids(c.models_for_resource("aws.amazon.com/neuron")),
-            (std::vector<std::string>{"trainium", "trainium2", "inferentia2"}));
+            (std::vector<std::string>{"trainium", "trainium2", "trainium3", "inferentia2"}));
   EXPECT_EQ(ids(c.models_for_resource("aws.amazon.com/neurondevice")),
-            (std::vector<std::string>{"trainium", "trainium2", "inferentia2"}));
+            (std::vector<std::string>{"trainium", "trainium2", "trainium3", "inferentia2"}));
+  EXPECT_EQ(ids(c.models_for_resource("huawei.com/Ascend910")),
+            (std::vector<std::string>{"ascend-910b", "ascend-910c"}));
   EXPECT_TRUE(c.models_for_resource("cpu").empty());
   EXPECT_TRUE(c.models_for_resource("example.com/fpga").empty());
 }
@@ -320,7 +414,7 @@ TEST(Lookups, UnknownMigProfileIsAnUnknownNvidiaAccelerator) {
   EXPECT_EQ(c.classify_resource("nvidia.com/mig-1g.96gb"), ResourceClass::kUnknownAccelerator);
   EXPECT_TRUE(c.models_for_resource("nvidia.com/mig-1g.96gb").empty());
   const auto candidates = ids(c.worst_case_models("nvidia.com/mig-1g.96gb"));
-  for (const char* id : {"a100", "h100-sxm", "h200", "b200", "gb200", "l4"}) {
+  for (const char* id : {"a100", "h100-sxm", "h200", "b200", "gb200", "b300", "l4"}) {
     EXPECT_NE(std::find(candidates.begin(), candidates.end(), id), candidates.end()) << id;
   }
   EXPECT_EQ(std::find(candidates.begin(), candidates.end(), "mi300x"), candidates.end());
@@ -533,15 +627,23 @@ const std::vector<MergeErrorCase> kMergeErrorCases = {
     {"unknown_model_field",
      "models:\n  - id: h20\n    denseTop: 5\n",
      {"3:5: unknown field \"denseTop\" in model (did you mean \"denseTops\"?), expected one of id, "
-      "vendor, name, denseTops, bitLength, dieAreaMm2, datacenter, resources, nodeLabels, source"}},
+      "vendor, name, denseTops, bitLength, dieAreaMm2, datacenter, resources, nodeLabels, source, "
+      "dieAreaUpperBound, dramBandwidthGBs, interconnectBandwidthGBs, statedClass"}},
     {"models_not_a_list",
      "models:\n  id: x\n",
      {"2:3: models must be a list of models, got a mapping"}},
     {"model_not_a_mapping",
      "models:\n  - h100\n",
      {"2:5: a model must be a mapping with id, vendor, name, denseTops, bitLength, dieAreaMm2, "
-      "datacenter, resources, nodeLabels, source, got \"h100\""}},
+      "datacenter, resources, nodeLabels, source, dieAreaUpperBound, dramBandwidthGBs, "
+      "interconnectBandwidthGBs, statedClass, got \"h100\""}},
     {"model_without_id", "models:\n  - vendor: X\n", {"2:5: model has no \"id\""}},
+    {"negative_bandwidth",
+     "models:\n  - id: h20\n    dramBandwidthGBs: -1\n",
+     {"3:23: dramBandwidthGBs must be 0 (unknown) or more GB/s, got \"-1\""}},
+    {"bad_stated_class",
+     "models:\n  - id: h20\n    statedClass: 3A090.c\n",
+     {"3:18: statedClass must be 3A090.a, 3A090.b or \"not controlled\", got \"3A090.c\""}},
     {"bad_id",
      "models:\n  - id: H100 SXM\n",
      {"2:9: invalid model id \"H100 SXM\", expected lower-case letters, digits, '-', '.' or '_'"}},

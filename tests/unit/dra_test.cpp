@@ -194,6 +194,11 @@ TEST(DraDecode, SliceAttributesAreQualifiedWithTheDriver) {
 
 // ---------------------------------------------------------------- charging offline
 
+// The most capable NVIDIA model of the catalog: what an unpinned NVIDIA device is charged as.
+std::string nvidia_worst() {
+  return policy().catalog.most_capable_of_vendor("NVIDIA")->id;
+}
+
 TEST(DraCharge, UnpinnedGpusAreTheDriversMostCapableModel) {
   const DraContext c = context(kGpuClass);
   const auto d = demand_of(claim_template("{deviceClassName: gpu.nvidia.com, count: 8}"), &c);
@@ -201,12 +206,12 @@ TEST(DraCharge, UnpinnedGpusAreTheDriversMostCapableModel) {
   ASSERT_EQ(d.pod_sets[0].accelerators.size(), 1u);
   const auto& a = d.pod_sets[0].accelerators[0];
   EXPECT_EQ(a.quantity, 8);
-  EXPECT_EQ(a.model_id, "gb200");
+  EXPECT_EQ(a.model_id, nvidia_worst());
   EXPECT_FALSE(a.pinned);
   EXPECT_NE(a.model_name.find("any of: "), std::string::npos) << a.model_name;
   EXPECT_NE(a.resource.find("class \"gpu.nvidia.com\""), std::string::npos);
   EXPECT_TRUE(d.claim_template);
-  EXPECT_DOUBLE_EQ(d.controlled_tpp, 8 * policy().catalog.find_model("gb200")->tpp);
+  EXPECT_DOUBLE_EQ(d.controlled_tpp, 8 * policy().catalog.find_model(nvidia_worst())->tpp);
 }
 
 TEST(DraCharge, ProductNameSelectorPinsTheModel) {
@@ -237,13 +242,14 @@ TEST(DraCharge, UnknownProductOrOrSelectorIsTheWorstCase) {
                                                         "selectors: [{cel: {expression: \"") +
                                             expression + "\"}}]}"),
                              &c);
-    EXPECT_EQ(d.pod_sets.at(0).accelerators.at(0).model_id, "gb200") << expression;
+    EXPECT_EQ(d.pod_sets.at(0).accelerators.at(0).model_id, nvidia_worst()) << expression;
   }
 }
 
 TEST(DraCharge, UnknownClassIsTheWorstOfTheCatalog) {
   const auto d = demand_of(claim_template("{deviceClassName: whatever}"), nullptr);
-  EXPECT_EQ(d.pod_sets.at(0).accelerators.at(0).model_id, "gb200");
+  EXPECT_EQ(d.pod_sets.at(0).accelerators.at(0).model_id,
+            policy().catalog.most_capable_of_vendor("")->id);
   ASSERT_FALSE(d.notes.empty());
   EXPECT_NE(d.notes[0].find("DeviceClass \"whatever\" is not known"), std::string::npos);
 }

@@ -8,6 +8,7 @@
 #include "policy/errors.hpp"
 #include "policy/evaluate.hpp"
 #include "policy/policy_numbers.hpp"
+#include "policy/site.hpp"
 #include "policy/tenancy.hpp"
 #include "policy/workload.hpp"
 #include "webhook/annotations.hpp"
@@ -239,8 +240,8 @@ void ledger_unavailable(const AdmissionRequest& req, const policy::WorkloadDeman
                         const policy::Policy& policy, const AdmissionEnv& env,
                         const std::string& error, AdmissionOutcome& out) {
   out.ledger_unavailable = true;
-  out.usage =
-      UsageScope{tenant.tenant, tenant.jurisdiction, d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
+  out.usage = UsageScope{tenant.tenant, policy::allocation_key(policy, tenant.jurisdiction),
+                         d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
   const std::string what = "exportgate: " + demand.describe_accelerators() + " (" +
                            tpp_text(d.requested_tpp) + " TPP) for tenant \"" + tenant.tenant +
                            "\" in " + tenant.jurisdiction + " (" + tenant.tier +
@@ -332,8 +333,11 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
                           : is_claim       ? req.namespace_ + "/resourceclaims/" + req.name
                                            : req.namespace_ + "/" + req.name;
   policy::Decision d;
+  // The ledger counts usage under the allocation key: the tenant's jurisdiction, or the policy's
+  // site (where the chips are installed) when it states one.
+  const std::string alloc = policy::allocation_key(policy, tenant.jurisdiction);
   for (int attempt = 0;; ++attempt) {
-    auto usage = ledger.snapshot(tenant.tenant, tenant.jurisdiction);
+    auto usage = ledger.snapshot(tenant.tenant, alloc);
     // The ledger's jurisdiction total holds every tenant; only licensed use draws down the
     // country allocation (LPP use does not), so the allocation is judged on that part, and the
     // atomic check below gets the cap moved up by the part that does not draw it down.
@@ -341,18 +345,16 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     double drawn = 0;
     bool self_draws = false;
     if (!tenant.jurisdiction.empty()) {
-      for (const auto& t : policy::allocation_tenants(policy, tenant.jurisdiction)) {
+      for (const auto& t : policy::allocation_tenants(policy, alloc)) {
         self_draws |= t == tenant.tenant;
-        drawn += t == tenant.tenant ? usage.tenant_tpp
-                                    : ledger.snapshot(t, tenant.jurisdiction).tenant_tpp;
+        drawn += t == tenant.tenant ? usage.tenant_tpp : ledger.snapshot(t, alloc).tenant_tpp;
       }
     }
     usage.tenant_tpp = std::max(0.0, usage.tenant_tpp - already_counted);
     usage.jurisdiction_tpp = std::max(0.0, drawn - (self_draws ? already_counted : 0.0));
     d = policy::evaluate(demand, tenant, usage, policy);
     if (!reserves || d.verdict == policy::Verdict::kDeny || !(d.requested_tpp > 0)) break;
-    Reservation r{key,     tenant.tenant, tenant.jurisdiction, d.requested_tpp,
-                  req.uid, req.namespace_};
+    Reservation r{key, tenant.tenant, alloc, d.requested_tpp, req.uid, req.namespace_};
     // Caps are enforced atomically only when this decision relied on them (enforce mode).
     const bool enforce = !d.would_deny;
     bool reserved = false;
@@ -376,8 +378,8 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
       return;
     }
   }
-  out.usage =
-      UsageScope{tenant.tenant, tenant.jurisdiction, d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
+  out.usage = UsageScope{tenant.tenant, policy::allocation_key(policy, tenant.jurisdiction),
+                         d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
   // A suspended workload in a Kueue queue waits there for a cap; its Pods are checked at their
   // creation. Only cap denials: a jurisdiction denial is final whatever the queue.
   if (!is_pod && d.verdict == policy::Verdict::kDeny && waits_in_queue(d.code) &&

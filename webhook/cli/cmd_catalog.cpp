@@ -47,18 +47,21 @@ std::string pad_left(const std::string& s, size_t width) {
 
 void print_table(const pol::Catalog& catalog) {
   struct Row {
-    std::string id, name, resources, dense, tpp, pd, klass;
+    std::string id, name, resources, dense, tpp, pd, bw, klass;
   };
   std::vector<Row> rows;
-  rows.push_back({"ID", "NAME", "RESOURCES", "DENSE TOPS x BITS", "TPP", "PD", "CLASS"});
+  rows.push_back(
+      {"ID", "NAME", "RESOURCES", "DENSE TOPS x BITS", "TPP", "PD", "DRAM/LINK GB/s", "CLASS"});
+  auto gbs = [](double v) { return v > 0 ? pol::format_thousands(v) : std::string("?"); };
   for (const auto& m : catalog.models) {
     std::string dense = pol::format_thousands(m.dense_tops) + " x " + std::to_string(m.bit_length);
-    rows.push_back(
-        {m.id, m.display_name, join(m.resources), dense, pol::format_thousands(m.tpp),
-         m.pd ? fixed(*m.pd, 2) : "-",
-         std::string(pol::to_string(m.export_class)) + (m.datacenter ? "" : " (non-DC)")});
+    std::string pd = m.pd ? (m.die_area_upper_bound ? ">=" : "") + fixed(*m.pd, 2) : "-";
+    rows.push_back({m.id, m.display_name, join(m.resources), dense, pol::format_thousands(m.tpp),
+                    pd, gbs(m.dram_bandwidth_gbs) + "/" + gbs(m.interconnect_bandwidth_gbs),
+                    std::string(pol::to_string(m.export_class)) +
+                        (m.datacenter ? "" : " (non-DC)") + (m.class_note.empty() ? "" : " *")});
   }
-  size_t w[6] = {0, 0, 0, 0, 0, 0};
+  size_t w[7] = {0, 0, 0, 0, 0, 0, 0};
   for (const auto& r : rows) {
     w[0] = std::max(w[0], r.id.size());
     w[1] = std::max(w[1], r.name.size());
@@ -66,12 +69,22 @@ void print_table(const pol::Catalog& catalog) {
     w[3] = std::max(w[3], r.dense.size());
     w[4] = std::max(w[4], r.tpp.size());
     w[5] = std::max(w[5], r.pd.size());
+    w[6] = std::max(w[6], r.bw.size());
   }
   for (const auto& r : rows) {
     std::cout << pad(r.id, w[0]) << "  " << pad(r.name, w[1]) << "  " << pad(r.resources, w[2])
               << "  " << pad_left(r.dense, w[3]) << "  " << pad_left(r.tpp, w[4]) << "  "
-              << pad_left(r.pd, w[5]) << "  " << r.klass << "\n";
+              << pad_left(r.pd, w[5]) << "  " << pad_left(r.bw, w[6]) << "  " << r.klass << "\n";
   }
+  // Classes the inputs do not prove (unknown or bounded die area), with the reason.
+  bool noted = false;
+  for (const auto& m : catalog.models) {
+    if (m.class_note.empty()) continue;
+    if (!noted) std::cout << "\n* Class not proven by the inputs:\n";
+    noted = true;
+    std::cout << "  " << m.id << ": " << m.class_note << "\n";
+  }
+  if (!catalog.as_of.empty()) std::cout << "\nCatalog as of " << catalog.as_of << ".\n";
   if (!catalog.partitions.empty()) {
     std::cout << "\nPartitions (count as a fraction of their parent):\n";
     for (const auto& p : catalog.partitions) {
@@ -86,27 +99,36 @@ nlohmann::json to_json(const pol::Catalog& catalog) {
   for (const auto& m : catalog.models) {
     nlohmann::json labels = nlohmann::json::array();
     for (const auto& l : m.node_labels) labels.push_back({{"key", l.key}, {"value", l.value}});
-    models.push_back({{"id", m.id},
-                      {"vendor", m.vendor},
-                      {"name", m.display_name},
-                      {"dense_tops", m.dense_tops},
-                      {"bit_length", m.bit_length},
-                      {"die_area_mm2", m.die_area_mm2},
-                      {"datacenter", m.datacenter},
-                      {"resources", m.resources},
-                      {"node_labels", labels},
-                      {"tpp", m.tpp},
-                      {"pd", m.pd ? nlohmann::json(*m.pd) : nlohmann::json()},
-                      {"class", pol::to_string(m.export_class)},
-                      {"controlled", pol::is_controlled(m.export_class)},
-                      {"source", m.source}});
+    models.push_back(
+        {{"id", m.id},
+         {"vendor", m.vendor},
+         {"name", m.display_name},
+         {"dense_tops", m.dense_tops},
+         {"bit_length", m.bit_length},
+         {"die_area_mm2", m.die_area_mm2},
+         {"die_area_upper_bound", m.die_area_upper_bound},
+         {"dram_bandwidth_gbs",
+          m.dram_bandwidth_gbs > 0 ? nlohmann::json(m.dram_bandwidth_gbs) : nlohmann::json()},
+         {"interconnect_bandwidth_gbs", m.interconnect_bandwidth_gbs > 0
+                                            ? nlohmann::json(m.interconnect_bandwidth_gbs)
+                                            : nlohmann::json()},
+         {"datacenter", m.datacenter},
+         {"resources", m.resources},
+         {"node_labels", labels},
+         {"tpp", m.tpp},
+         {"pd", m.pd ? nlohmann::json(*m.pd) : nlohmann::json()},
+         {"class", pol::to_string(m.export_class)},
+         {"controlled", pol::is_controlled(m.export_class)},
+         {"class_note", m.class_note},
+         {"source", m.source}});
   }
   nlohmann::json partitions = nlohmann::json::array();
   for (const auto& p : catalog.partitions) {
     partitions.push_back(
         {{"resource", p.resource}, {"parents", p.parent_models}, {"fraction", p.fraction}});
   }
-  return {{"models", models},
+  return {{"as_of", catalog.as_of},
+          {"models", models},
           {"partitions", partitions},
           {"accelerator_resource_prefixes", catalog.accelerator_resource_prefixes}};
 }

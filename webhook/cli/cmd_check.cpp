@@ -13,6 +13,7 @@
 #include "policy/jurisdictions.hpp"
 #include "policy/manifest.hpp"
 #include "policy/policy_numbers.hpp"
+#include "policy/site.hpp"
 #include "policy/tenancy.hpp"
 #include "policy/workload.hpp"
 #include "webhook/cli_args.hpp"
@@ -36,7 +37,8 @@ constexpr std::string_view kUsage =
     "\n"
     "Flags:\n"
     "  -f, --file FILE|-          manifests to check; repeatable; - reads stdin\n"
-    "      --policy FILE          policy file (default: the built-in diffusion-2025 preset)\n"
+    "      --policy FILE|PRESET   policy file, or a preset name such as current or\n"
+    "                             current@2026-01-15 (default: the built-in diffusion-2025)\n"
     "      --jurisdiction CC      jurisdiction (ISO 3166-1 alpha-2) of every object, overriding\n"
     "                             the policy and labels\n"
     "      --tenant NAME          tenant of every object (a policy tenant brings its settings)\n"
@@ -277,7 +279,9 @@ int run_check(const Args& args) {
   try {
     pol::LoadOptions load;
     load.in_force_on = options.in_force_on;
-    policy = load_policy_or_default(options.policy_path, load);
+    // A file, or a preset name (`current`, `controls-2023@2025-06-01`) as `audit` and `diff` take.
+    policy = options.policy_path.empty() ? load_policy_or_default("", load)
+                                         : load_policy_argument(options.policy_path, load);
     for (const auto& file : options.files) {
       auto parsed = pol::parse_manifests(read_input(file), input_name(file));
       for (auto& o : parsed) objects.push_back(std::move(o));
@@ -343,14 +347,17 @@ int run_check(const Args& args) {
       } else {
         const pol::UsageSnapshot usage{
             tenant_usage[r.tenant.tenant],
-            r.tenant.jurisdiction.empty() ? 0.0 : jurisdiction_usage[r.tenant.jurisdiction]};
+            r.tenant.jurisdiction.empty()
+                ? 0.0
+                : jurisdiction_usage[pol::allocation_key(policy, r.tenant.jurisdiction)]};
         r.decision = pol::evaluate(r.demand, r.tenant, usage, policy);
         if (r.decision.verdict == pol::Verdict::kDeny) {
           denied = true;
         } else if (!r.tenant.exempt && !r.demand.claim_template) {
           tenant_usage[r.tenant.tenant] += r.decision.requested_tpp;
           if (!r.tenant.jurisdiction.empty() && r.decision.draws_allocation) {
-            jurisdiction_usage[r.tenant.jurisdiction] += r.decision.requested_tpp;
+            jurisdiction_usage[pol::allocation_key(policy, r.tenant.jurisdiction)] +=
+                r.decision.requested_tpp;
           }
         }
       }

@@ -24,8 +24,8 @@ namespace pol = exportgate::policy;
 constexpr std::string_view kUsage =
     "Usage:\n"
     "  exportgate policy validate FILE   check a policy file; every error as file:line:column\n"
-    "  exportgate policy show [FILE]     print the effective policy (default: the built-in\n"
-    "                                    diffusion-2025 preset)\n"
+    "  exportgate policy show [FILE|PRESET[@DATE]]  print the effective policy (default: the\n"
+    "                                    built-in diffusion-2025 preset)\n"
     "  exportgate policy diff A B        what changes from policy or preset A to B\n"
     "                                    (`exportgate policy diff --help`)\n"
     "\n"
@@ -46,6 +46,10 @@ void show(const pol::Policy& p, std::ostream& out) {
   out << "mode: " << pol::to_string(p.mode)
       << ", workload early check: " << (p.workload_early_check ? "on" : "off")
       << ", near-cap warning at " << static_cast<int>(p.near_cap_warning_ratio * 100) << "%\n";
+  out << "site: "
+      << (p.site.empty() ? "not stated (country allocations counted per tenant jurisdiction)"
+                         : p.site + " (country allocation of " + p.site + ")")
+      << "\n";
   out << "default tier: "
       << (p.default_tier.empty() ? "none (unlisted codes are unknown)"
                                  : pol::tier_display(p.default_tier))
@@ -71,6 +75,10 @@ void show(const pol::Policy& p, std::ostream& out) {
     for (const auto& c : p.headquarters_rule->jurisdictions)
       codes += (codes.empty() ? "" : ",") + c;
     out << "headquarters licence: " << codes << "\n    rule: " << p.headquarters_rule->cited()
+        << "\n";
+  }
+  for (const auto& r : p.part_rules) {
+    out << "part rule \"" << r.name << "\": " << pol::describe(r) << "\n    rule: " << r.cited()
         << "\n";
   }
   for (const auto& [code, cap] : p.jurisdiction_caps) {
@@ -101,7 +109,9 @@ void show(const pol::Policy& p, std::ostream& out) {
 
 int validate_or_show(const std::string& verb, const std::string& path) {
   try {
-    const pol::Policy p = load_policy_or_default(path);
+    // show also takes a preset name, with a date: `policy show current@2026-01-15`.
+    const pol::Policy p =
+        verb == "show" && !path.empty() ? load_policy_argument(path) : load_policy_or_default(path);
     if (verb == "validate") {
       // Warnings do not make the policy invalid: the exit status stays 0.
       for (const auto& w : pol::policy_warnings(p)) {

@@ -1,6 +1,7 @@
 // The ledger reconciler (see reconciler.hpp).
 #include "webhook/reconciler.hpp"
 
+#include "policy/site.hpp"
 #include "policy/tenancy.hpp"
 #include "webhook/metrics.hpp"
 
@@ -81,7 +82,8 @@ bool Reconciler::pass(bool while_active) {
     auto labels = in_.namespaces->get(pod->namespace_.str());
     auto tenant = policy::resolve_tenant(*policy, pod->namespace_.str(), labels.get());
     if (tenant.exempt || tenant.jurisdiction.empty()) continue;
-    usage[tenant.jurisdiction][tenant.tenant] += pod->controlled_tpp;
+    usage[policy::allocation_key(*policy, tenant.jurisdiction)][tenant.tenant] +=
+        pod->controlled_tpp;
   }
   // Allocated DRA claims hold their devices (each claim once, however many Pods use it).
   if (in_.dra_claims) {
@@ -96,7 +98,8 @@ bool Reconciler::pass(bool while_active) {
       auto labels = in_.namespaces->get(claim.namespace_);
       auto tenant = policy::resolve_tenant(*policy, claim.namespace_, labels.get());
       if (tenant.exempt || tenant.jurisdiction.empty()) continue;
-      usage[tenant.jurisdiction][tenant.tenant] += claim.controlled_tpp;
+      usage[policy::allocation_key(*policy, tenant.jurisdiction)][tenant.tenant] +=
+          claim.controlled_tpp;
     }
   }
   std::set<std::string> jurisdictions;

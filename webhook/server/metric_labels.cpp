@@ -29,9 +29,12 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 15> kBuiltin
 }  // namespace
 
 std::string_view denial_reason(std::string_view code) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 14> kByCode = {{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kByCode = {{
       {"tier-prohibited", "jurisdiction"},
       {"licence-required", "jurisdiction"},
+      {"licence-required-case-by-case", "jurisdiction"},
+      {"bandwidth-licence-required", "jurisdiction"},
+      {"prohibited-part", "jurisdiction"},
       {"headquarters-licence-required", "jurisdiction"},
       {"unknown-headquarters", "jurisdiction"},
       {"unknown-jurisdiction", "jurisdiction"},
