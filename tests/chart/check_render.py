@@ -113,6 +113,8 @@ def main():
         check("--tls-cert=/etc/exportgate/tls/tls.crt" in args and "--tls-key=/etc/exportgate/tls/tls.key" in args, "--tls-*")
         check(not any(a.startswith("--dns-name") for a in args), "--dns-name is refused with --tls-cert")
         check(("--in-cluster" in args) == v["cluster"]["enabled"], "--in-cluster != cluster.enabled")
+        check(("--kueue-admission-check" in args) == (v["cluster"]["enabled"] and v["kueue"]["enabled"]),
+              "--kueue-admission-check != cluster.enabled and kueue.enabled")
         audit_flags = [a for a in args if a.startswith("--audit-interval=")]
         want_audit = [f"--audit-interval={v['cluster'].get('auditInterval', '5m')}"] if v["cluster"]["enabled"] else []
         check(audit_flags == want_audit, f"audit interval flags {audit_flags}, want {want_audit}")
@@ -352,7 +354,13 @@ def main():
                 ("Role", "exportgate.io", "tppledgers"): read | {"create", "update"},
                 ("Role", "coordination.k8s.io", "leases"): {"get", "create", "update"},
                 # Each namespace's PolicyReport (webhook/audit/policy_report.cpp).
-                ("ClusterRole", "wgpolicyk8s.io", "policyreports"): {"list", "create", "patch", "delete"}}
+                ("ClusterRole", "wgpolicyk8s.io", "policyreports"): {"list", "create", "patch", "delete"},
+                # The Kueue AdmissionCheck controller (webhook/cluster/kueue_check.cpp), only with kueue.enabled.
+                **({("ClusterRole", "kueue.x-k8s.io", res): read for res in ("admissionchecks", "workloads")}
+                   if v.get("kueue", {}).get("enabled") else {}),
+                **({("ClusterRole", "kueue.x-k8s.io", res): {"patch"}
+                    for res in ("admissionchecks/status", "workloads/status")}
+                   if v.get("kueue", {}).get("enabled") else {})}
         check(grants == want, f"RBAC grants differ: {grants}")
         check(len(rbac) == 4, "ClusterRole, Role and their bindings")
     else:

@@ -1,16 +1,20 @@
 // An in-memory Kubernetes API for unit tests: objects by path with the API server's optimistic
 // concurrency (POST creates or answers 409 AlreadyExists, PUT with a stale resourceVersion
 // answers 409 Conflict, every write bumps the resourceVersion), collection lists, and faults
-// injected per request. It knows nothing of leases or ledgers: the code under test must build
-// and read the objects itself, as against the real server.
+// injected per request; PATCH as a JSON merge patch or as server-side apply (lists of objects
+// with a name or type are merged by that key, as the list-map fields of Kubernetes types are; a
+// /status path writes only the status). It knows nothing of leases or ledgers: the code under test
+// must build and read the objects itself, as against the real server.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "tests/unit/loopback_http_server.hpp"
 
@@ -36,6 +40,20 @@ class FakeKubeApi : public LoopbackHttpServer {
       for (const auto& [path, obj] : objects_) {
         if (path.starts_with(prefix) && path.find('/', prefix.size()) == std::string::npos)
           items.push_back(obj);
+      }
+      // A list across namespaces: /apis/g/v/R gathers /apis/g/v/namespaces/*/R/*.
+      if (const auto slash = req.path.rfind('/'); items.empty() && slash != std::string::npos) {
+        const std::string base = req.path.substr(0, slash) + "/namespaces/";
+        const std::string resource = req.path.substr(slash + 1);
+        for (const auto& [path, obj] : objects_) {
+          if (!path.starts_with(base)) continue;
+          const std::string rest = path.substr(base.size());  // ns/R/name
+          const auto a = rest.find('/');
+          const auto b = a == std::string::npos ? a : rest.find('/', a + 1);
+          if (b != std::string::npos && rest.substr(a + 1, b - a - 1) == resource &&
+              rest.find('/', b + 1) == std::string::npos)
+            items.push_back(obj);
+        }
       }
       if (req.has_param("watch")) return reply(res, 410, status(410, "Expired", "no watch here"));
       if (items.empty() && !collections_.contains(req.path))
@@ -71,6 +89,38 @@ class FakeKubeApi : public LoopbackHttpServer {
       it->second = obj;
       reply(res, 200, obj);
     });
+    http.Patch(".*", [this](const httplib::Request& req, httplib::Response& res) {
+      if (faulted(req, res)) return;
+      auto patch = nlohmann::json::parse(req.body);
+      const std::string type = req.get_header_value("Content-Type");
+      std::lock_guard lock(mu_);
+      ++requests_["PATCH"];
+      patch_types_.push_back(type);
+      const bool status = req.path.ends_with("/status");
+      const std::string path = status ? req.path.substr(0, req.path.size() - 7) : req.path;
+      auto it = objects_.find(path);
+      if (it == objects_.end()) return reply(res, 404, status_of(404, "NotFound", path));
+      nlohmann::json& obj = it->second;
+      if (type == "application/apply-patch+yaml") {
+        if (!req.has_param("fieldManager"))
+          return reply(res, 400, status_of(400, "BadRequest", "fieldManager is required"));
+        const std::string uid = patch["metadata"].value("uid", "");
+        if (!uid.empty() && uid != obj["metadata"].value("uid", ""))
+          return reply(res, 409, status_of(409, "Conflict", "uid mismatch"));
+        if (status) {
+          apply(obj["status"], patch.value("status", nlohmann::json::object()));
+        } else {
+          patch.erase("status");
+          apply(obj, patch);
+        }
+      } else if (type == "application/merge-patch+json") {
+        obj.merge_patch(patch);
+      } else {
+        return reply(res, 415, status_of(415, "UnsupportedMediaType", type));
+      }
+      obj["metadata"]["resourceVersion"] = std::to_string(++rv_);
+      reply(res, 200, obj);
+    });
     start();
   }
 
@@ -101,6 +151,15 @@ class FakeKubeApi : public LoopbackHttpServer {
     obj["metadata"]["resourceVersion"] = std::to_string(++rv_);
     objects_[path] = std::move(obj);
   }
+  // Content-Type of each PATCH served, in order.
+  std::vector<std::string> patch_types() const {
+    std::lock_guard lock(mu_);
+    return patch_types_;
+  }
+  void delete_object(const std::string& path) {
+    std::lock_guard lock(mu_);
+    objects_.erase(path);
+  }
   int requests(const std::string& method) const {
     std::lock_guard lock(mu_);
     auto it = requests_.find(method);
@@ -108,6 +167,36 @@ class FakeKubeApi : public LoopbackHttpServer {
   }
 
  private:
+  // Server-side apply, reduced to what the tests write: maps merge, lists of objects keyed by
+  // "name" or "type" merge by that key, anything else is replaced.
+  static void apply(nlohmann::json& into, const nlohmann::json& patch) {
+    if (!into.is_object() || !patch.is_object()) {
+      into = patch;
+      return;
+    }
+    for (const auto& [k, v] : patch.items()) {
+      if (v.is_array() && into[k].is_array() && !v.empty() && v[0].is_object() &&
+          (v[0].contains("name") || v[0].contains("type"))) {
+        const char* key = v[0].contains("name") ? "name" : "type";
+        for (const auto& item : v) {
+          auto& list = into[k];
+          auto same = std::find_if(list.begin(), list.end(), [&](const nlohmann::json& e) {
+            return e.value(key, "") == item.value(key, "");
+          });
+          if (same == list.end()) {
+            list.push_back(item);
+          } else {
+            apply(*same, item);
+          }
+        }
+      } else {
+        apply(into[k], v);
+      }
+    }
+  }
+  static nlohmann::json status_of(int code, const std::string& reason, const std::string& message) {
+    return status(code, reason, message);
+  }
   static nlohmann::json status(int code, const std::string& reason, const std::string& message) {
     return {{"kind", "Status"},
             {"status", "Failure"},
@@ -138,6 +227,7 @@ class FakeKubeApi : public LoopbackHttpServer {
   std::map<std::string, nlohmann::json> objects_;
   std::map<std::string, bool> collections_;
   std::map<std::string, int> requests_;
+  std::vector<std::string> patch_types_;
   uint64_t rv_ = 100;
   std::mutex fault_mu_;
   Fault fault_;

@@ -16,7 +16,7 @@ wh::SystemTime at(int seconds) {
 }
 
 wh::LedgerReservation res(std::string uid, std::string tenant, double tpp, int created = 0) {
-  return {std::move(uid), std::move(tenant), tpp, "ns", "", at(created)};
+  return {std::move(uid), std::move(tenant), tpp, "ns", "", at(created), "", false, 0};
 }
 
 }  // namespace

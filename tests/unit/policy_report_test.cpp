@@ -110,3 +110,66 @@ TEST(PolicyReport, UnchangedStateGivesAnIdenticalReport) {
 
 }  // namespace
 }  // namespace exportgate::webhook
+
+namespace exportgate::webhook {
+namespace {
+
+json deny_record(const std::string& ns, const std::string& name, const std::string& code) {
+  return {{"decision", "deny"}, {"namespace", ns},      {"kind", "Pod"},
+          {"name", name},       {"code", code},         {"reasons", {"exportgate: denied " + name}},
+          {"tenant", "acme"},   {"jurisdiction", "IN"}, {"tpp", 126656.0},
+          {"dry_run", false}};
+}
+
+// Issue 17: a namespace's report lists what was denied there at admission, newest first, one
+// result per object and code with a count; bounded per namespace and forgotten after the ttl.
+TEST(PolicyReport, RecentAdmissionDenialsAppearBoundedAndExpire) {
+  using std::chrono::minutes;
+  const auto t0 = std::chrono::system_clock::time_point{} + std::chrono::hours(500'000);
+  RecentDenials denials({/*per_namespace=*/2, /*namespaces=*/2, std::chrono::seconds(3'600)});
+  denials.record(deny_record("acme", "a", "tenant-cap"), t0);
+  denials.record(deny_record("acme", "a", "tenant-cap"), t0 + minutes(1));  // same: counted
+  denials.record(deny_record("acme", "b", "tenant-cap"), t0 + minutes(2));
+  auto allow = deny_record("acme", "c", "");
+  allow["decision"] = "warn";
+  denials.record(allow, t0 + minutes(3));  // not a denial
+  auto dry = deny_record("acme", "d", "tenant-cap");
+  dry["dry_run"] = true;
+  denials.record(dry, t0 + minutes(3));  // a dry run holds nothing
+  auto snap = denials.snapshot(t0 + minutes(4));
+  ASSERT_EQ(snap["acme"].size(), 2u);
+  EXPECT_EQ(snap["acme"][0].name, "b");
+  EXPECT_EQ(snap["acme"][1].name, "a");
+  EXPECT_EQ(snap["acme"][1].count, 2u);
+
+  // The report: the denials beside the usage line, failing, with their reason.
+  const auto policy = policy::load_policy(kPolicy, "policy.yaml");
+  policy::Auditor auditor(policy);
+  auditor.set_namespace_labels("acme", {});
+  auditor.add(pod("acme", "running", 8));
+  auto reports = policy_reports(std::move(auditor).finish(), policy.name, &snap);
+  const json& r = reports.at("acme");
+  ASSERT_EQ(r["results"].size(), 3u);
+  EXPECT_EQ(r["results"][0]["rule"], "tpp-usage");
+  const json& denied = r["results"][1];
+  EXPECT_EQ(denied["rule"], "tenant-cap");
+  EXPECT_EQ(denied["result"], "fail");
+  EXPECT_EQ(denied["properties"]["source"], "admission");
+  EXPECT_EQ(denied["resources"][0]["name"], "b");
+  EXPECT_NE(denied["message"].get<std::string>().find("exportgate: denied b"), std::string::npos);
+  EXPECT_NE(r["results"][2]["message"].get<std::string>().find("(2 times)"), std::string::npos);
+  EXPECT_EQ(r["summary"]["fail"], 2);
+
+  // A third namespace pushes out the one whose newest denial is oldest.
+  denials.record(deny_record("other", "x", "tier-prohibited"), t0 + minutes(5));
+  denials.record(deny_record("third", "y", "tier-prohibited"), t0 + minutes(6));
+  snap = denials.snapshot(t0 + minutes(7));
+  EXPECT_EQ(snap.size(), 2u);
+  EXPECT_FALSE(snap.contains("acme"));
+  // After the ttl nothing is left, so a namespace with nothing else gets no report.
+  snap = denials.snapshot(t0 + minutes(70));
+  EXPECT_TRUE(snap.empty());
+}
+
+}  // namespace
+}  // namespace exportgate::webhook

@@ -14,6 +14,7 @@
 #include "webhook/annotations.hpp"
 #include "webhook/kueue_workload.hpp"
 #include "webhook/mutation.hpp"
+#include "webhook/owner_link.hpp"
 
 namespace exportgate::webhook {
 
@@ -332,12 +333,19 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   const std::string key = req.name.empty() ? ""
                           : is_claim       ? req.namespace_ + "/resourceclaims/" + req.name
                                            : req.namespace_ + "/" + req.name;
+  // A Pod of a Kueue workload whose exportgate check is Ready is charged against the
+  // workload's reservation: the room left there is already counted in the tenant's usage.
+  const std::string link = is_pod && reserves ? controller_link(req.object, req.namespace_) : "";
+  const double own_charge = link.empty() ? 0 : policy::capped_tpp(demand);
   policy::Decision d;
   // The ledger counts usage under the allocation key: the tenant's jurisdiction, or the policy's
   // site (where the chips are installed) when it states one.
   const std::string alloc = policy::allocation_key(policy, tenant.jurisdiction);
   for (int attempt = 0;; ++attempt) {
     auto usage = ledger.snapshot(tenant.tenant, alloc);
+    if (!link.empty()) {
+      already_counted = std::min(own_charge, ledger.headroom(alloc, link));
+    }
     // The ledger's jurisdiction total holds every tenant; only licensed use draws down the
     // country allocation (LPP use does not), so the allocation is judged on that part, and the
     // atomic check below gets the cap moved up by the part that does not draw it down.
@@ -354,7 +362,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     usage.jurisdiction_tpp = std::max(0.0, drawn - (self_draws ? already_counted : 0.0));
     d = policy::evaluate(demand, tenant, usage, policy);
     if (!reserves || d.verdict == policy::Verdict::kDeny || !(d.requested_tpp > 0)) break;
-    Reservation r{key, tenant.tenant, alloc, d.requested_tpp, req.uid, req.namespace_};
+    Reservation r{key, tenant.tenant, alloc, d.requested_tpp, req.uid, req.namespace_, link};
     // Caps are enforced atomically only when this decision relied on them (enforce mode).
     const bool enforce = !d.would_deny;
     bool reserved = false;

@@ -86,7 +86,9 @@ bool AuditLoop::run_once() {
     metrics_.set_audit_violations(audit_violation_counts(run.report));
     const int events = events_.record(run.report.findings, std::chrono::system_clock::now());
     if (events > 0) metrics_.audit_events(events);
-    const int reports = reports_.sync(policy_reports(run.report, policy->name));
+    DenialsByNamespace denials;
+    if (options_.denials) denials = options_.denials->snapshot(std::chrono::system_clock::now());
+    const int reports = reports_.sync(policy_reports(run.report, policy->name, &denials));
     log_.info("audit", {{"violations", run.report.violations()},
                         {"warnings", run.report.warnings()},
                         {"pods", run.report.pods},

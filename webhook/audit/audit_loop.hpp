@@ -25,6 +25,7 @@ class Metrics;
 struct AuditLoopOptions {
   std::chrono::milliseconds interval{300'000};  // 0 = disabled
   std::string identity;                         // reportingInstance of the Events
+  const RecentDenials* denials = nullptr;       // admission denials for the PolicyReports
 };
 
 // exportgate_audit_violations values of a report: one per deny finding, by tenant, jurisdiction

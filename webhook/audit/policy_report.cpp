@@ -7,6 +7,7 @@
 #include "policy/policy_numbers.hpp"
 #include "policy/tier.hpp"
 #include "webhook/audit_events.hpp"
+#include "webhook/rfc3339.hpp"
 
 namespace exportgate::webhook {
 
@@ -81,7 +82,8 @@ std::string usage_message(const policy::TenantUsage& u) {
 }  // namespace
 
 std::map<std::string, json> policy_reports(const policy::AuditReport& report,
-                                           const std::string& policy_name) {
+                                           const std::string& policy_name,
+                                           const DenialsByNamespace* denials) {
   std::map<std::string, json> results;  // namespace -> array of results
   auto add = [&](const std::string& ns, json r) {
     if (ns.empty()) return;
@@ -140,6 +142,27 @@ std::map<std::string, json> policy_reports(const policy::AuditReport& report,
       if (!c.tenant.empty()) props["tenant"] = c.tenant;
       r["properties"] = props;
       add(ns, std::move(r));
+    }
+  }
+  // What was refused at admission lately, newest first: the requester saw the message, the
+  // tenant's other members see it here.
+  if (denials) {
+    for (const auto& [ns, list] : *denials) {
+      for (const auto& d : list) {
+        const std::string when = format_time(d.last).substr(0, 19) + "Z";
+        std::string message = "denied at admission";
+        if (d.count > 1) message += " (" + std::to_string(d.count) + " times)";
+        message += ": " + d.reason;
+        json r = base_result(policy_name, d.code.empty() ? "denied" : d.code, "fail", message);
+        r["resources"] = json::array({{{"kind", d.kind}, {"namespace", ns}, {"name", d.name}}});
+        json props = {
+            {"source", "admission"}, {"lastDenied", when}, {"count", std::to_string(d.count)}};
+        if (!d.tenant.empty()) props["tenant"] = d.tenant;
+        if (!d.jurisdiction.empty()) props["jurisdiction"] = d.jurisdiction;
+        if (d.tpp > 0) props["tpp"] = tpp_number(d.tpp);
+        r["properties"] = std::move(props);
+        add(ns, std::move(r));
+      }
     }
   }
   std::map<std::string, json> out;

@@ -13,6 +13,7 @@
 #include "policy/audit.hpp"
 #include "webhook/kube_client.hpp"
 #include "webhook/log.hpp"
+#include "webhook/recent_denials.hpp"
 
 namespace exportgate::webhook {
 
@@ -22,10 +23,14 @@ inline constexpr std::string_view kPolicyReportApi = "/apis/wgpolicyk8s.io/v1alp
 inline constexpr std::string_view kPolicyReportManagedBy = "exportgate";
 
 // The reports for an audit pass, by namespace: a namespace gets one when its tenant has
-// controlled TPP in use there or an object there violates (or comes near) a limit. Results carry
-// no timestamps, so an unchanged state gives an identical report (no write).
+// controlled TPP in use there, an object there violates (or comes near) a limit, or a request
+// there was denied at admission recently (`denials`, rule = the decision code, with property
+// source=admission). Results carry no wall-clock time of the pass, so an unchanged state gives
+// an identical report (no write).
+using DenialsByNamespace = std::map<std::string, std::vector<RecentDenial>>;
 std::map<std::string, nlohmann::json> policy_reports(const policy::AuditReport& report,
-                                                     const std::string& policy_name);
+                                                     const std::string& policy_name,
+                                                     const DenialsByNamespace* denials = nullptr);
 
 // Makes the cluster's exportgate PolicyReports what `policy_reports` says: creates, patches
 // what changed, deletes the reports of namespaces that have none any more. Needs list, create,

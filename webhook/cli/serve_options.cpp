@@ -61,7 +61,10 @@ const char* const kServeUsage =
     "  --reconcile-interval SECONDS  reconciler period (default 5)\n"
     "  --reservation-ttl SECONDS   unclaimed reservations are dropped after this (default 30)\n"
     "  --audit-interval DURATION   background audit period while holding the Lease, e.g. 30s,\n"
-    "                              5m, 1h or plain seconds (default 5m; 0 disables)\n";
+    "                              5m, 1h or plain seconds (default 5m; 0 disables)\n"
+    "  --kueue-admission-check     serve Kueue AdmissionChecks with controllerName\n"
+    "                              exportgate.io/tpp (docs/kueue.md)\n"
+    "  --kueue-interval SECONDS    how often waiting Workloads are judged again (default 5)\n";
 
 namespace {
 
@@ -253,6 +256,12 @@ ServeCommand parse_serve_args(const std::vector<std::string>& args) {
       cluster_flag = flag;
     } else if (flag == "--audit-interval") {
       o.cluster.audit_interval = parse_duration(flag, next());
+      cluster_flag = flag;
+    } else if (flag == "--kueue-admission-check") {
+      o.cluster.kueue_admission_check = true;
+      cluster_flag = flag;
+    } else if (flag == "--kueue-interval") {
+      o.cluster.kueue_interval = parse_seconds(flag, next(), 0.1, 3600);
       cluster_flag = flag;
     } else if (flag == "--reservation-ttl") {
       o.cluster.reservation_ttl = std::chrono::seconds(parse_integer(flag, next(), 1, 86400));

@@ -71,7 +71,18 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   AuditLoopOptions audit;
   audit.interval = options_.audit_interval;
   audit.identity = options_.identity;
+  audit.denials = &denials_;
   audit_ = std::make_unique<AuditLoop>(*client_, policies_, audit, metrics_, log_);
+
+  if (options_.kueue_admission_check) {
+    KueueCheckOptions ko;
+    ko.interval = options_.kueue_interval;
+    kueue_ = std::make_unique<KueueCheckController>(
+        KueueCheckInputs{client_.get(), &policies_, ledger_.get(),
+                         [this](const std::string& ns) { return namespace_labels(ns); },
+                         [this](const policy::Policy& p) { return available_models(p); }},
+        ko, log_);
+  }
 
   auto add = [this](std::string path, InformerSink sink) {
     informers_.push_back(
@@ -80,7 +91,11 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   add("/api/v1/namespaces", namespaces_.sink());
   add("/api/v1/nodes", nodes_.sink());
   add("/api/v1/pods", pods_.sink([this] { reconciler_->trigger(); }));
-  add(ledger_->collection_path(), ledger_->sink([this] { refresh_gauges(); }));
+  add(ledger_->collection_path(), ledger_->sink([this] {
+    refresh_gauges();
+    // TPP freed (or taken): workloads waiting on a cap are judged again.
+    if (kueue_) kueue_->trigger();
+  }));
   dra_.add_informers(
       [this](std::string path, InformerSink sink) {
         dra_informers_.push_back(
@@ -100,6 +115,7 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
     reconciler_->set_active(leading);
     // The same Lease: one replica audits, the one that also keeps the ledger.
     audit_->set_active(leading);
+    if (kueue_) kueue_->set_active(leading);
   });
 }
 
@@ -114,6 +130,7 @@ void KubeCluster::start() {
   for (auto& i : dra_informers_) i->start();
   reconciler_->start();
   audit_->start();
+  if (kueue_) kueue_->start();
   lease_->start();
 }
 
@@ -123,6 +140,7 @@ void KubeCluster::stop() {
   lease_->stop();
   reconciler_->stop();
   audit_->stop();
+  if (kueue_) kueue_->stop();
   client_->cancel_all();
   for (auto& i : informers_) i->stop();
   for (auto& i : dra_informers_) i->stop();

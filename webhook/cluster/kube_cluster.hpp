@@ -16,6 +16,7 @@
 #include "webhook/kube_dra_cache.hpp"
 #include "webhook/kube_informer.hpp"
 #include "webhook/kube_options.hpp"
+#include "webhook/kueue_check.hpp"
 #include "webhook/lease.hpp"
 #include "webhook/ledger_cluster.hpp"
 #include "webhook/log.hpp"
@@ -47,6 +48,8 @@ class KubeCluster {
   // DRA classes, slices, claims and templates as cached now (empty until listed).
   std::shared_ptr<const policy::DraContext> dra_context() { return dra_.context(); }
   ClusterLedger& ledger() { return *ledger_; }
+  // Admission denials this replica made, for the PolicyReports it writes while holding the Lease.
+  RecentDenials& recent_denials() { return denials_; }
   const ClusterOptions& options() const { return options_; }
   const std::string& ledger_namespace() const { return ledger_namespace_; }
 
@@ -70,7 +73,9 @@ class KubeCluster {
   DraCaches dra_;
   std::vector<std::unique_ptr<Informer>> dra_informers_;
   std::unique_ptr<Reconciler> reconciler_;
+  RecentDenials denials_;
   std::unique_ptr<AuditLoop> audit_;
+  std::unique_ptr<KueueCheckController> kueue_;  // null unless --kueue-admission-check
   std::unique_ptr<LeaseElector> lease_;
 
   std::mutex models_mu_;

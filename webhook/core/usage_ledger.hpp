@@ -30,6 +30,8 @@ struct Reservation {
   double tpp = 0;            // controlled TPP
   std::string uid = {};      // AdmissionReview uid: the stored Pod claims it by annotation
   std::string namespace_ = {};
+  // controller_link() of a Pod: it draws on the Kueue workload reservation of that link.
+  std::string link = {};
 };
 
 struct UsageTotals {
@@ -53,6 +55,11 @@ class UsageLedger {
   // admitted before this process started).
   virtual std::optional<Reservation> release(const std::string& key) = 0;
   virtual UsageTotals totals() const = 0;
+  // TPP still free in the Kueue workload reservation of `link` (ledger_model.hpp): a Pod of that
+  // workload is charged against it. Only the cluster ledger holds workload reservations.
+  virtual double headroom(const std::string& /*jurisdiction*/, const std::string& /*link*/) const {
+    return 0;
+  }
 };
 
 // Standalone mode: counts live in this process only. It never sees pods finish (no watch), so

@@ -10,6 +10,7 @@
 #include "policy/workload_device_access.hpp"
 #include "webhook/annotations.hpp"
 #include "webhook/kube_informer.hpp"
+#include "webhook/owner_link.hpp"
 
 namespace exportgate::webhook {
 
@@ -258,6 +259,9 @@ std::optional<PodInfo> project_pod(const json& pod, const policy::Policy& policy
   p.basis = strings.intern(
       charge_of(basis, policy, available_models) == full ? encode(basis) : encode(full_basis(pod)));
   p.policy_hash = strings.intern(policy.hash);
+  if (const std::string link = controller_link(pod); !link.empty()) {
+    p.owner = CompactUid(std::string_view(link).substr(link.find('/') + 1), strings);
+  }
   const std::string phase = pod.value("status", json::object()).value("phase", "");
   p.finished = phase == "Succeeded" || phase == "Failed";
   if (auto d = meta.find("deletionTimestamp"); d != meta.end() && d->is_string()) {

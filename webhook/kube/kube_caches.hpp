@@ -34,6 +34,9 @@ struct PodInfo {
   std::string key;  // "namespace/name", the Pod cache's key (ObjectStore views this copy)
   Interned namespace_;
   CompactUid admission_uid;  // exportgate.io/admission-uid, empty when absent
+  // The uid of its controlling ownerReference (controller_link()): the Job whose Kueue workload
+  // reservation it is charged against. Empty when it has none.
+  CompactUid owner;
   double controlled_tpp =
       0;                  // recomputed from the spec with the engine (annotations can be edited)
   bool finished = false;  // Succeeded or Failed

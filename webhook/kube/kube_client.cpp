@@ -137,6 +137,10 @@ KubeResponse KubeClient::request(const std::string& method, const std::string& p
     if (method == "PATCH") {
       return c->Patch(path.c_str(), headers, body, "application/merge-patch+json");
     }
+    if (method == "APPLY") {
+      // Server-side apply: JSON is YAML, so the JSON body goes as is.
+      return c->Patch(path.c_str(), headers, body, "application/apply-patch+yaml");
+    }
     throw std::invalid_argument("KubeClient: unsupported method " + method);
   };
   httplib::Result res = send();

@@ -51,8 +51,10 @@ class KubeClient {
   KubeClient(const KubeClient&) = delete;
   KubeClient& operator=(const KubeClient&) = delete;
 
-  // One request. Returns any HTTP answer below 500 (and not 429) as is; throws KubeUnavailable
-  // otherwise. `timeout` overrides the request timeout when non-zero.
+  // One request: GET, PUT, POST, DELETE, PATCH (a JSON merge patch) or APPLY (a PATCH as
+  // server-side apply; the path carries fieldManager). Returns any HTTP answer below 500 (and not
+  // 429) as is; throws KubeUnavailable otherwise. `timeout` overrides the request timeout when
+  // non-zero.
   KubeResponse request(const std::string& method, const std::string& path,
                        const std::string& body = "",
                        std::chrono::milliseconds timeout = std::chrono::milliseconds(0));

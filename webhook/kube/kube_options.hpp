@@ -20,6 +20,9 @@ struct ClusterOptions {
   bool allow_when_ledger_unavailable = false;  // --ledger-unavailable allow
   // Background audit period while this replica holds the Lease (--audit-interval); 0 = off.
   std::chrono::milliseconds audit_interval{300'000};
+  // The Kueue AdmissionCheck controller (kueue_check.hpp), run while holding the Lease.
+  bool kueue_admission_check = false;
+  std::chrono::milliseconds kueue_interval{5'000};
 
   bool enabled() const { return in_cluster || !kubeconfig.empty(); }
 };

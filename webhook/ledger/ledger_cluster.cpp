@@ -272,6 +272,7 @@ bool ClusterLedger::reserve(const Reservation& r, std::optional<double> tenant_c
   p->r.tenant = r.tenant;
   p->r.tpp = r.tpp;
   p->r.namespace_ = r.namespace_;
+  p->r.link = r.link;
   if (auto slash = r.key.find('/'); slash != std::string::npos) p->r.pod = r.key.substr(slash + 1);
   p->r.created = std::chrono::system_clock::now();
   p->tenant_cap = tenant_cap;
@@ -327,6 +328,11 @@ policy::UsageSnapshot ClusterLedger::snapshot(const std::string& tenant,
 
 std::optional<Reservation> ClusterLedger::release(const std::string&) {
   return std::nullopt;
+}
+
+double ClusterLedger::headroom(const std::string& jurisdiction, const std::string& link) const {
+  auto e = cached(jurisdiction);
+  return e ? e->state.headroom(link) : 0;
 }
 
 UsageTotals ClusterLedger::totals() const {

@@ -59,6 +59,7 @@ class ClusterLedger : public UsageLedger {
   // Pods free their TPP through the reconciler (it sees them finish or go); nothing here.
   std::optional<Reservation> release(const std::string& key) override;
   UsageTotals totals() const override;
+  double headroom(const std::string& jurisdiction, const std::string& link) const override;
 
   // Read-modify-write of one jurisdiction's object with compare-and-swap. `edit` gets the state
   // (a fresh copy on each attempt) and whether it was just read from the API. Returns whether a

@@ -45,18 +45,72 @@ double LedgerState::in_use() const {
   return s;
 }
 
+namespace {
+
+// What the Pods of each held workload link draw: their TPP in use and their pending Pod
+// reservations.
+std::map<std::string, double> drawn_by_link(const std::vector<LedgerReservation>& rs) {
+  std::map<std::string, double> drawn;
+  for (const auto& r : rs) {
+    if (r.workload && !r.link.empty()) drawn[r.link] = 0;
+  }
+  for (const auto& r : rs) {
+    if (r.link.empty()) continue;
+    auto it = drawn.find(r.link);
+    if (it == drawn.end()) continue;
+    it->second += r.workload ? r.pods_in_use : r.tpp;
+  }
+  return drawn;
+}
+
+}  // namespace
+
+std::map<std::string, double> LedgerState::reserved_by_tenant() const {
+  const auto drawn = drawn_by_link(reservations);
+  std::map<std::string, double> out;
+  for (const auto& r : reservations) {
+    auto it = r.link.empty() ? drawn.end() : drawn.find(r.link);
+    if (r.workload) {
+      out[r.tenant] += std::max(r.tpp, it == drawn.end() ? 0.0 : it->second);
+    } else if (it == drawn.end()) {
+      out[r.tenant] += r.tpp;
+    } else {
+      out[r.tenant] += 0;  // inside its workload's charge
+    }
+  }
+  return out;
+}
+
+double LedgerState::headroom(const std::string& link) const {
+  if (link.empty()) return 0;
+  double held = 0;
+  bool any = false;
+  for (const auto& r : reservations) {
+    if (r.workload && r.link == link) {
+      held += r.tpp;
+      any = true;
+    }
+  }
+  if (!any) return 0;
+  return std::max(0.0, held - drawn_by_link(reservations)[link]);
+}
+
+void LedgerState::refresh_reserved() {
+  for (auto& [_, u] : tenants) u.reserved = 0;
+  for (const auto& [t, v] : reserved_by_tenant()) tenants[t].reserved = v;
+}
+
 double LedgerState::reserved() const {
   double s = 0;
-  for (const auto& r : reservations) s += r.tpp;
+  for (const auto& [_, v] : reserved_by_tenant()) s += v;
   return s;
 }
 
 double LedgerState::tenant_total(const std::string& tenant) const {
   double s = 0;
   if (auto it = tenants.find(tenant); it != tenants.end()) s += it->second.in_use;
-  for (const auto& r : reservations) {
-    if (r.tenant == tenant) s += r.tpp;
-  }
+  const auto reserved = reserved_by_tenant();
+  if (auto it = reserved.find(tenant); it != reserved.end()) s += it->second;
   return s;
 }
 
@@ -100,18 +154,23 @@ LedgerState ledger_from_spec(const json& spec) {
       auto created = parse_time(text(r, "created"));
       if (!created) throw LedgerFormatError(where + ".created: expected an RFC 3339 time");
       lr.created = *created;
+      lr.link = text(r, "link");
+      if (auto w = r.find("workload"); w != r.end() && !w->is_null()) {
+        if (!w->is_boolean()) throw LedgerFormatError(where + ".workload: expected a boolean");
+        lr.workload = w->get<bool>();
+      }
+      lr.pods_in_use = number(r, "podsInUseTPP", where);
       s.reservations.push_back(std::move(lr));
     }
   }
   if (auto lr = text(spec, "lastReconcileTime"); !lr.empty()) s.last_reconcile = parse_time(lr);
-  for (const auto& r : s.reservations) s.tenants[r.tenant].reserved += r.tpp;
+  s.refresh_reserved();
   return s;
 }
 
 json ledger_to_spec(const LedgerState& s) {
   json tenants = json::object();
-  std::map<std::string, double> reserved;
-  for (const auto& r : s.reservations) reserved[r.tenant] += r.tpp;
+  auto reserved = s.reserved_by_tenant();
   for (const auto& [name, u] : s.tenants) {
     tenants[name] = {{"inUseTPP", tidy(u.in_use)}, {"reservedTPP", tidy(reserved[name])}};
   }
@@ -123,6 +182,11 @@ json ledger_to_spec(const LedgerState& s) {
               {"namespace", r.namespace_},
               {"created", format_time(r.created)}};
     if (!r.pod.empty()) j["pod"] = r.pod;
+    if (!r.link.empty()) j["link"] = r.link;
+    if (r.workload) {
+      j["workload"] = true;
+      j["podsInUseTPP"] = tidy(r.pods_in_use);
+    }
     reservations.push_back(std::move(j));
   }
   json spec = {{"jurisdiction", s.jurisdiction},
@@ -137,10 +201,18 @@ json ledger_to_spec(const LedgerState& s) {
 bool try_reserve(LedgerState& state, const LedgerReservation& r, std::optional<double> tenant_cap,
                  std::optional<double> jurisdiction_cap) {
   if (state.holds(r.uid)) return true;
-  if (!within(state.tenant_total(r.tenant) + r.tpp, tenant_cap)) return false;
-  if (!within(state.total() + r.tpp, jurisdiction_cap)) return false;
+  const double tenant_before = state.tenant_total(r.tenant);
+  const double total_before = state.total();
   state.reservations.push_back(r);
-  state.tenants[r.tenant].reserved += r.tpp;
+  const double tenant_after = state.tenant_total(r.tenant);
+  const double total_after = state.total();
+  // A Pod inside its workload's reservation adds nothing, and is accepted even at the cap.
+  const bool adds = tenant_after > tenant_before || total_after > total_before || r.link.empty();
+  if (adds && (!within(tenant_after, tenant_cap) || !within(total_after, jurisdiction_cap))) {
+    state.reservations.pop_back();
+    return false;
+  }
+  state.refresh_reserved();
   return true;
 }
 
@@ -148,9 +220,9 @@ bool drop_reservation(LedgerState& state, const std::string& uid) {
   auto it = std::find_if(state.reservations.begin(), state.reservations.end(),
                          [&](const LedgerReservation& r) { return r.uid == uid; });
   if (it == state.reservations.end()) return false;
-  auto& tenant = state.tenants[it->tenant];
-  tenant.reserved = std::max(0.0, tenant.reserved - it->tpp);
+  if (it->workload && it->pods_in_use > 0) state.tenants[it->tenant].in_use += it->pods_in_use;
   state.reservations.erase(it);
+  state.refresh_reserved();
   return true;
 }
 
@@ -171,7 +243,10 @@ ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input
     return std::any_of(first, last, [&](const auto& c) { return claim_matches(r, c.second); });
   };
   for (auto& r : state.reservations) {
-    if (claimed(r)) {
+    if (r.workload) {
+      // Ended by the Kueue check controller (workload finished, evicted, deleted), not the TTL.
+      kept.push_back(std::move(r));
+    } else if (claimed(r)) {
       ++res.claimed;
     } else if (input.now - r.created > input.reservation_ttl) {
       ++res.expired;
@@ -184,7 +259,21 @@ ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input
   for (const auto& [name, tpp] : input.in_use) {
     if (tpp > 0) tenants[name].in_use = tpp;
   }
-  for (const auto& r : state.reservations) tenants[r.tenant].reserved += r.tpp;
+  // Pods of a held workload link are its charge; any other Pods are plain usage.
+  int workload_corrections = 0;
+  std::set<std::string> held_links;
+  for (auto& r : state.reservations) {
+    if (!r.workload) continue;
+    held_links.insert(r.link);
+    auto it = input.linked.find(r.link);
+    const double pods = it == input.linked.end() ? 0 : it->second.tpp;
+    if (std::abs(pods - r.pods_in_use) > 1e-6) ++workload_corrections;
+    r.pods_in_use = pods;
+  }
+  for (const auto& [link, u] : input.linked) {
+    if (!held_links.contains(link) && u.tpp > 0) tenants[u.tenant].in_use += u.tpp;
+  }
+  for (const auto& [t, v] : state.reserved_by_tenant()) tenants[t].reserved = v;
   // Corrections: in-use figures that differ from what the Pods say.
   std::set<std::string> names;
   for (const auto& [n, _] : state.tenants) names.insert(n);
@@ -197,7 +286,7 @@ ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input
     if (std::abs(before - after) > 1e-6) ++res.usage_corrections;
   }
   res.changed = res.usage_corrections > 0 || res.claimed > 0 || res.expired > 0 ||
-                tenants.size() != state.tenants.size();
+                workload_corrections > 0 || tenants.size() != state.tenants.size();
   state.tenants = std::move(tenants);
   return res;
 }

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "webhook/owner_link.hpp"
 #include "webhook/rfc3339.hpp"
 
 namespace exportgate::webhook {
@@ -24,15 +25,29 @@ class LedgerFormatError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// TPP held by an admitted Pod that no stored Pod has claimed yet.
+// Uid prefix of a Kueue Workload's reservation ("kueue:<workload uid>", kueue_check.hpp).
+inline constexpr char kWorkloadReservationPrefix[] = "kueue:";
+
+// TPP held by an admitted Pod that no stored Pod has claimed yet, or by a Kueue Workload whose
+// exportgate AdmissionCheck is Ready (`workload`).
 struct LedgerReservation {
-  std::string uid;  // AdmissionReview uid
+  std::string uid;  // AdmissionReview uid; kWorkloadReservationPrefix + Workload uid
   std::string tenant;
   double tpp = 0;
   std::string namespace_;
   std::string pod;  // "" when the pod had no name at admission (generateName)
   SystemTime created;
+  // "namespace/uid" of the controlling owner (the Job) that a Workload's Pods name in their
+  // ownerReferences. On a workload reservation: what its Pods are matched by. On a Pod's: the
+  // owner it named at admission, so it draws on that workload's reservation. "" for neither.
+  std::string link;
+  bool workload = false;   // a Workload's reservation: never expires; the check controller ends it
+  double pods_in_use = 0;  // workload only: TPP of its linked Pods in use (the reconciler)
 };
+
+// Pods of a Kueue Workload whose check is Ready are charged against the workload's reservation:
+// the workload counts max(reserved, its Pods in use + their pending reservations), never less
+// than what the Pods use (so a Pod that names the owner without belonging to it gains nothing).
 
 struct TenantUsage {
   double in_use = 0;    // from stored, unfinished Pods (written by the reconciler)
@@ -52,6 +67,12 @@ struct LedgerState {
   double tenant_total(const std::string& tenant) const;  // in use + reserved
   double total() const { return in_use() + reserved(); }
   bool holds(const std::string& uid) const;
+  // What each tenant's reservations count (workload reservations as above).
+  std::map<std::string, double> reserved_by_tenant() const;
+  // Room left in the workload reservations of `link` for its Pods (0 when none).
+  double headroom(const std::string& link) const;
+  // Recomputes tenants[].reserved from the reservations.
+  void refresh_reserved();
 };
 
 // "jurisdiction-in": the object name for a jurisdiction code ("unknown" for "").
@@ -76,11 +97,21 @@ struct PodClaim {
   bool in_use = false;  // counted in the tenant's in-use TPP now
 };
 
+// Stored, unfinished Pods that name one controlling owner ("namespace/uid").
+struct LinkedUsage {
+  std::string tenant;
+  double tpp = 0;
+};
+
 struct ReconcileInput {
-  std::map<std::string, double> in_use;         // tenant -> TPP of its stored, unfinished Pods
+  // tenant -> TPP of its stored, unfinished Pods that name no controlling owner
+  std::map<std::string, double> in_use;
   std::multimap<std::string, PodClaim> claims;  // admission uid -> stored Pods that carry it
   SystemTime now;
   std::chrono::seconds reservation_ttl{30};
+  // owner link -> its Pods: counted in the workload reservation of that link when one is held,
+  // in the tenant's in-use TPP otherwise.
+  std::map<std::string, LinkedUsage> linked = {};
 };
 
 // Whether `pod` may end reservation `r` that carries its uid: only when the ledger's own record
@@ -96,7 +127,9 @@ struct ReconcileResult {
   int expired = 0;            // reservations no Pod claimed within the TTL
 };
 
-// Removes the reservation of `uid` (and its TPP from its tenant). Returns whether it was held.
+// Removes the reservation of `uid` (and its TPP from its tenant). A workload reservation's Pods
+// in use move into the tenant's in-use TPP, so they stay counted until the next reconcile.
+// Returns whether it was held.
 bool drop_reservation(LedgerState& state, const std::string& uid);
 
 // Sets each tenant's in-use TPP from `input`, drops reservations claimed by a matching Pod

@@ -70,6 +70,9 @@ bool Reconciler::pass(bool while_active) {
 
   // Usage by jurisdiction and tenant from the Pods, and every admission uid a Pod claims.
   std::map<std::string, std::map<std::string, double>> usage;
+  // Pods that name a controlling owner, by jurisdiction and link: a held Kueue workload
+  // reservation of that link counts them (ledger_model.hpp).
+  std::map<std::string, std::map<std::string, LinkedUsage>> linked;
   std::multimap<std::string, PodClaim> claims;
   for (const auto& pod : in_.pods->all()) {
     const bool in_use = pod->in_use(now);
@@ -82,8 +85,14 @@ bool Reconciler::pass(bool while_active) {
     auto labels = in_.namespaces->get(pod->namespace_.str());
     auto tenant = policy::resolve_tenant(*policy, pod->namespace_.str(), labels.get());
     if (tenant.exempt || tenant.jurisdiction.empty()) continue;
-    usage[policy::allocation_key(*policy, tenant.jurisdiction)][tenant.tenant] +=
-        pod->controlled_tpp;
+    const std::string alloc = policy::allocation_key(*policy, tenant.jurisdiction);
+    if (!pod->owner.empty()) {
+      auto& l = linked[alloc][pod->namespace_.str() + "/" + pod->owner.str()];
+      l.tenant = tenant.tenant;
+      l.tpp += pod->controlled_tpp;
+      continue;
+    }
+    usage[alloc][tenant.tenant] += pod->controlled_tpp;
   }
   // Allocated DRA claims hold their devices (each claim once, however many Pods use it).
   if (in_.dra_claims) {
@@ -104,6 +113,7 @@ bool Reconciler::pass(bool while_active) {
   }
   std::set<std::string> jurisdictions;
   for (const auto& [j, _] : usage) jurisdictions.insert(j);
+  for (const auto& [j, _] : linked) jurisdictions.insert(j);
   for (const auto& [j, _] : in_.ledger->entries()) jurisdictions.insert(j);
 
   bool ok = true;
@@ -112,7 +122,7 @@ bool Reconciler::pass(bool while_active) {
     ReconcileResult result;
     try {
       const bool wrote = in_.ledger->update(j, [&](LedgerState& state, bool) {
-        ReconcileInput input{usage[j], claims, now, options_.reservation_ttl};
+        ReconcileInput input{usage[j], claims, now, options_.reservation_ttl, linked[j]};
         result = reconcile_ledger(state, input);
         if (!result.changed) return LedgerEdit{false, false};
         state.last_reconcile = now;

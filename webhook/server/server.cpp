@@ -355,6 +355,9 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
   if (!outcome.record.is_null()) {
     outcome.record["endpoint"] = labels.endpoint;
     if (options.decision_sink) options.decision_sink->record(outcome.record);
+    if (cluster && outcome.decision == "deny") {
+      cluster->recent_denials().record(outcome.record, std::chrono::system_clock::now());
+    }
     // Allow records exist for the decision log (--decision-log-all, and namespace relabels by an
     // admin); stderr keeps deny/warn and the relabels.
     if (outcome.decision != "allow" || outcome.record.value("code", "") == "namespace-label-change")
