@@ -10,6 +10,9 @@ repo="$(cd "$here/../.." && pwd)"
 
 bindir="$("$here/build.sh" | tail -n 1)"
 export E2E_BIN_DIR="$bindir"
+# Kueue's manager: a build entry of its own (tests/e2e/kueue/go.mod), cached beside the above.
+E2E_KUEUE_DIR="$("$here/build.sh" kueue | tail -n 1)"
+export E2E_KUEUE_DIR
 export EXPORTGATE_BIN="${EXPORTGATE_BIN:-$repo/build/exportgate}"
 
 cd "$here"

@@ -32,15 +32,20 @@ const tpp8 = 126656.0
 // the rights the chart grants: not as admin, and not with a copy that could drift from the
 // chart. A verb the code needs but the chart lacks fails the cluster-mode tests. The ClusterRole
 // and its binding are named exportgate-e2e-<ns>, the ServiceAccount exportgate.
-func clusterRBAC(t *testing.T, ns string) string {
+// Each of `sets` is one more --set for the chart (e.g. "kueue.enabled=true").
+func clusterRBAC(t *testing.T, ns string, sets ...string) string {
 	t.Helper()
-	return mustHelm(t, "template", "exportgate", chartDir(), "--namespace", ns,
+	args := []string{"template", "exportgate", chartDir(), "--namespace", ns,
 		"--kube-version", serverVersion(t),
 		"--set", "cluster.enabled=true",
-		"--set", "fullnameOverride=exportgate-e2e-"+ns,
+		"--set", "fullnameOverride=exportgate-e2e-" + ns,
 		"--set", "serviceAccount.name=exportgate",
 		"--show-only", "templates/serviceaccount.yaml",
-		"--show-only", "templates/rbac.yaml")
+		"--show-only", "templates/rbac.yaml"}
+	for _, s := range sets {
+		args = append(args, "--set", s)
+	}
+	return mustHelm(t, args...)
 }
 
 // ledgerEnv is one test's cluster-mode setup: its own ledger namespace (so ledgers and the Lease
@@ -50,11 +55,11 @@ type ledgerEnv struct {
 	Kubeconfig string
 }
 
-func setupLedgerEnv(t *testing.T, ns string) ledgerEnv {
+func setupLedgerEnv(t *testing.T, ns string, sets ...string) ledgerEnv {
 	t.Helper()
 	applyLedgerCRD(t)
 	deleteLedgerNamespace(t, ns)
-	mustApply(t, namespaceYAML(ns, nil)+"---\n"+clusterRBAC(t, ns))
+	mustApply(t, namespaceYAML(ns, nil)+"---\n"+clusterRBAC(t, ns, sets...))
 	t.Cleanup(func() { deleteLedgerNamespace(t, ns) })
 	token := strings.TrimSpace(mustKubectl(t, "create", "token", "exportgate", "-n", ns, "--duration", "2h"))
 	kc := filepath.Join(cluster.Dir, "kubeconfig-exportgate-"+ns)
