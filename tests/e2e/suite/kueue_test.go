@@ -86,7 +86,13 @@ func startKueue(t *testing.T, dir string) {
 	t.Helper()
 	mustKubectl(t, "apply", "--server-side", "--force-conflicts", "-f", filepath.Join(dir, "crds"))
 	for _, crd := range []string{"workloads", "clusterqueues", "localqueues", "admissionchecks", "resourceflavors"} {
-		mustKubectl(t, "wait", "--for=condition=Established", "crd/"+crd+".kueue.x-k8s.io", "--timeout=60s")
+		// Polled: `kubectl wait` fails while a just-created CRD has no conditions yet.
+		if err := waitFor(func() (bool, string) {
+			out, _, err := kubectl("get", "crd", crd+".kueue.x-k8s.io", "-o", "jsonpath={.status.conditions[?(@.type=='Established')].status}")
+			return err == nil && out == "True", out
+		}, 60*time.Second); err != nil {
+			t.Fatalf("CRD %s not established: %v", crd, err)
+		}
 	}
 	kubectl("create", "namespace", "kueue-system")
 	state := filepath.Join(cluster.Dir, "kueue")
