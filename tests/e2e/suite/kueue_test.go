@@ -1,3 +1,9 @@
+//go:build kueue
+
+// Not part of `make e2e`/`make test`: run with `make e2e-kueue` (E2E_KUEUE=1 tests/e2e/run.sh),
+// which builds Kueue (~35 min cold) and passes -tags kueue. TestKueueAdmissionCheck does not
+// pass yet (issue 17: the tenant's usage is over-counted while a workload's Pods start).
+
 package e2e_test
 
 // Real Kueue (the manager built by `build.sh kueue` from the pinned module, run as a local
