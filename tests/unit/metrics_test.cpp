@@ -3,7 +3,9 @@
 #include "webhook/metrics.hpp"
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
+#include <atomic>
 #include <map>
 #include <thread>
 #include <vector>
@@ -96,3 +98,26 @@ TEST(Metrics, ObserveRequestFromManyThreads) {
 }
 
 }  // namespace
+
+// A scrape runs the refresh before it reads the registry: cache_synced mirrored state that only
+// readiness probes refreshed, so a replica whose caches synced after its last probe showed 0.
+TEST(MetricsEndpoint, ScrapeRefreshesStateBeforeReadingTheRegistry) {
+  exportgate::webhook::Metrics metrics;
+  std::atomic<bool> synced{false};
+  std::atomic<int> refreshes{0};
+  exportgate::webhook::MetricsEndpoint endpoint("127.0.0.1:0", metrics.registry(), [&] {
+    ++refreshes;
+    metrics.set_cache_synced("/apis/resource.k8s.io/v1/deviceclasses", synced.load());
+  });
+  httplib::Client client("127.0.0.1", endpoint.port());
+  const std::string series =
+      "exportgate_cache_synced{resource=\"/apis/resource.k8s.io/v1/deviceclasses\"} ";
+  auto first = client.Get("/metrics");
+  ASSERT_TRUE(first);
+  EXPECT_NE(first->body.find(series + "0"), std::string::npos) << first->body;
+  synced = true;  // the cache syncs; nothing calls set_cache_synced outside a scrape
+  auto second = client.Get("/metrics");
+  ASSERT_TRUE(second);
+  EXPECT_NE(second->body.find(series + "1"), std::string::npos) << second->body;
+  EXPECT_EQ(refreshes.load(), 2);
+}

@@ -256,12 +256,33 @@ void Metrics::audit_events(int n) {
   audit_events_.Increment(n);
 }
 
+namespace {
+// Contributes no metrics; runs a refresh when a scrape collects (Exposer collects in the order
+// collectables were registered, so register it before the registry).
+class RefreshOnCollect : public prometheus::Collectable {
+ public:
+  explicit RefreshOnCollect(std::function<void()> fn) : fn_(std::move(fn)) {}
+  std::vector<prometheus::MetricFamily> Collect() const override {
+    fn_();
+    return {};
+  }
+
+ private:
+  std::function<void()> fn_;
+};
+}  // namespace
+
 MetricsEndpoint::MetricsEndpoint(const std::string& listen,
-                                 const std::shared_ptr<prometheus::Registry>& registry) {
+                                 const std::shared_ptr<prometheus::Registry>& registry,
+                                 std::function<void()> before_collect) {
   try {
     exposer_ = std::make_unique<prometheus::Exposer>(listen, 2);
   } catch (const std::exception& e) {
     throw std::runtime_error("cannot listen for metrics on " + listen + ": " + e.what());
+  }
+  if (before_collect) {
+    refresher_ = std::make_shared<RefreshOnCollect>(std::move(before_collect));
+    exposer_->RegisterCollectable(refresher_);
   }
   exposer_->RegisterCollectable(registry);
 }

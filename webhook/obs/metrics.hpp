@@ -9,6 +9,7 @@
 #include <prometheus/registry.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -100,14 +101,17 @@ class Metrics {
 };
 
 // Serves GET /metrics for a registry on HOST:PORT (port 0 = any). Throws std::runtime_error
-// when it cannot bind.
+// when it cannot bind. before_collect runs at every scrape, before the registry is read, so
+// gauges that mirror state (cache_synced) are current even when nothing else refreshes them.
 class MetricsEndpoint {
  public:
-  MetricsEndpoint(const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry);
+  MetricsEndpoint(const std::string& listen, const std::shared_ptr<prometheus::Registry>& registry,
+                  std::function<void()> before_collect = {});
   int port() const;
 
  private:
   std::unique_ptr<prometheus::Exposer> exposer_;
+  std::shared_ptr<prometheus::Collectable> refresher_;
 };
 
 }  // namespace exportgate::webhook

@@ -589,7 +589,11 @@ void Server::start() {
   if (!m.options.metrics_listen.empty()) {
     try {
       m.metrics_endpoint =
-          std::make_unique<MetricsEndpoint>(m.options.metrics_listen, m.metrics.registry());
+          std::make_unique<MetricsEndpoint>(m.options.metrics_listen, m.metrics.registry(), [&m] {
+            // synced() also sets exportgate_cache_synced; without this a replica whose DRA
+            // caches synced after its last readiness probe kept reporting 0.
+            if (m.cluster) m.cluster->synced();
+          });
     } catch (const std::exception& e) {
       throw StartupError(e.what());
     }
