@@ -233,7 +233,8 @@ void Auditor::add(const json& object) {
 
   const double capped = capped_tpp(demand);
   if (!aggregate_caps || tenant.jurisdiction.empty() || !(capped > 0)) return;
-  Usage& u = usage_[allocation_key(policy_, tenant.jurisdiction)][tenant.tenant];
+  Usage& u = usage_[allocation_key(policy_, tenant.jurisdiction, workload_site(policy_, demand))]
+                   [tenant.tenant];
   if (u.pods.empty()) u.tenant = tenant;
   if (!u.tenant_cap) u.tenant_cap = d.tenant_cap_tpp;
   if (!u.jurisdiction_cap) u.jurisdiction_cap = d.jurisdiction_cap_tpp;
@@ -255,6 +256,30 @@ AuditReport Auditor::finish() && {
     std::sort(c.pods.begin(), c.pods.end(), ref_less);
     return true;
   };
+  // With nodes mapped to countries a tenant's Pods may be counted in several countries; its
+  // tenant cap counts them all (one finding, under the tenant's own jurisdiction).
+  const bool per_tenant = policy_.site_node_label.has_value();
+  std::map<std::string, CapFinding> tenant_caps;
+  if (per_tenant) {
+    for (auto& [jurisdiction, tenants] : usage_) {
+      for (auto& [name, u] : tenants) {
+        if (!u.tenant_cap) continue;
+        CapFinding& c = tenant_caps[name];
+        c.scope = "tenant";
+        c.tenant = name;
+        c.jurisdiction = u.tenant.jurisdiction;
+        c.tier = u.tenant.tier;
+        c.cap_tpp = *u.tenant_cap;
+        c.in_use_tpp += u.tpp;
+        c.code = "tenant-cap";
+        c.rule = rule_of(policy_, c.tier);
+        c.pods.insert(c.pods.end(), u.pods.begin(), u.pods.end());
+      }
+    }
+    for (auto& [name, c] : tenant_caps) {
+      if (judge(c, c.pods.size())) report_.caps.push_back(std::move(c));
+    }
+  }
   for (auto& [jurisdiction, tenants] : usage_) {
     std::optional<double> jurisdiction_cap;
     CapFinding whole;
@@ -270,7 +295,7 @@ AuditReport Auditor::finish() && {
         whole.pods.insert(whole.pods.end(), u.pods.begin(), u.pods.end());
         if (!jurisdiction_cap) jurisdiction_cap = u.jurisdiction_cap;
       }
-      if (!u.tenant_cap) continue;
+      if (!u.tenant_cap || per_tenant) continue;
       CapFinding c;
       c.scope = "tenant";
       c.tenant = name;

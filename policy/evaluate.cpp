@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "policy/policy_numbers.hpp"
+#include "policy/site.hpp"
 #include "policy/tier.hpp"
 
 namespace exportgate::policy {
@@ -37,8 +38,10 @@ double capped_tpp(const WorkloadDemand& demand) {
 
 std::vector<std::string> allocation_tenants(const Policy& policy, std::string_view jurisdiction) {
   std::vector<std::string> names;
-  // With a site, every licensed tenant's chips are installed there: all draw its allocation.
-  const bool whole_site = !policy.site.empty() && jurisdiction == policy.site;
+  // With a site, every licensed tenant's chips are installed there: all draw its allocation;
+  // with nodes mapped to countries, usage is counted where each workload runs, whoever's it is.
+  const bool whole_site =
+      policy.site_node_label || (!policy.site.empty() && jurisdiction == policy.site);
   for (const auto& t : policy.tenants) {
     if (t.authorization == Authorization::kLicensed &&
         (whole_site || t.jurisdiction == jurisdiction)) {
@@ -240,6 +243,41 @@ const PartRule* review_band(const Policy& policy, std::string_view jurisdiction)
   return nullptr;
 }
 
+// A licensed tenant's workload that may land in several countries, one of which has a country
+// allocation (or whose country is unknown): the allocation it would draw cannot be told, so it is
+// denied (code site-unresolved) with the label values that pin it to one country. When no country
+// it may land in has an allocation, none applies wherever it runs, and nothing is denied.
+void deny_unresolved_site(Decision& d, const WorkloadDemand& demand, const TenantContext& tenant,
+                          const SitePlacement& placement, const Policy& policy) {
+  bool capped = placement.unknown_country;
+  for (const auto& c : placement.countries) capped |= policy.jurisdiction_cap(c).has_value();
+  if (!capped) return;
+  const std::string& key = policy.site_node_label->key;
+  std::string where;
+  for (size_t i = 0; i < placement.countries.size(); ++i) {
+    if (i) where += placement.unknown_country || i + 1 < placement.countries.size() ? ", " : " or ";
+    where += placement.countries[i];
+  }
+  if (placement.unknown_country) {
+    where += where.empty() ? "" : " or ";
+    where += "a country exportgate cannot tell (a node whose " + key +
+             " value is not in spec.siteNodeLabel.countries, and spec.site is not set)";
+  }
+  std::string pins;
+  for (const auto& [value, code] : policy.site_node_label->countries) {
+    if (!pins.empty()) pins += ", ";
+    pins += "{" + key + ": " + (value.empty() ? std::string("\"\"") : value) + "} (" + code + ")";
+  }
+  std::string reason = what_and_where(demand, tenant);
+  reason += ": its pods may run in " + where + " (node label " + key +
+            "), and the country allocation it draws down is the one where the chips are "
+            "installed; pin it to one country with a nodeSelector (or a required node affinity "
+            "In) on " +
+            key + ", one of " + pins;
+  const std::string rule = "country allocation attaches to the installed location (90 FR 4544)";
+  deny(d, "site-unresolved", std::move(reason), rule);
+}
+
 // Applies the policy mode to a decision whose reasons/warnings are filled as for enforce.
 void apply_mode(Decision& d, Mode mode) {
   if (d.would_deny) {
@@ -411,16 +449,25 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
   } else if (limits->controlled == ControlledAction::kCap && !licensed) {
     tenant_cap = limits->tenant_cap_tpp;
   }
-  // The country allocation attaches to where the chips are installed: the policy's site when it
+  // The country allocation attaches to where the chips are installed: the country the
+  // workload's node constraints pin it to (spec.siteNodeLabel), else the policy's site when it
   // states one (a Tier 1 site has none), else the tenant's jurisdiction (exportgate's analogue).
-  const std::string& where = policy.site.empty() ? tenant.jurisdiction : policy.site;
+  SitePlacement scratch;
+  const SitePlacement& placement = placement_of(policy, demand, scratch);
+  const bool at_site = !policy.site.empty() || placement.known;
+  const std::string where =
+      allocation_key(policy, tenant.jurisdiction, placement.known ? placement.resolved() : "");
   if (limits->controlled == ControlledAction::kCap && licensed) {
-    if (policy.site.empty()) {
+    if (placement.known && placement.resolved().empty()) {
+      // It may land in several countries: the allocation it draws cannot be told, unless no
+      // country it may land in has one (then none applies wherever it runs).
+      deny_unresolved_site(d, demand, tenant, placement, policy);
+    } else if (!at_site) {
       auto it = policy.jurisdiction_caps.find(tenant.jurisdiction);
       jurisdiction_cap = it != policy.jurisdiction_caps.end() ? std::optional<double>(it->second)
                                                               : limits->jurisdiction_cap_tpp;
     } else {
-      jurisdiction_cap = policy.jurisdiction_cap(policy.site);
+      jurisdiction_cap = policy.jurisdiction_cap(where);
     }
     d.draws_allocation = jurisdiction_cap.has_value();
   }
@@ -442,11 +489,14 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
     apply_mode(d, policy.mode);
     return d;
   }
-  if (licensed && !tenant.licence.empty()) {
+  if (licensed && !tenant.licence.empty() && !d.would_deny) {
     d.rule = "licence " + tenant.licence;
     if (!limits->rule.empty()) d.rule += "; " + limits->cited();
   }
-  if (!tenant_cap && !jurisdiction_cap) return d;  // plain allow
+  if (!tenant_cap && !jurisdiction_cap) {
+    if (d.would_deny) apply_mode(d, policy.mode);  // site-unresolved
+    return d;                                      // else plain allow
+  }
 
   std::string_view tenant_cap_name = veu ? "validated end user cap" : "tenant cap";
   std::string veu_rule;
@@ -483,17 +533,17 @@ Decision evaluate(const WorkloadDemand& demand, const TenantContext& tenant,
     if (after > *jurisdiction_cap) {
       deny(d, "jurisdiction-cap",
            what_and_where(demand, tenant) + ": " +
-               cap_text("country allocation for " + where + (policy.site.empty() ? "" : " (site)") +
+               cap_text("country allocation for " + where + (at_site ? " (site)" : "") +
                             " (drawn down by licensed use)",
                         *jurisdiction_cap, usage.jurisdiction_tpp, requested) +
                "; once it is used up licences are presumed denied" + cite(alloc_rule),
            alloc_rule);
     } else if (after >= ratio * *jurisdiction_cap) {
-      TenantContext at_site = tenant;
-      at_site.jurisdiction = where;
-      if (!policy.site.empty()) at_site.tier = policy.tier_of(where);
+      TenantContext here = tenant;
+      here.jurisdiction = where;
+      if (at_site) here.tier = policy.tier_of(where);
       d.warnings.push_back(
-          near_cap_text(at_site, true, "country allocation", *jurisdiction_cap, after, alloc_rule));
+          near_cap_text(here, true, "country allocation", *jurisdiction_cap, after, alloc_rule));
     }
   }
   if (d.would_deny) d.warnings.clear();  // the denial says it all

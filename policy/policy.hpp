@@ -161,6 +161,14 @@ struct Policy {
   // site's and every tenant's usage counts there; access rules stay with the tenant's
   // jurisdiction and headquarters.
   std::string site;
+  // spec.siteNodeLabel: for a cluster that spans countries, the node label whose value says
+  // which country a node is in. A workload's country is read from its own node constraints on
+  // `key` (policy/site.hpp); nodes whose value is not mapped are in `site` (unknown when "").
+  struct SiteNodeLabel {
+    std::string key;                               // e.g. topology.kubernetes.io/region
+    std::map<std::string, std::string> countries;  // label value -> ISO alpha-2, upper case
+  };
+  std::optional<SiteNodeLabel> site_node_label;
 
   Catalog catalog;
   std::vector<Tenant> tenants;

@@ -10,6 +10,7 @@
 
 #include "policy/jurisdictions.hpp"
 #include "policy/policy_numbers.hpp"
+#include "policy/site.hpp"
 
 namespace exportgate::policy {
 
@@ -104,6 +105,7 @@ void diff_settings(Changes& out, const Policy& a, const Policy& b) {
   one("defaultTier", a.default_tier.empty() ? "none" : a.default_tier,
       b.default_tier.empty() ? "none" : b.default_tier);
   one("site", a.site.empty() ? "not stated" : a.site, b.site.empty() ? "not stated" : b.site);
+  one("siteNodeLabel", describe_site_node_label(a), describe_site_node_label(b));
   one("tenancy.untenantedNamespaces", std::string(to_string(a.untenanted_namespaces)),
       std::string(to_string(b.untenanted_namespaces)));
 }

@@ -34,6 +34,12 @@ std::string canonical_dump(const Policy& p) {
       << "\nworkloadEarlyCheck " << p.workload_early_check << "\nnearCap "
       << num(p.near_cap_warning_ratio) << "\ndefaultTier " << p.default_tier << "\nsite " << p.site
       << '\n';
+  if (p.site_node_label) {
+    out << "siteNodeLabel " << p.site_node_label->key.size() << ':' << p.site_node_label->key;
+    for (const auto& [value, code] : p.site_node_label->countries)
+      out << ' ' << value.size() << ':' << value << '=' << code;
+    out << '\n';
+  }
   for (const auto& [code, tier] : p.jurisdiction_tiers)
     out << "jurisdiction " << code << ' ' << tier << '\n';
   for (const auto& [name, t] : p.tiers) {

@@ -6,6 +6,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 #include <tuple>
@@ -119,6 +120,7 @@ class Loader {
   void read_admins(const YAML::Node& node, Policy& p);
   std::string read_code(const YAML::Node& key, std::string_view path);
   void read_headquarters_licence(const YAML::Node& node, Policy& p);
+  void read_site_node_label(const YAML::Node& node, Policy& p);
   void read_rule_set(const YAML::Node& node, Policy& p);
   // Reads one of the status keys (kStatusKeys) into `s`; false when `key` is not one of them.
   bool read_status_key(const std::string& key, const YAML::Node& v, const std::string& field,
@@ -279,7 +281,8 @@ void Loader::read_spec(const YAML::Node& spec, Policy& p) {
                  "headquartersLicence",
                  "ruleSet",
                  "inForceOn",
-                 "site"});
+                 "site",
+                 "siteNodeLabel"});
   // Tiers first, so later references (defaultTier, jurisdictions) can be checked against them.
   if (const YAML::Node n = spec["tiers"]) read_tiers(n, p);
   r_.for_each_entry(spec, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
@@ -329,6 +332,8 @@ void Loader::read_spec(const YAML::Node& spec, Policy& p) {
           p.site = code;
         }
       }
+    } else if (key == "siteNodeLabel") {
+      read_site_node_label(v, p);
     } else if (key == "ruleSet") {
       read_rule_set(v, p);
     } else if (key == "catalog") {
@@ -525,6 +530,94 @@ void Loader::read_tenancy(const YAML::Node& node, Policy& p) {
           *u == "own-tenant" ? UntenantedNamespaces::kOwnTenant : UntenantedNamespaces::kDeny;
     }
   });
+}
+
+// A Kubernetes label value: at most 63 characters, alphanumerics with '-', '_', '.' inside.
+bool is_label_value(std::string_view v) {
+  if (v.size() > 63) return false;
+  if (v.empty()) return true;
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  if (!alnum(v.front()) || !alnum(v.back())) return false;
+  return std::all_of(v.begin(), v.end(),
+                     [&](char c) { return alnum(c) || c == '-' || c == '_' || c == '.'; });
+}
+
+// spec.siteNodeLabel: {key, countries: {value: CC}}. Replaces the preset's (none) as a whole;
+// null removes it. Every value must be a label value and every country an assigned ISO code, so
+// that a typo cannot move chips to a country the caps do not expect.
+void Loader::read_site_node_label(const YAML::Node& node, Policy& p) {
+  if (node.IsNull()) {
+    p.site_node_label.reset();
+    return;
+  }
+  if (!r_.expect_map(node, "spec.siteNodeLabel")) return;
+  r_.check_keys(node, "spec.siteNodeLabel", {"key", "countries"});
+  Policy::SiteNodeLabel label;
+  bool ok = true;
+  if (!node["key"]) {
+    r_.error(node,
+             "spec.siteNodeLabel.key: required, missing (the node label whose value names "
+             "the node's region, e.g. topology.kubernetes.io/region)");
+    ok = false;
+  }
+  if (!node["countries"]) {
+    r_.error(node,
+             "spec.siteNodeLabel.countries: required, missing (label value -> ISO "
+             "3166-1 alpha-2 code of the country those nodes are in)");
+    ok = false;
+  }
+  r_.for_each_entry(node, [&](const std::string& key, const YAML::Node&, const YAML::Node& v) {
+    if (key == "key") {
+      auto k = r_.string(v, "spec.siteNodeLabel.key");
+      if (!k) {
+        ok = false;
+      } else if (k->empty() || std::any_of(k->begin(), k->end(), [](char c) {
+                   return std::isspace(static_cast<unsigned char>(c)) != 0;
+                 })) {
+        r_.error(v,
+                 "spec.siteNodeLabel.key: expected a node label key such as "
+                 "topology.kubernetes.io/region, got " +
+                     quoted(*k));
+        ok = false;
+      } else {
+        label.key = *k;
+      }
+    } else if (key == "countries") {
+      if (!r_.expect_map(v, "spec.siteNodeLabel.countries")) {
+        ok = false;
+        return;
+      }
+      r_.check_unique_keys(v, "spec.siteNodeLabel.countries");
+      if (v.size() == 0) {
+        r_.error(v, "spec.siteNodeLabel.countries: expected at least one label value -> country");
+        ok = false;
+      }
+      r_.for_each_entry(v, [&](const std::string& value, const YAML::Node& k, const YAML::Node& c) {
+        const std::string path = "spec.siteNodeLabel.countries[" + quoted(value) + "]";
+        if (!is_label_value(value)) {
+          r_.error(k, path +
+                          ": not a Kubernetes label value (at most 63 characters: letters, "
+                          "digits, '-', '_', '.', starting and ending with a letter or digit)");
+          ok = false;
+        }
+        auto s = r_.string(c, path);
+        if (!s) {
+          ok = false;
+          return;
+        }
+        const std::string code = normalize_jurisdiction_code(*s);
+        if (code.empty() || !find_jurisdiction(code)) {
+          r_.error(c, path + ": " + quoted(*s) +
+                          " is not an ISO 3166-1 alpha-2 country code (the country the nodes "
+                          "labelled so are in)");
+          ok = false;
+          return;
+        }
+        label.countries[value] = code;
+      });
+    }
+  });
+  if (ok) p.site_node_label = std::move(label);
 }
 
 void Loader::read_headquarters_licence(const YAML::Node& node, Policy& p) {

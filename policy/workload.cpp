@@ -11,6 +11,7 @@
 #include "policy/errors.hpp"
 #include "policy/json_member.hpp"
 #include "policy/policy_numbers.hpp"
+#include "policy/site.hpp"
 #include "policy/workload_paths.hpp"
 #include "policy/workload_pod.hpp"
 
@@ -136,6 +137,10 @@ void add_pod_set(WorkloadDemand& demand, std::string name, const json& pod_spec,
   set.pods = pods;
   set.accelerators = pod_accelerators(pod_spec, spec_path, policy, options);
   add_pod_claims(demand, set, pod_spec, spec_path, policy, options);
+  // Where these pods may run, for the allocation of that country (spec.siteNodeLabel).
+  if (policy.site_node_label && !set.accelerators.empty()) {
+    add_placement(demand.placement, pod_placement(pod_spec, policy));
+  }
   double controlled_per_pod = 0;
   double devices_per_pod = 0;
   for (auto& a : set.accelerators) {

@@ -40,6 +40,18 @@ struct PodSetDemand {
   double tpp_per_pod = 0;
 };
 
+// The countries a workload may run in, under the policy's spec.siteNodeLabel (policy/site.hpp).
+struct SitePlacement {
+  bool known = false;                  // false: the policy maps no nodes to countries
+  std::vector<std::string> countries;  // sorted, unique ISO codes its pods may run in
+  bool unknown_country = false;        // may land on a node of no known country
+  // The one country it runs in; "" when none or several are possible.
+  std::string_view resolved() const {
+    return known && !unknown_country && countries.size() == 1 ? std::string_view(countries[0])
+                                                              : std::string_view();
+  }
+};
+
 struct WorkloadDemand {
   std::string api_version;
   std::string kind;
@@ -65,6 +77,8 @@ struct WorkloadDemand {
   // Approximations the extraction had to make, for reasons and logs (e.g. a DaemonSet charged as
   // one pod because the node count is not known here). Empty in the common case.
   std::vector<std::string> notes;
+  // Where its accelerator pods may run (spec.siteNodeLabel); unknown when the policy has none.
+  SitePlacement placement;
 
   // "8 x NVIDIA H100 SXM (nvidia.com/gpu, pinned)" summary used in reasons.
   std::string describe_accelerators() const;

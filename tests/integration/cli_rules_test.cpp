@@ -199,4 +199,56 @@ TEST(CliRules, SiteCountsEveryLicensedTenantAgainstTheSitesAllocation) {
   unlink(name);
 }
 
+// spec.siteNodeLabel: in a cluster spanning countries, a Pod pinned to a region by its
+// nodeSelector is counted in that region's country, whoever's it is; a Pod that may land in
+// several countries, one with an allocation, is denied site-unresolved with the values that pin
+// it. Before the map the policy did not load (unknown key spec.siteNodeLabel).
+TEST(CliRules, CheckCountsAPodPinnedToARegionInThatCountry) {
+  const std::string policy_text =
+      "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: regions}\nspec:\n"
+      "  preset: diffusion-2025\n  jurisdictionCaps: {IN: 200000}\n"
+      "  siteNodeLabel:\n    key: topology.kubernetes.io/region\n"
+      "    countries: {ap-south-1: IN, eu-central-1: DE}\n  tenants:\n"
+      "    - {name: sg-co, jurisdiction: SG, namespaces: [sg], authorization: licensed, licence: "
+      "D1}\n"
+      "    - {name: ae-co, jurisdiction: AE, namespaces: [ae], authorization: licensed, licence: "
+      "D2}\n";
+  char name[] = "/tmp/exportgate-sitemap-policy-XXXXXX";
+  const int fd = mkstemp(name);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, policy_text.data(), policy_text.size()),
+            static_cast<ssize_t>(policy_text.size()));
+  close(fd);
+  auto pod_in = [](const std::string& ns, const std::string& region) {
+    return "apiVersion: v1\nkind: Pod\nmetadata: {name: train, namespace: " + ns +
+           "}\nspec:\n  nodeSelector: {nvidia.com/gpu.product: NVIDIA-H100-80GB-HBM3" +
+           (region.empty() ? std::string() : ", topology.kubernetes.io/region: " + region) +
+           "}\n  containers: [{name: c, image: x, resources: {limits: {nvidia.com/gpu: 8}}}]\n";
+  };
+  // 8 x H100 = 126,656 TPP each. SG's Pod in ap-south-1 draws IN's 200,000; AE's next one there
+  // makes 253,312 > 200,000; AE's Pod in eu-central-1 is in DE (Tier 1: no allocation); an
+  // unpinned Pod may land in IN, DE or a region the map does not name.
+  const std::string manifests = pod_in("sg", "ap-south-1") + "---\n" + pod_in("ae", "ap-south-1") +
+                                "---\n" + pod_in("ae", "eu-central-1") + "---\n" + pod_in("sg", "");
+  const CliRun r = run({"check", "-f", "-", "--policy", name, "-o", "json"}, manifests);
+  const auto j = nlohmann::json::parse(r.out, nullptr, false);
+  ASSERT_TRUE(j.is_array() && j.size() == 4) << r.out;
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(j[0]["verdict"], "allow") << j[0].dump();
+  EXPECT_EQ(j[1]["code"], "jurisdiction-cap") << j[1].dump();
+  EXPECT_TRUE(contains(j[1]["reasons"][0].get<std::string>(), "country allocation for IN (site)"))
+      << j[1].dump();
+  EXPECT_EQ(j[2]["verdict"], "allow") << j[2].dump();
+  EXPECT_EQ(j[3]["code"], "site-unresolved") << j[3].dump();
+  const std::string why = j[3]["reasons"][0].get<std::string>();
+  EXPECT_TRUE(contains(why, "may run in DE, IN or a country exportgate cannot tell")) << why;
+  EXPECT_TRUE(contains(why, "{topology.kubernetes.io/region: ap-south-1} (IN)")) << why;
+  const CliRun show = run({"policy", "show", name});
+  EXPECT_TRUE(contains(show.out,
+                       "site by node label: topology.kubernetes.io/region: ap-south-1=IN, "
+                       "eu-central-1=DE"))
+      << show.out;
+  unlink(name);
+}
+
 }  // namespace

@@ -173,3 +173,74 @@ TEST(Reconciler, APassStopsWritingOnceTheLeaseIsLost) {
 
 }  // namespace
 }  // namespace exportgate::webhook
+
+namespace exportgate::webhook {
+namespace {
+
+// spec.siteNodeLabel: a cached Pod pinned to a region by its nodeSelector is counted in the
+// TPPLedger of that region's country, not its tenant's jurisdiction (SG), and a policy reload
+// that maps the region elsewhere moves it there. Before the map the Pod was counted under SG.
+TEST(Reconciler, APodPinnedToARegionIsCountedUnderItsCountrysLedger) {
+  const fs::path file =
+      fs::temp_directory_path() / ("exportgate-sitemap-" + std::to_string(::getpid()) + ".yaml");
+  write_policy(file,
+               "  siteNodeLabel:\n    key: topology.kubernetes.io/region\n"
+               "    countries: {ap-south-1: IN, eu-central-1: DE}\n");
+  PolicyStore policies(PolicySource{file.string(), {}});
+  policies.load();
+  ObjectStore<PodInfo> pods(
+      [&](const json& o) { return project_pod(o, *policies.current(), nullptr); });
+  ObjectStore<Labels> namespaces(project_namespace);
+  std::vector<json> ns_page = {
+      {{"metadata",
+        {{"name", "team"},
+         {"labels", {{"exportgate.io/jurisdiction", "SG"}, {"exportgate.io/tenant", "team"}}}}}}};
+  auto ns_sink = namespaces.sink();
+  ns_sink.list_page(ns_page, true);
+  ns_sink.list_done();
+  json pod = h100_pod("team");
+  pod["spec"]["nodeSelector"]["topology.kubernetes.io/region"] = "ap-south-1";
+  std::vector<json> pod_page = {pod};
+  auto pod_sink = pods.sink();
+  pod_sink.list_page(pod_page, true);
+  pod_sink.list_done();
+  ASSERT_EQ(pods.all().size(), 1u);
+  EXPECT_EQ(pods.all()[0]->site_code(), "IN");
+
+  testing::FakeKubeApi api;
+  KubeClient client(api.kube_config());
+  std::ostringstream out;
+  Logger log(LogLevel::kError, &out);
+  LedgerOptions lo;
+  lo.namespace_ = "eg";
+  ClusterLedger ledger(client, lo, nullptr, log);
+  Metrics metrics;
+  Reconciler reconciler(
+      ReconcilerInputs{&pods, &namespaces, [] { return true; },
+                       [&](const policy::Policy& p) { recharge_pods(pods, p, nullptr); }, &policies,
+                       &ledger, nullptr},
+      ReconcilerOptions{}, metrics, log);
+  const std::string base = "/apis/exportgate.io/v1alpha1/namespaces/eg/tppledgers/jurisdiction-";
+  auto in_use = [&](const std::string& code) {
+    auto l = api.object(base + code);
+    if (!l) return -1.0;
+    return (*l)["spec"]["tenants"].value("team", json::object()).value("inUseTPP", 0.0);
+  };
+  ASSERT_TRUE(reconciler.run_once());
+  EXPECT_DOUBLE_EQ(in_use("in"), 126656);  // 8 x H100 SXM
+  EXPECT_FALSE(in_use("sg") > 0);
+
+  // The same Pod, the region now mapped to DE: recounted there at the reload.
+  write_policy(file,
+               "  siteNodeLabel:\n    key: topology.kubernetes.io/region\n"
+               "    countries: {ap-south-1: DE}\n");
+  policies.load();
+  ASSERT_TRUE(reconciler.run_once());
+  EXPECT_EQ(pods.all()[0]->site_code(), "DE");
+  EXPECT_DOUBLE_EQ(in_use("de"), 126656);
+  EXPECT_FALSE(in_use("in") > 0);
+  fs::remove(file);
+}
+
+}  // namespace
+}  // namespace exportgate::webhook

@@ -241,8 +241,10 @@ void ledger_unavailable(const AdmissionRequest& req, const policy::WorkloadDeman
                         const policy::Policy& policy, const AdmissionEnv& env,
                         const std::string& error, AdmissionOutcome& out) {
   out.ledger_unavailable = true;
-  out.usage = UsageScope{tenant.tenant, policy::allocation_key(policy, tenant.jurisdiction),
-                         d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
+  out.usage = UsageScope{
+      tenant.tenant,
+      policy::allocation_key(policy, tenant.jurisdiction, policy::workload_site(policy, demand)),
+      d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
   const std::string what = "exportgate: " + demand.describe_accelerators() + " (" +
                            tpp_text(d.requested_tpp) + " TPP) for tenant \"" + tenant.tenant +
                            "\" in " + tenant.jurisdiction + " (" + tenant.tier +
@@ -265,6 +267,18 @@ void ledger_unavailable(const AdmissionRequest& req, const policy::WorkloadDeman
   }
   fill_audit(out, tenant, d, policy);
   out.record = decision_record(req, demand, tenant, d, out.decision, policy);
+}
+
+// The tenant's usage counted under other allocation keys than the snapshot's: with
+// spec.siteNodeLabel a tenant's Pods may run in several countries, and the cluster ledger keeps
+// one figure per key (the in-memory ledger's tenant figure is already its total, so this is 0
+// there). Not read without the map: every usage of a tenant then has one key.
+double tenant_usage_elsewhere(const UsageLedger& ledger, const policy::Policy& policy,
+                              const std::string& tenant, const policy::UsageSnapshot& here) {
+  if (!policy.site_node_label) return 0;
+  const auto totals = ledger.totals();
+  auto it = totals.tenants.find(tenant);
+  return it == totals.tenants.end() ? 0.0 : std::max(0.0, it->second - here.tenant_tpp);
 }
 
 void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, UsageLedger& ledger,
@@ -338,11 +352,17 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   const std::string link = is_pod && reserves ? controller_link(req.object, req.namespace_) : "";
   const double own_charge = link.empty() ? 0 : policy::capped_tpp(demand);
   policy::Decision d;
-  // The ledger counts usage under the allocation key: the tenant's jurisdiction, or the policy's
-  // site (where the chips are installed) when it states one.
-  const std::string alloc = policy::allocation_key(policy, tenant.jurisdiction);
+  // The ledger counts usage under the allocation key: where the chips are installed (the
+  // country the workload's node constraints pin it to, or the policy's site) when the policy
+  // says, else the tenant's jurisdiction.
+  const std::string alloc =
+      policy::allocation_key(policy, tenant.jurisdiction, policy::workload_site(policy, demand));
   for (int attempt = 0;; ++attempt) {
     auto usage = ledger.snapshot(tenant.tenant, alloc);
+    // A tenant cap counts the tenant's usage in every country: with nodes mapped to countries its
+    // Pods may be counted under several keys (the cluster ledger's tenant figure is per key).
+    const double tenant_elsewhere = tenant_usage_elsewhere(ledger, policy, tenant.tenant, usage);
+    usage.tenant_tpp += tenant_elsewhere;
     if (!link.empty()) {
       already_counted = std::min(own_charge, ledger.headroom(alloc, link));
     }
@@ -355,7 +375,8 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     if (!tenant.jurisdiction.empty()) {
       for (const auto& t : policy::allocation_tenants(policy, alloc)) {
         self_draws |= t == tenant.tenant;
-        drawn += t == tenant.tenant ? usage.tenant_tpp : ledger.snapshot(t, alloc).tenant_tpp;
+        drawn += t == tenant.tenant ? usage.tenant_tpp - tenant_elsewhere
+                                    : ledger.snapshot(t, alloc).tenant_tpp;
       }
     }
     usage.tenant_tpp = std::max(0.0, usage.tenant_tpp - already_counted);
@@ -371,7 +392,9 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
       if (enforce && d.jurisdiction_cap_tpp) {
         jurisdiction_cap = *d.jurisdiction_cap_tpp + std::max(0.0, jurisdiction_total - drawn);
       }
-      reserved = ledger.reserve(r, enforce ? d.tenant_cap_tpp : std::nullopt, jurisdiction_cap);
+      std::optional<double> tenant_cap;
+      if (enforce && d.tenant_cap_tpp) tenant_cap = *d.tenant_cap_tpp - tenant_elsewhere;
+      reserved = ledger.reserve(r, tenant_cap, jurisdiction_cap);
     } catch (const LedgerUnavailable& e) {
       ledger_unavailable(req, demand, tenant, d, policy, env, e.what(), out);
       return;
@@ -386,8 +409,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
       return;
     }
   }
-  out.usage = UsageScope{tenant.tenant, policy::allocation_key(policy, tenant.jurisdiction),
-                         d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
+  out.usage = UsageScope{tenant.tenant, alloc, d.tenant_cap_tpp, d.jurisdiction_cap_tpp};
   // A suspended workload in a Kueue queue waits there for a cap; its Pods are checked at their
   // creation. Only cap denials: a jurisdiction denial is final whatever the queue.
   if (!is_pod && d.verdict == policy::Verdict::kDeny && waits_in_queue(d.code) &&

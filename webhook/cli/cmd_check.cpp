@@ -345,19 +345,20 @@ int run_check(const Args& args) {
       if (!r.demand.recognized) {
         r.skipped = true;
       } else {
+        // Counted where the chips are installed: the workload's country, or the site, else the
+        // tenant's jurisdiction (pol::allocation_key), as the webhook's ledger counts it.
+        const std::string alloc = pol::allocation_key(policy, r.tenant.jurisdiction,
+                                                      pol::workload_site(policy, r.demand));
         const pol::UsageSnapshot usage{
             tenant_usage[r.tenant.tenant],
-            r.tenant.jurisdiction.empty()
-                ? 0.0
-                : jurisdiction_usage[pol::allocation_key(policy, r.tenant.jurisdiction)]};
+            r.tenant.jurisdiction.empty() ? 0.0 : jurisdiction_usage[alloc]};
         r.decision = pol::evaluate(r.demand, r.tenant, usage, policy);
         if (r.decision.verdict == pol::Verdict::kDeny) {
           denied = true;
         } else if (!r.tenant.exempt && !r.demand.claim_template) {
           tenant_usage[r.tenant.tenant] += r.decision.requested_tpp;
           if (!r.tenant.jurisdiction.empty() && r.decision.draws_allocation) {
-            jurisdiction_usage[pol::allocation_key(policy, r.tenant.jurisdiction)] +=
-                r.decision.requested_tpp;
+            jurisdiction_usage[alloc] += r.decision.requested_tpp;
           }
         }
       }

@@ -11,6 +11,7 @@
 #include "policy/policy_loader.hpp"
 #include "policy/policy_numbers.hpp"
 #include "policy/policy_warnings.hpp"
+#include "policy/site.hpp"
 #include "webhook/cli_args.hpp"
 #include "webhook/cli_input.hpp"
 #include "webhook/commands.hpp"
@@ -50,6 +51,14 @@ void show(const pol::Policy& p, std::ostream& out) {
       << (p.site.empty() ? "not stated (country allocations counted per tenant jurisdiction)"
                          : p.site + " (country allocation of " + p.site + ")")
       << "\n";
+  if (p.site_node_label) {
+    out << "site by node label: " << pol::describe_site_node_label(p)
+        << " (a workload's country is read from its nodeSelector/affinity on the key; other "
+           "values are "
+        << (p.site.empty() ? std::string("of unknown country") : "in " + p.site)
+        << "; a licensed workload that may land in several countries with an allocation is "
+           "denied, site-unresolved)\n";
+  }
   out << "default tier: "
       << (p.default_tier.empty() ? "none (unlisted codes are unknown)"
                                  : pol::tier_display(p.default_tier))

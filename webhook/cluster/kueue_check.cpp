@@ -55,10 +55,11 @@ std::string join_reasons(const std::vector<std::string>& reasons) {
 // Usage as the admission handler judges it: the tenant's total, and of the jurisdiction only what
 // draws down its country allocation (licensed tenants; policy::allocation_tenants). Sets
 // `jurisdiction_total` to everything the ledger of `alloc` holds (the allocation key: the
-// tenant's jurisdiction, or the policy's site; policy::allocation_key).
+// tenant's jurisdiction, or where the workload runs; policy::allocation_key).
 policy::UsageSnapshot usage_for(const ClusterLedger& ledger, const policy::Policy& policy,
                                 const policy::TenantContext& tenant, const std::string& alloc,
-                                double& jurisdiction_total, double& drawn) {
+                                double& jurisdiction_total, double& drawn,
+                                double& tenant_elsewhere) {
   auto usage = ledger.snapshot(tenant.tenant, alloc);
   jurisdiction_total = usage.jurisdiction_tpp;
   drawn = 0;
@@ -68,6 +69,16 @@ policy::UsageSnapshot usage_for(const ClusterLedger& ledger, const policy::Polic
     }
   }
   usage.jurisdiction_tpp = drawn;
+  // With nodes mapped to countries the tenant's usage may sit under several keys; a tenant cap
+  // counts all of it (as the admission handler does).
+  tenant_elsewhere = 0;
+  if (policy.site_node_label) {
+    const auto totals = ledger.totals();
+    if (auto it = totals.tenants.find(tenant.tenant); it != totals.tenants.end()) {
+      tenant_elsewhere = std::max(0.0, it->second - usage.tenant_tpp);
+    }
+  }
+  usage.tenant_tpp += tenant_elsewhere;
   return usage;
 }
 
@@ -224,11 +235,14 @@ CheckVerdict KueueCheckController::judge(const json& workload, const policy::Pol
 
   const std::string uid = reservation_uid(workload);
   ClusterLedger& ledger = *in_.ledger;
-  const std::string alloc = policy::allocation_key(policy, tenant.jurisdiction);
+  const std::string alloc =
+      policy::allocation_key(policy, tenant.jurisdiction, policy::workload_site(policy, demand));
   for (int attempt = 0; attempt < 4; ++attempt) {
     double jurisdiction_total = 0;
     double drawn = 0;
-    const auto usage = usage_for(ledger, policy, tenant, alloc, jurisdiction_total, drawn);
+    double tenant_elsewhere = 0;
+    const auto usage =
+        usage_for(ledger, policy, tenant, alloc, jurisdiction_total, drawn, tenant_elsewhere);
     const auto d = policy::evaluate(demand, tenant, usage, policy);
     // Ready once (or reserved before its Ready was written): its Pods may run, so it stays
     // charged and Ready; judging it again would count its own reservation twice.
@@ -248,7 +262,8 @@ CheckVerdict KueueCheckController::judge(const json& workload, const policy::Pol
     // Caps are enforced atomically only when this decision relied on them (enforce mode); a
     // check that was Ready already stays Ready: its Pods may run, so it is charged, not undone.
     const bool enforce = !d.would_deny && !ready_before;
-    std::optional<double> tenant_cap = enforce ? d.tenant_cap_tpp : std::nullopt;
+    std::optional<double> tenant_cap;
+    if (enforce && d.tenant_cap_tpp) tenant_cap = *d.tenant_cap_tpp - tenant_elsewhere;
     std::optional<double> jurisdiction_cap;
     if (enforce && d.jurisdiction_cap_tpp) {
       jurisdiction_cap = *d.jurisdiction_cap_tpp + std::max(0.0, jurisdiction_total - drawn);

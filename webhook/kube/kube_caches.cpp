@@ -6,6 +6,7 @@
 
 #include "policy/errors.hpp"
 #include "policy/evaluate.hpp"
+#include "policy/site.hpp"
 #include "policy/workload.hpp"
 #include "policy/workload_device_access.hpp"
 #include "webhook/annotations.hpp"
@@ -198,9 +199,11 @@ json charge_basis(const json& pod, bool& devices) {
   return basis;
 }
 
-// What a charge came to: the TPP, or that the engine could not read the spec.
+// What a charge came to: the TPP and the country it counts in, or that the engine could not
+// read the spec.
 struct Charge {
   double tpp = 0;
+  std::array<char, 2> site{};
   bool unreadable = false;
   bool operator==(const Charge&) const = default;
 };
@@ -210,10 +213,18 @@ Charge charge_of(const json& object, const policy::Policy& policy,
   try {
     policy::ExtractOptions options;
     options.available_models = available_models;
-    // What the caps count: 3A090.a only.
-    return {policy::capped_tpp(policy::extract_demand(object, policy, options)), false};
+    const auto demand = policy::extract_demand(object, policy, options);
+    Charge c;
+    c.tpp = policy::capped_tpp(demand);  // what the caps count: 3A090.a only
+    if (policy.site_node_label) {
+      const std::string site = policy::workload_site(policy, demand);
+      if (site.size() == 2) c.site = {site[0], site[1]};
+    }
+    return c;
   } catch (const policy::ManifestError&) {
-    return {0, true};
+    Charge c;
+    c.unreadable = true;
+    return c;
   }
 }
 
@@ -253,6 +264,7 @@ std::optional<PodInfo> project_pod(const json& pod, const policy::Policy& policy
   // and then the whole spec is kept rather than a basis a reload would charge wrongly).
   const Charge full = charge_of(pod, policy, available_models);
   p.controlled_tpp = full.tpp;
+  p.site = full.site;
   if (p.controlled_tpp <= 0 && p.admission_uid.empty() && !devices) return std::nullopt;
   p.key = object_key(pod);
   p.namespace_ = strings.intern(meta.value("namespace", ""));
@@ -275,16 +287,19 @@ json pod_basis(const PodInfo& pod) {
   return json::from_msgpack(pod.basis.str());
 }
 
-double basis_charge(const Interned& basis, const policy::Policy& policy,
-                    const std::vector<std::string>* available_models) {
-  if (basis.empty()) return 0;
-  return charge_of(json::from_msgpack(basis.str()), policy, available_models).tpp;
+BasisCharge basis_charge(const Interned& basis, const policy::Policy& policy,
+                         const std::vector<std::string>* available_models) {
+  if (basis.empty()) return {};
+  const Charge c = charge_of(json::from_msgpack(basis.str()), policy, available_models);
+  return {c.tpp, c.site};
 }
 
 PodInfo recharge_pod(const PodInfo& pod, const policy::Policy& policy,
                      const std::vector<std::string>* available_models) {
   PodInfo p = pod;
-  p.controlled_tpp = basis_charge(pod.basis, policy, available_models);
+  const BasisCharge c = basis_charge(pod.basis, policy, available_models);
+  p.controlled_tpp = c.tpp;
+  p.site = c.site;
   p.policy_hash = pod_strings().intern(policy.hash);
   return p;
 }

@@ -3,6 +3,7 @@
 // (a device some policy may control), hold controlled TPP, or carry an admission uid.
 #pragma once
 
+#include <array>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -40,6 +41,13 @@ struct PodInfo {
   double controlled_tpp =
       0;                  // recomputed from the spec with the engine (annotations can be edited)
   bool finished = false;  // Succeeded or Failed
+  // The country its usage is counted under when the policy maps nodes to countries
+  // (policy::workload_site: spec.siteNodeLabel), recomputed with the charge on a reload; "" when
+  // the policy maps none. Two letters inline: it fits in the padding after `finished`.
+  std::array<char, 2> site{};
+  std::string_view site_code() const {
+    return site[0] ? std::string_view(site.data(), 2) : std::string_view();
+  }
   std::optional<SystemTime> deletion;  // deletionTimestamp (grace period end)
   // What the charge is computed from (apiVersion, kind, the namespace, the spec fields the engine
   // reads, less the plain quantities it only validates), kept so a policy or catalog reload
@@ -80,9 +88,14 @@ nlohmann::json pod_basis(const PodInfo& pod);
 PodInfo recharge_pod(const PodInfo& pod, const policy::Policy& policy,
                      const std::vector<std::string>* available_models);
 
-// The TPP a kept basis comes to under `policy` (0 for none, or a spec the engine cannot read).
-double basis_charge(const Interned& basis, const policy::Policy& policy,
-                    const std::vector<std::string>* available_models);
+// What a kept basis comes to under `policy`: its TPP (0 for none, or a spec the engine cannot
+// read) and the country its usage is counted under (PodInfo::site).
+struct BasisCharge {
+  double tpp = 0;
+  std::array<char, 2> site{};
+};
+BasisCharge basis_charge(const Interned& basis, const policy::Policy& policy,
+                         const std::vector<std::string>* available_models);
 
 // Charges every Pod of `store` charged under another policy with `policy`. Each distinct basis
 // is charged once (the Pods of one template share it). Returns how many Pods changed.
@@ -90,13 +103,15 @@ template <class Store>
 size_t recharge_pods(Store& store, const policy::Policy& policy,
                      const std::vector<std::string>* available_models) {
   const Interned hash = pod_strings().intern(policy.hash);
-  std::unordered_map<const void*, double> charged;  // basis copy -> its TPP, for this pass
+  // basis copy -> what it comes to, for this pass
+  std::unordered_map<const void*, BasisCharge> charged;
   return store.update_all([&](const PodInfo& pod) -> std::optional<PodInfo> {
     if (pod.policy_hash == policy.hash) return std::nullopt;
-    auto [it, fresh] = charged.try_emplace(pod.basis.id(), 0.0);
+    auto [it, fresh] = charged.try_emplace(pod.basis.id());
     if (fresh) it->second = basis_charge(pod.basis, policy, available_models);
     PodInfo p = pod;
-    p.controlled_tpp = it->second;
+    p.controlled_tpp = it->second.tpp;
+    p.site = it->second.site;
     p.policy_hash = hash;
     return p;
   });

@@ -85,7 +85,9 @@ bool Reconciler::pass(bool while_active) {
     auto labels = in_.namespaces->get(pod->namespace_.str());
     auto tenant = policy::resolve_tenant(*policy, pod->namespace_.str(), labels.get());
     if (tenant.exempt || tenant.jurisdiction.empty()) continue;
-    const std::string alloc = policy::allocation_key(*policy, tenant.jurisdiction);
+    // Where the Pod's node constraints put it (spec.siteNodeLabel), as its admission counted it.
+    const std::string alloc =
+        policy::allocation_key(*policy, tenant.jurisdiction, pod->site_code());
     if (!pod->owner.empty()) {
       auto& l = linked[alloc][pod->namespace_.str() + "/" + pod->owner.str()];
       l.tenant = tenant.tenant;
@@ -96,6 +98,8 @@ bool Reconciler::pass(bool while_active) {
   }
   // Allocated DRA claims hold their devices (each claim once, however many Pods use it).
   if (in_.dra_claims) {
+    // A claim states no node when it is created: counted where "any node" is (its admission's).
+    const std::string claim_site = policy::workload_site(*policy, policy::WorkloadDemand{});
     for (const auto& claim : in_.dra_claims(*policy)) {
       // Its reservation was made under the key namespace/resourceclaims/name (admission_handler).
       if (!claim.admission_uid.empty()) {
@@ -107,7 +111,7 @@ bool Reconciler::pass(bool while_active) {
       auto labels = in_.namespaces->get(claim.namespace_);
       auto tenant = policy::resolve_tenant(*policy, claim.namespace_, labels.get());
       if (tenant.exempt || tenant.jurisdiction.empty()) continue;
-      usage[policy::allocation_key(*policy, tenant.jurisdiction)][tenant.tenant] +=
+      usage[policy::allocation_key(*policy, tenant.jurisdiction, claim_site)][tenant.tenant] +=
           claim.controlled_tpp;
     }
   }

@@ -29,7 +29,7 @@ constexpr std::array<std::pair<std::string_view, std::string_view>, 15> kBuiltin
 }  // namespace
 
 std::string_view denial_reason(std::string_view code) {
-  static constexpr std::array<std::pair<std::string_view, std::string_view>, 17> kByCode = {{
+  static constexpr std::array<std::pair<std::string_view, std::string_view>, 18> kByCode = {{
       {"tier-prohibited", "jurisdiction"},
       {"licence-required", "jurisdiction"},
       {"licence-required-case-by-case", "jurisdiction"},
@@ -41,6 +41,7 @@ std::string_view denial_reason(std::string_view code) {
       {"untenanted-namespace", "untenanted"},
       {"tenant-cap", "cap"},
       {"jurisdiction-cap", "cap"},
+      {"site-unresolved", "site"},
       {"beyond-range", "beyond-range"},
       {"namespace-label-guard", "label-guard"},
       {"ledger-unavailable", "ledger-unavailable"},

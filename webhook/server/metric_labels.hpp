@@ -25,6 +25,7 @@ inline constexpr std::string_view kDenialReasons[] = {
     "jurisdiction",  // tier-prohibited, licence-required, unknown-jurisdiction
     "untenanted",    // a capped tier in a namespace without a tenant
     "cap",           // tenant or jurisdiction cap
+    "site",          // site-unresolved: may land in several countries (spec.siteNodeLabel)
     "beyond-range",  // quantities past what exportgate evaluates
     "label-guard",   // a namespace's exportgate.io/ labels changed by a non-admin
     "ledger-unavailable",
