@@ -2,6 +2,10 @@
 # user. No registry is needed: scripts/build-image.sh (`make image`) makes the base image locally
 # with debootstrap and passes it as BASE. With a registry: --build-arg BASE=debian:bookworm-slim.
 ARG BASE=localhost/exportgate-base:bookworm
+# Where the binary comes from: `build` compiles it here (the default); `prebuilt` packages the one
+# `scripts/build-image.sh --binary PATH` placed in .image/ (how `make test` packages the binary its
+# other steps have just tested, without compiling it a second time).
+ARG BINARY_STAGE=build
 
 FROM ${BASE} AS build
 ARG JOBS=2
@@ -30,13 +34,21 @@ RUN ldd /build/exportgate | awk '$3 ~ /^\// {print $3}' | xargs -r realpath \
       | grep -vx -e libc6 -e libgcc-s1 -e libstdc++6 > /build/runtime-packages \
  && echo "runtime packages:" $(cat /build/runtime-packages)
 
+# The binary and its package list, made by scripts/build-image.sh on a bookworm host (same
+# ldd | dpkg -S recipe as above).
+FROM ${BASE} AS prebuilt
+COPY .image/exportgate /build/exportgate
+COPY .image/runtime-packages /build/runtime-packages
+
+FROM ${BINARY_STAGE} AS binary
+
 FROM ${BASE}
-COPY --from=build /build/runtime-packages /usr/share/exportgate/runtime-packages
+COPY --from=binary /build/runtime-packages /usr/share/exportgate/runtime-packages
 RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       $(cat /usr/share/exportgate/runtime-packages) \
  && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/* /usr/share/doc/* /usr/share/man/*
-COPY --from=build /build/exportgate /usr/bin/exportgate
+COPY --from=binary /build/exportgate /usr/bin/exportgate
 # The presets are compiled into the binary; the files are kept beside it for reference and for
 # `--policy` files that start from them.
 COPY policy/presets /usr/share/exportgate/presets

@@ -52,9 +52,39 @@ TSAN_FILTER='ElasticThreadPool.*:ReloadTest.*:TlsTest.*:LimitsTest.*:Hostile*.*:
 # against the in-memory API server of tests/unit/fake_kube_api.hpp.
 TSAN_UNIT_FILTER='LeaseElector.*:ClusterLedger.*:LedgerFallback.*:PodRecharge.*:Reconciler.*:Informer.*:ExecPlugin*'
 
+# The suite names of gtest filters as one regex: "A.*:Hostile*.*" -> "A|Hostile[A-Za-z0-9_]*".
+suites_regex() {
+  local f parts out=()
+  IFS=: read -ra parts <<<"$1"
+  for f in "${parts[@]}"; do
+    f=${f%%.*}
+    out+=("${f//\*/[A-Za-z0-9_]*}")
+  done
+  (IFS='|'; echo "${out[*]}")
+}
+
+# The tests a filter selects in a binary (gtest lists "Suite." lines, then "  Test" lines).
+count_tests() {  # binary filter
+  "$1" --gtest_list_tests --gtest_filter="$2" | grep -c '^  '
+}
+
 run_tsan() {
   configure build-tsan thread -DEXPORTGATE_BUILD_BENCH=OFF
+  # Only the files that define the suites run below are compiled (and re-selected every run).
+  cmake -S . -B build-tsan -DEXPORTGATE_TEST_SUITES="$(suites_regex "$TSAN_FILTER:$TSAN_UNIT_FILTER")" >/dev/null
   cmake --build build-tsan -j "$JOBS" --target integration_tests unit_tests
+  # A file the selection missed would drop its tests silently: the full build must list no more.
+  if [ -x "$ROOT/build/unit_tests" ] && [ -x "$ROOT/build/integration_tests" ]; then
+    for pair in "integration_tests:$TSAN_FILTER" "unit_tests:$TSAN_UNIT_FILTER"; do
+      bin=${pair%%:*} filter=${pair#*:}
+      full=$(count_tests "$ROOT/build/$bin" "$filter")
+      here=$(count_tests "build-tsan/$bin" "$filter")
+      if [ "$here" -ne "$full" ] || [ "$here" -eq 0 ]; then
+        echo "FAIL: the ThreadSanitizer $bin lists $here tests for $filter, the full build $full" >&2
+        exit 1
+      fi
+    done
+  fi
   echo "== concurrent tests under ThreadSanitizer ($TSAN_FILTER)"
   build-tsan/integration_tests --gtest_filter="$TSAN_FILTER"
   echo "== cluster-mode unit tests under ThreadSanitizer ($TSAN_UNIT_FILTER)"
