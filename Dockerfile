@@ -4,7 +4,8 @@
 ARG BASE=localhost/exportgate-base:bookworm
 # Where the binary comes from: `build` compiles it here (the default); `prebuilt` packages the one
 # `scripts/build-image.sh --binary PATH` placed in .image/ (how `make test` packages the binary its
-# other steps have just tested, without compiling it a second time).
+# other steps have just tested, without compiling it a second time). buildah 1.28 needs it passed
+# explicitly (`--build-arg BINARY_STAGE=build`): it does not resolve a stage from the default.
 ARG BINARY_STAGE=build
 
 FROM ${BASE} AS build

@@ -33,7 +33,12 @@ run: build
 # Every test: unit and integration (ctest), chart checks, end to end against a real control plane,
 # the container image (built with buildah and run), fuzzing, sanitizers and a bounded soak.
 # fuzz comes before sanitize: they share build-asan.
-test: unit chart e2e image-tested fuzz sanitize soak
+# Each step is timed, so a slow CI run says where its time went.
+TEST_STEPS := unit chart e2e image-tested fuzz sanitize soak
+test:
+	@t0=$$SECONDS; for step in $(TEST_STEPS); do t=$$SECONDS; \
+	  $(MAKE) --no-print-directory $$step || { echo "== make $$step failed after $$((SECONDS - t)) s"; exit 1; }; \
+	  echo "== make $$step: $$((SECONDS - t)) s (total $$((SECONDS - t0)) s)"; done
 
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
