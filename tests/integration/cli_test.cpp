@@ -9,9 +9,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "policy/catalog.hpp"
+#include "webhook/command_line.hpp"
 
 namespace {
 
@@ -52,12 +54,17 @@ class TempFile {
   std::string path_;
 };
 
-// Runs the binary with `args` from the source directory, `input` on stdin.
-CliRun run(const std::vector<std::string>& args, const std::string& input = "") {
+using Env = std::vector<std::pair<std::string, std::string>>;
+
+// Runs the binary with `args` from the source directory, `input` on stdin, `env` added to the
+// environment.
+CliRun run(const std::vector<std::string>& args, const std::string& input = "",
+           const Env& env = {}) {
   TempFile in(input), out, err;
   const pid_t pid = fork();
   if (pid == 0) {
     if (chdir(kSource.c_str()) != 0) _exit(126);
+    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
     if (!freopen(in.path().c_str(), "r", stdin) || !freopen(out.path().c_str(), "w", stdout) ||
         !freopen(err.path().c_str(), "w", stderr)) {
       _exit(126);
@@ -360,6 +367,139 @@ TEST(CliVersion, PrintsVersionAndPresets) {
   EXPECT_EQ(r.out.rfind(std::string("exportgate ") + EXPORTGATE_VERSION, 0), 0u) << r.out;
   EXPECT_TRUE(contains(r.out, "diffusion-2025 (default)")) << r.out;
   EXPECT_TRUE(contains(r.out, "controls-2023")) << r.out;
+}
+
+// Issue 18: one parser for every subcommand. `--help` is generated from the definitions, so each
+// command's help lists every flag it accepts, with the environment variable that also sets it.
+TEST(CliFlags, HelpOfEveryCommandListsEveryFlagAndItsVariable) {
+  const auto commands = exportgate::cli::command_flags();
+  ASSERT_GE(commands.size(), 8u);  // serve check audit catalog version log verify, policy x3
+  size_t flags = 0;
+  for (const auto& c : commands) {
+    std::vector<std::string> args = c.command;
+    args.push_back("--help");
+    const CliRun r = run(args);
+    std::string name;
+    for (const auto& w : c.command) name += w + " ";
+    EXPECT_EQ(r.exit_code, 0) << name << r.err;
+    for (const auto& [flag, env] : c.flags) {
+      ++flags;
+      EXPECT_TRUE(contains(r.out, flag)) << name << flag << "\n" << r.out;
+      EXPECT_FALSE(env.empty()) << name << flag;
+      EXPECT_TRUE(contains(r.out, "$" + env)) << name << flag << " " << env << "\n" << r.out;
+    }
+    EXPECT_TRUE(contains(r.out, "EXPORTGATE_FOO_BAR")) << name << r.out;  // the rule, once
+  }
+  EXPECT_GE(flags, 50u);
+  // Flags scripts and the chart rely on, named here so a lost definition cannot go unnoticed.
+  const CliRun serve = run({"serve", "--help"});
+  for (const char* f : {"--listen", "--metrics-listen", "--tls-cert", "--client-ca", "--in-cluster",
+                        "--audit-interval", "--decision-log-max-bytes", "--kueue-interval",
+                        "EXPORTGATE_SHUTDOWN_DELAY"}) {
+    EXPECT_TRUE(contains(serve.out, f)) << f;
+  }
+  const CliRun check = run({"check", "--help"});
+  for (const char* f : {"-f,--file", "-o,--output", "--namespace-labels", "EXPORTGATE_FILE",
+                        "EXPORTGATE_CHECK_NAMESPACE"}) {
+    EXPECT_TRUE(contains(check.out, f)) << f << "\n" << check.out;
+  }
+  EXPECT_TRUE(contains(run({"audit", "--help"}).out, "EXPORTGATE_AUDIT_REQUEST_TIMEOUT"));
+  EXPECT_EQ(run({"--help"}).exit_code, 0);
+  EXPECT_TRUE(contains(run({"--help"}).out, "serve"));
+}
+
+TEST(CliFlags, EnvironmentSetsCheckFlagsAndTheCommandLineWins) {
+  const std::string pod = "manifests/examples/pod-8xh100.yaml";
+  const CliRun cn = run({"check", "-f", pod}, "", {{"EXPORTGATE_JURISDICTION", "CN"}});
+  EXPECT_EQ(cn.exit_code, 1) << cn.out << cn.err;
+  EXPECT_TRUE(contains(cn.out, "CN (Tier 3)")) << cn.out;
+  const CliRun us =
+      run({"check", "-f", pod, "--jurisdiction", "US"}, "", {{"EXPORTGATE_JURISDICTION", "CN"}});
+  EXPECT_EQ(us.exit_code, 0) << us.out << us.err;
+  EXPECT_TRUE(contains(us.out, "US (Tier 1)")) << us.out;
+  // A repeatable flag and -o from the environment; an empty variable counts as unset.
+  const CliRun json = run({"check"}, "",
+                          {{"EXPORTGATE_FILE", "manifests/examples/pod-cpu.yaml"},
+                           {"EXPORTGATE_OUTPUT", "json"},
+                           {"EXPORTGATE_TENANT", ""}});
+  EXPECT_EQ(json.exit_code, 0) << json.err;
+  EXPECT_EQ(nlohmann::json::parse(json.out).size(), 1u) << json.out;
+  // check's --namespace has a variable of its own: audit's --namespace means something else.
+  const std::string bare =
+      "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: c, image: "
+      "x}]\n";
+  const CliRun ns = run({"check", "-f", "-"}, bare,
+                        {{"EXPORTGATE_CHECK_NAMESPACE", "team-a"}, {"EXPORTGATE_NAMESPACE", "x"}});
+  EXPECT_EQ(ns.exit_code, 0) << ns.err;
+  EXPECT_TRUE(contains(ns.out, "Pod team-a/p")) << ns.out;
+}
+
+// serve reads its variables too; each case stops at a usage error, so no server starts.
+TEST(CliFlags, EnvironmentSetsServeFlagsAndTheCommandLineWins) {
+  const CliRun ns = run({"serve"}, "", {{"EXPORTGATE_LEDGER_NAMESPACE", "x"}});
+  EXPECT_EQ(ns.exit_code, 2);
+  EXPECT_TRUE(contains(ns.err,
+                       "--ledger-namespace needs cluster mode (--in-cluster or "
+                       "--kubeconfig) (from $EXPORTGATE_LEDGER_NAMESPACE)"))
+      << ns.err;
+  // --log-level on the command line replaces the variable's bad value: the error is the next one.
+  const CliRun wins = run({"serve", "--log-level", "info", "--ledger-namespace", "x"}, "",
+                          {{"EXPORTGATE_LOG_LEVEL", "loud"}});
+  EXPECT_EQ(wins.exit_code, 2);
+  EXPECT_TRUE(contains(wins.err, "--ledger-namespace needs cluster mode")) << wins.err;
+  EXPECT_FALSE(contains(wins.err, "loud")) << wins.err;
+  // A switch from its variable: --in-cluster with --kubeconfig is refused.
+  const CliRun both = run({"serve", "--kubeconfig", "kc"}, "", {{"EXPORTGATE_IN_CLUSTER", "true"}});
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_TRUE(contains(both.err, "--in-cluster and --kubeconfig are exclusive")) << both.err;
+  // ... and false is off: the kubeconfig alone is used (and cannot be read here).
+  const CliRun off = run({"serve", "--kubeconfig", "no/such/kubeconfig", "--metrics-listen", ""},
+                         "", {{"EXPORTGATE_IN_CLUSTER", "false"}});
+  EXPECT_EQ(off.exit_code, 2);
+  EXPECT_TRUE(contains(off.err, "no/such/kubeconfig")) << off.err;
+  EXPECT_FALSE(contains(off.err, "exclusive")) << off.err;
+}
+
+TEST(CliFlags, UsageErrorsExitTwoNamingTheFlag) {
+  const std::string pod = "manifests/examples/pod-cpu.yaml";
+  struct Case {
+    std::vector<std::string> args;
+    Env env;
+    std::vector<std::string> says;
+  };
+  const std::vector<Case> cases = {
+      {{"check", "-f", pod, "--bogus"}, {}, {"exportgate check:", "unknown flag \"--bogus\""}},
+      {{"audit", "--kubeconfig", "kc", "--bogus=1"}, {}, {"unknown flag \"--bogus=1\""}},
+      {{"catalog", "extra"}, {}, {"exportgate catalog:", "unexpected argument \"extra\""}},
+      {{"policy", "diff", "-x"}, {}, {"exportgate policy diff:", "unknown flag \"-x\""}},
+      {{"log", "verify", "--output", "xml", "f"}, {}, {"--output", "\"xml\""}},
+      {{"check", "-f", pod, "--policy"}, {}, {"--policy"}},
+      {{"check", "-f", pod, "--in-force-on", "soon"}, {}, {"--in-force-on", "soon"}},
+      {{"serve", "--threads", "zero"}, {}, {"--threads", "\"zero\""}},
+      {{"serve", "--in-cluster=false"}, {}, {"--in-cluster"}},
+      {{"serve", "--read-timeout", "-1"}, {}, {"--read-timeout", "\"-1\""}},
+      // A bad value from the environment: the message says which variable holds it.
+      {{"check", "-f", pod},
+       {{"EXPORTGATE_OUTPUT", "xml"}},
+       {"--output must be text or json, got \"xml\" (from $EXPORTGATE_OUTPUT)"}},
+      {{"serve"},
+       {{"EXPORTGATE_LOG_LEVEL", "loud"}},
+       {"--log-level", "\"loud\"", "$EXPORTGATE_LOG_LEVEL"}},
+      {{"serve"}, {{"EXPORTGATE_IN_CLUSTER", "maybe"}}, {"--in-cluster", "maybe"}},
+      {{"policy"}, {}, {"expected a subcommand: validate, show or diff"}},
+      {{"bogus"}, {}, {"unknown command \"bogus\""}},
+  };
+  for (const auto& c : cases) {
+    const CliRun r = run(c.args, "", c.env);
+    std::string name;
+    for (const auto& a : c.args) name += a + " ";
+    EXPECT_EQ(r.exit_code, 2) << name << r.out << r.err;
+    for (const auto& s : c.says) EXPECT_TRUE(contains(r.err, s)) << name << s << "\n" << r.err;
+  }
+  // The same value on the command line is not blamed on the variable.
+  const CliRun r = run({"check", "-f", pod, "-o", "xml"}, "", {{"EXPORTGATE_OUTPUT", "json"}});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_FALSE(contains(r.err, "EXPORTGATE_OUTPUT")) << r.err;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "tests/unit/loopback_http_server.hpp"
 #include "webhook/audit_events.hpp"
 #include "webhook/audit_loop.hpp"
+#include "webhook/command_line.hpp"
 #include "webhook/metrics.hpp"
 #include "webhook/serve_options.hpp"
 
@@ -152,9 +153,9 @@ TEST(AuditInterval, ParsesDurationsAndNeedsClusterMode) {
   EXPECT_EQ(interval("90"), milliseconds(90'000));
   EXPECT_EQ(interval("0"), milliseconds(0));
   for (const char* bad : {"", "m", "-1s", "5d", "0.5s", "25h", "1x"}) {
-    EXPECT_THROW(interval(bad), UsageError) << bad;
+    EXPECT_THROW(interval(bad), cli::UsageError) << bad;
   }
-  EXPECT_THROW(parse_serve_args({"--audit-interval", "1m"}), UsageError);  // no cluster mode
+  EXPECT_THROW(parse_serve_args({"--audit-interval", "1m"}), cli::UsageError);  // no cluster mode
 }
 
 }  // namespace

@@ -1,17 +1,16 @@
 // `exportgate audit`: evaluates the Pods and pod-owning workloads that exist in a cluster against a
 // policy (the running one, or a proposed one as a preview) and reports every violation. Only
 // reads: a preview of a new policy changes nothing in the cluster.
-#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 
 #include "policy/errors.hpp"
 #include "policy/jurisdictions.hpp"
 #include "policy/tenancy.hpp"
 #include "webhook/audit_output.hpp"
 #include "webhook/audit_run.hpp"
-#include "webhook/cli_args.hpp"
 #include "webhook/cli_input.hpp"
 #include "webhook/commands.hpp"
 #include "webhook/kube_client.hpp"
@@ -25,34 +24,6 @@ namespace pol = exportgate::policy;
 using webhook::AuditApiError;
 using webhook::KubeConfigError;
 using webhook::KubeUnavailable;
-
-constexpr std::string_view kUsage =
-    "Usage: exportgate audit [--kubeconfig FILE | --in-cluster] [flags]\n"
-    "\n"
-    "Lists every Pod (not finished) and pod-owning workload (Deployments, ReplicaSets,\n"
-    "StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers and the policy's custom\n"
-    "workload kinds) and evaluates them with the webhook's engine: tenant and jurisdiction from\n"
-    "the live namespace labels, accelerator models from the Nodes. Prohibitions are reported per\n"
-    "object; caps once per tenant and jurisdiction whose Pods in use pass them. Read-only: with\n"
-    "--policy NEW.yaml it previews what a policy change would deny, changing nothing.\n"
-    "\n"
-    "Flags:\n"
-    "      --kubeconfig FILE      credentials (default: $KUBECONFIG, else ~/.kube/config)\n"
-    "      --in-cluster           the pod's service account\n"
-    "      --policy FILE|PRESET   policy to audit against (default: the built-in diffusion-2025\n"
-    "                             preset); preset:NAME or a bare preset name\n"
-    "      --tenant-namespace NS=CC  treat namespace NS as a tenant in jurisdiction CC, as\n"
-    "                             `serve --tenant-namespace` does (repeatable)\n"
-    "      --in-force-on DATE     select the rules in force on DATE (YYYY-MM-DD or today)\n"
-    "  -n, --namespace NS         only this namespace (caps are then not checked)\n"
-    "  -o, --output table|json    output format (default table)\n"
-    "      --fail-on deny|warn    exit 1 on violations (default), or also on warnings (near a "
-    "cap)\n"
-    "      --request-timeout S    per API request (default 30)\n"
-    "  -h, --help                 this help\n"
-    "\n"
-    "Exit status: 0 no violations, 1 violations found, 2 bad flags, policy or credentials, or the\n"
-    "API cannot be read (never reported as \"0 violations\").\n";
 
 struct Options {
   std::string kubeconfig;
@@ -79,61 +50,95 @@ std::string default_kubeconfig() {
   return {};
 }
 
-Options parse_options(const Args& args) {
-  const ParsedArgs parsed(args, {{"--kubeconfig", ""},
-                                 {"--in-cluster", "", false},
-                                 {"--policy", ""},
-                                 {"--tenant-namespace", ""},
-                                 {"--in-force-on", ""},
-                                 {"--namespace", "-n"},
-                                 {"--output", "-o"},
-                                 {"--fail-on", ""},
-                                 {"--request-timeout", ""}});
-  if (!parsed.positional().empty()) {
-    throw UsageError("unexpected argument \"" + parsed.positional().front() + "\"");
-  }
+// The command line as given; to_options checks and converts it.
+struct Flags {
+  std::string kubeconfig, policy, in_force_on, namespace_, output = "table", fail_on = "deny";
+  std::string request_timeout;
+  bool in_cluster = false;
+  std::vector<std::string> tenant_namespaces;
+  CLI::Option* kubeconfig_flag = nullptr;
+  CLI::Option* in_force_flag = nullptr;
+  CLI::Option* namespace_flag = nullptr;
+  CLI::Option* timeout_flag = nullptr;
+};
+
+void define_flags(CLI::App& app, Flags& f) {
+  f.kubeconfig_flag = add_flag_option(app, "--kubeconfig", f.kubeconfig,
+                                      "credentials (default: $KUBECONFIG, else ~/.kube/config)")
+                          ->type_name("FILE");
+  add_switch(app, "--in-cluster", f.in_cluster, "the pod's service account");
+  add_flag_option(app, "--policy", f.policy,
+                  "policy to audit against (default: the built-in diffusion-2025 preset); "
+                  "preset:NAME or a bare preset name")
+      ->type_name("FILE|PRESET");
+  add_flag_option(app, "--tenant-namespace", f.tenant_namespaces,
+                  "treat namespace NS as a tenant in jurisdiction CC, as `serve "
+                  "--tenant-namespace` does (repeatable)")
+      ->type_name("NS=CC")
+      ->delimiter(',');
+  f.in_force_flag = add_flag_option(app, "--in-force-on", f.in_force_on,
+                                    "select the rules in force on DATE (YYYY-MM-DD or today)")
+                        ->type_name("DATE");
+  f.namespace_flag = add_flag_option(app, "-n,--namespace", f.namespace_,
+                                     "only this namespace (caps are then not checked)",
+                                     "EXPORTGATE_AUDIT_NAMESPACE")
+                         ->type_name("NS");
+  add_flag_option(app, "-o,--output", f.output, "output format")
+      ->type_name("table|json")
+      ->default_str("table");
+  add_flag_option(app, "--fail-on", f.fail_on,
+                  "exit 1 on violations (deny), or also on warnings near a cap (warn)")
+      ->type_name("deny|warn")
+      ->default_str("deny");
+  f.timeout_flag = add_flag_option(app, "--request-timeout", f.request_timeout, "per API request",
+                                   "EXPORTGATE_AUDIT_REQUEST_TIMEOUT")
+                       ->type_name("SECONDS")
+                       ->default_str("30");
+}
+
+Options to_options(const Flags& f) {
   Options o;
-  o.in_cluster = parsed.has("--in-cluster");
-  o.kubeconfig = parsed.value("--kubeconfig").value_or("");
-  if (o.in_cluster && parsed.has("--kubeconfig")) {
+  o.in_cluster = f.in_cluster;
+  o.kubeconfig = f.kubeconfig;
+  const bool kubeconfig_given = f.kubeconfig_flag->count() > 0;
+  if (o.in_cluster && kubeconfig_given) {
     throw UsageError("--in-cluster and --kubeconfig are exclusive");
   }
-  if (parsed.has("--kubeconfig") && o.kubeconfig.empty()) {
-    throw UsageError("--kubeconfig needs a file name");
+  if (kubeconfig_given && o.kubeconfig.empty()) {
+    throw UsageError("--kubeconfig needs a file name", "--kubeconfig");
   }
   if (!o.in_cluster && o.kubeconfig.empty()) o.kubeconfig = default_kubeconfig();
   if (!o.in_cluster && o.kubeconfig.empty()) {
     throw UsageError("no cluster: give --kubeconfig FILE or --in-cluster");
   }
-  o.policy = parsed.value("--policy").value_or("");
-  if (auto d = parsed.value("--in-force-on")) {
-    if (auto problem = in_force_flag_problem(*d); !problem.empty()) throw UsageError(problem);
-    o.in_force_on = *d;
+  o.policy = f.policy;
+  if (f.in_force_flag->count() > 0) {
+    if (auto problem = in_force_flag_problem(f.in_force_on); !problem.empty()) {
+      throw UsageError(problem, "--in-force-on");
+    }
+    o.in_force_on = f.in_force_on;
   }
-  for (const auto& v : parsed.values("--tenant-namespace")) {
+  for (const auto& v : f.tenant_namespaces) {
     auto tn = pol::parse_namespace_tenant(v);
-    if (!tn) throw UsageError(tenant_namespace_error(v));
+    if (!tn) throw UsageError(tenant_namespace_error(v), "--tenant-namespace");
     o.tenant_namespaces.push_back(std::move(*tn));
   }
-  o.namespace_ = parsed.value("--namespace").value_or("");
-  if (parsed.has("--namespace") && o.namespace_.empty())
-    throw UsageError("--namespace needs a name");
-  const std::string output = parsed.value("--output").value_or("table");
-  if (output != "table" && output != "json") {
-    throw UsageError("--output must be table or json, got \"" + output + "\"");
+  o.namespace_ = f.namespace_;
+  if (f.namespace_flag->count() > 0 && o.namespace_.empty()) {
+    throw UsageError("--namespace needs a name", "--namespace");
   }
-  o.json_output = output == "json";
-  const std::string fail_on = parsed.value("--fail-on").value_or("deny");
-  if (fail_on != "deny" && fail_on != "warn") {
-    throw UsageError("--fail-on must be deny or warn, got \"" + fail_on + "\"");
-  }
-  o.fail_on_warn = fail_on == "warn";
-  if (auto t = parsed.value("--request-timeout")) {
+  check_one_of("--output", f.output, {"table", "json"});
+  o.json_output = f.output == "json";
+  check_one_of("--fail-on", f.fail_on, {"deny", "warn"});
+  o.fail_on_warn = f.fail_on == "warn";
+  if (f.timeout_flag->count() > 0) {
+    const std::string& t = f.request_timeout;
     char* end = nullptr;
-    const double s = std::strtod(t->c_str(), &end);
-    if (t->empty() || *end != '\0' || !(s >= 0.1 && s <= 3600)) {
-      throw UsageError("--request-timeout: expected seconds between 0.1 and 3600, got \"" + *t +
-                       "\"");
+    const double s = std::strtod(t.c_str(), &end);
+    if (t.empty() || *end != '\0' || !(s >= 0.1 && s <= 3600)) {
+      throw UsageError(
+          "--request-timeout: expected seconds between 0.1 and 3600, got \"" + t + "\"",
+          "--request-timeout");
     }
     o.timeout = std::chrono::milliseconds(static_cast<long long>(s * 1000));
   }
@@ -150,21 +155,7 @@ pol::Policy load_audit_policy(const Options& o) {
   return p;
 }
 
-}  // namespace
-
-int run_audit(const Args& args) {
-  Options o;
-  try {
-    if (std::find(args.begin(), args.end(), "--help") != args.end() ||
-        std::find(args.begin(), args.end(), "-h") != args.end()) {
-      std::cout << kUsage;
-      return 0;
-    }
-    o = parse_options(args);
-  } catch (const UsageError& e) {
-    std::cerr << "exportgate audit: " << e.what() << "\n\n" << kUsage;
-    return 2;
-  }
+int run_audit(const Options& o) {
   pol::Policy policy;
   try {
     policy = load_audit_policy(o);
@@ -200,6 +191,27 @@ int run_audit(const Args& args) {
     std::cerr << "exportgate audit: cannot read the cluster, no audit result: " << e.what() << "\n";
   }
   return 2;
+}
+
+}  // namespace
+
+void add_audit(CLI::App& root, Action& action) {
+  CLI::App* audit =
+      add_command(root, "audit", "evaluate what runs in a cluster against a policy (read-only)");
+  auto flags = std::make_shared<Flags>();
+  define_flags(*audit, *flags);
+  add_notes(*audit,
+            "Lists every Pod (not finished) and pod-owning workload (Deployments, ReplicaSets, "
+            "StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers and the policy's "
+            "custom workload kinds) and evaluates them with the webhook's engine: tenant and "
+            "jurisdiction from the live namespace labels, accelerator models from the Nodes. "
+            "Prohibitions are reported per object; caps once per tenant and jurisdiction whose "
+            "Pods in use pass them. Read-only: with --policy NEW.yaml it previews what a policy "
+            "change would deny, changing nothing.\n\n"
+            "Exit status: 0 no violations, 1 violations found, 2 bad flags, policy or "
+            "credentials, or the API cannot be read (never reported as \"0 violations\").");
+  audit->parse_complete_callback(
+      [&action, flags] { action = [flags] { return run_audit(to_options(*flags)); }; });
 }
 
 }  // namespace exportgate::cli

@@ -2,13 +2,13 @@
 // as a table or JSON.
 #include <cstdio>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 
 #include "policy/catalog.hpp"
 #include "policy/errors.hpp"
 #include "policy/policy_numbers.hpp"
-#include "webhook/cli_args.hpp"
 #include "webhook/cli_input.hpp"
 #include "webhook/commands.hpp"
 
@@ -17,13 +17,6 @@ namespace exportgate::cli {
 namespace {
 
 namespace pol = exportgate::policy;
-
-constexpr std::string_view kUsage =
-    "Usage: exportgate catalog [--policy FILE] [-o text|json]\n"
-    "\n"
-    "Lists the accelerator models with their datasheet inputs, TPP (= dense TOPS x bit length),\n"
-    "performance density (TPP / die area) and 3A090 class, computed with the rule's formulas.\n"
-    "With --policy, the catalog of that policy (with its overrides) is listed.\n";
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -133,26 +126,8 @@ nlohmann::json to_json(const pol::Catalog& catalog) {
           {"accelerator_resource_prefixes", catalog.accelerator_resource_prefixes}};
 }
 
-}  // namespace
-
-int run_catalog(const Args& args) {
-  std::string output = "text";
-  std::string policy_path;
-  try {
-    const ParsedArgs parsed(args, {{"--output", "-o"}, {"--policy", ""}, {"--help", "-h", false}});
-    if (parsed.has("--help")) {
-      std::cout << kUsage;
-      return 0;
-    }
-    if (!parsed.positional().empty())
-      throw UsageError("unexpected argument " + parsed.positional()[0]);
-    output = parsed.value("--output").value_or("text");
-    if (output != "text" && output != "json") throw UsageError("--output must be text or json");
-    policy_path = parsed.value("--policy").value_or("");
-  } catch (const UsageError& e) {
-    std::cerr << "exportgate catalog: " << e.what() << "\n\n" << kUsage;
-    return 2;
-  }
+int run_catalog(const std::string& output, const std::string& policy_path) {
+  check_one_of("--output", output, {"text", "json"});
   pol::Catalog catalog;
   try {
     catalog =
@@ -170,6 +145,30 @@ int run_catalog(const Args& args) {
     print_table(catalog);
   }
   return 0;
+}
+
+}  // namespace
+
+void add_catalog(CLI::App& root, Action& action) {
+  CLI::App* catalog =
+      add_command(root, "catalog", "list the accelerator models with TPP and 3A090 class");
+  struct Flags {
+    std::string output = "text";
+    std::string policy;
+  };
+  auto flags = std::make_shared<Flags>();
+  add_flag_option(*catalog, "-o,--output", flags->output, "output format")
+      ->type_name("text|json")
+      ->default_str("text");
+  add_flag_option(*catalog, "--policy", flags->policy,
+                  "list the catalog of this policy file (with its overrides)")
+      ->type_name("FILE");
+  add_notes(*catalog,
+            "Lists the accelerator models with their datasheet inputs, TPP (= dense TOPS x bit "
+            "length), performance density (TPP / die area) and 3A090 class, computed with the "
+            "rule's formulas.");
+  catalog->parse_complete_callback(
+      [&action, flags] { action = [flags] { return run_catalog(flags->output, flags->policy); }; });
 }
 
 }  // namespace exportgate::cli

@@ -3,6 +3,7 @@
 // jurisdiction, so a file of many pods is checked against the caps together.
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -16,7 +17,6 @@
 #include "policy/site.hpp"
 #include "policy/tenancy.hpp"
 #include "policy/workload.hpp"
-#include "webhook/cli_args.hpp"
 #include "webhook/cli_input.hpp"
 #include "webhook/commands.hpp"
 
@@ -26,32 +26,6 @@ namespace {
 
 namespace pol = exportgate::policy;
 using nlohmann::json;
-
-constexpr std::string_view kUsage =
-    "Usage: exportgate check -f FILE|- [flags]\n"
-    "\n"
-    "Evaluates Kubernetes manifests (multi-document YAML, JSON, a List or an AdmissionReview)\n"
-    "offline with the webhook's engine. Usage starts at zero; within one run the controlled TPP\n"
-    "of every admitted object adds up per tenant and per jurisdiction, so a file of many pods is\n"
-    "checked against the caps together (a Deployment and its own Pods in one file count twice).\n"
-    "\n"
-    "Flags:\n"
-    "  -f, --file FILE|-          manifests to check; repeatable; - reads stdin\n"
-    "      --policy FILE|PRESET   policy file, or a preset name such as current or\n"
-    "                             current@2026-01-15 (default: the built-in diffusion-2025)\n"
-    "      --jurisdiction CC      jurisdiction (ISO 3166-1 alpha-2) of every object, overriding\n"
-    "                             the policy and labels\n"
-    "      --tenant NAME          tenant of every object (a policy tenant brings its settings)\n"
-    "      --in-force-on DATE     select the rules in force on DATE (YYYY-MM-DD or today)\n"
-    "      --headquarters CC      where the tenant (or its ultimate parent) is headquartered,\n"
-    "                             overriding the policy and labels\n"
-    "      --namespace NS         namespace of objects that name none (default \"default\")\n"
-    "      --namespace-labels k=v,...  labels of the namespace, e.g.\n"
-    "                             exportgate.io/jurisdiction=SG,exportgate.io/tenant=acme\n"
-    "  -o, --output text|json     output format (default text)\n"
-    "  -h, --help                 this help\n"
-    "\n"
-    "Exit status: 0 all admitted (allow or warn), 1 any denied, 2 bad input or policy.\n";
 
 struct Options {
   std::vector<std::string> files;
@@ -65,48 +39,93 @@ struct Options {
   bool json_output = false;
 };
 
-Options parse_options(const Args& args) {
-  const ParsedArgs parsed(args, {{"--file", "-f"},
-                                 {"--policy", ""},
-                                 {"--jurisdiction", ""},
-                                 {"--tenant", ""},
-                                 {"--headquarters", ""},
-                                 {"--in-force-on", ""},
-                                 {"--namespace", "-n"},
-                                 {"--namespace-labels", ""},
-                                 {"--output", "-o"}});
+// The command line as given; to_options checks and converts it.
+struct Flags {
+  std::vector<std::string> files;       // -f, in order
+  std::vector<std::string> positional;  // FILE arguments, after the -f files
+  std::string policy, jurisdiction, tenant, headquarters, in_force_on, output = "text";
+  std::string namespace_ = "default";
+  std::vector<std::string> labels;
+  CLI::Option* jurisdiction_flag = nullptr;
+  CLI::Option* tenant_flag = nullptr;
+  CLI::Option* headquarters_flag = nullptr;
+  CLI::Option* in_force_flag = nullptr;
+};
+
+void define_flags(CLI::App& app, Flags& f) {
+  add_flag_option(app, "-f,--file", f.files, "manifests to check; repeatable; - reads stdin")
+      ->type_name("FILE|-");
+  app.add_option("FILE", f.positional, "more manifests, as -f")->type_name("FILE|-");
+  add_flag_option(app, "--policy", f.policy,
+                  "policy file, or a preset name such as current or current@2026-01-15 "
+                  "(default: the built-in diffusion-2025)")
+      ->type_name("FILE|PRESET");
+  f.jurisdiction_flag =
+      add_flag_option(app, "--jurisdiction", f.jurisdiction,
+                      "jurisdiction (ISO 3166-1 alpha-2) of every object, overriding the policy "
+                      "and labels")
+          ->type_name("CC");
+  f.tenant_flag = add_flag_option(app, "--tenant", f.tenant,
+                                  "tenant of every object (a policy tenant brings its settings)")
+                      ->type_name("NAME");
+  f.in_force_flag = add_flag_option(app, "--in-force-on", f.in_force_on,
+                                    "select the rules in force on DATE (YYYY-MM-DD or today)")
+                        ->type_name("DATE");
+  f.headquarters_flag =
+      add_flag_option(app, "--headquarters", f.headquarters,
+                      "where the tenant (or its ultimate parent) is headquartered, overriding "
+                      "the policy and labels")
+          ->type_name("CC");
+  add_flag_option(app, "-n,--namespace", f.namespace_, "namespace of objects that name none",
+                  "EXPORTGATE_CHECK_NAMESPACE")
+      ->type_name("NS")
+      ->default_str("default");
+  add_flag_option(app, "--namespace-labels", f.labels,
+                  "labels of the namespace, e.g. "
+                  "exportgate.io/jurisdiction=SG,exportgate.io/tenant=acme; repeatable")
+      ->type_name("k=v,...");
+  add_flag_option(app, "-o,--output", f.output, "output format")
+      ->type_name("text|json")
+      ->default_str("text");
+}
+
+// A jurisdiction flag's value, normalized; throws UsageError when it is no ISO 3166-1 code.
+std::string jurisdiction_flag(const std::string& flag, const std::string& value) {
+  std::string code = pol::normalize_jurisdiction_code(value);
+  if (code.empty() || !pol::find_jurisdiction(code)) {
+    throw UsageError(flag + " \"" + value + "\" is not an ISO 3166-1 alpha-2 code", flag);
+  }
+  return code;
+}
+
+Options to_options(const Flags& f) {
   Options o;
-  o.files = parsed.values("--file");
-  for (const auto& p : parsed.positional()) o.files.push_back(p);
-  if (o.files.empty()) throw UsageError("no input: give -f FILE or -f - for stdin");
-  o.policy_path = parsed.value("--policy").value_or("");
-  if (auto j = parsed.value("--jurisdiction")) {
-    o.jurisdiction = pol::normalize_jurisdiction_code(*j);
-    if (o.jurisdiction.empty() || !pol::find_jurisdiction(o.jurisdiction)) {
-      throw UsageError("--jurisdiction \"" + *j + "\" is not an ISO 3166-1 alpha-2 code");
+  o.files = f.files;
+  o.files.insert(o.files.end(), f.positional.begin(), f.positional.end());
+  if (o.files.empty()) throw UsageError("no input: give -f FILE or -f - for stdin", "--file");
+  o.policy_path = f.policy;
+  if (f.jurisdiction_flag->count() > 0) {
+    o.jurisdiction = jurisdiction_flag("--jurisdiction", f.jurisdiction);
+  }
+  if (f.headquarters_flag->count() > 0) {
+    o.headquarters = jurisdiction_flag("--headquarters", f.headquarters);
+  }
+  if (f.in_force_flag->count() > 0) {
+    if (auto problem = in_force_flag_problem(f.in_force_on); !problem.empty()) {
+      throw UsageError(problem, "--in-force-on");
     }
+    o.in_force_on = f.in_force_on;
   }
-  if (auto h = parsed.value("--headquarters")) {
-    o.headquarters = pol::normalize_jurisdiction_code(*h);
-    if (o.headquarters.empty() || !pol::find_jurisdiction(o.headquarters)) {
-      throw UsageError("--headquarters \"" + *h + "\" is not an ISO 3166-1 alpha-2 code");
-    }
+  if (f.tenant_flag->count() > 0) {
+    if (f.tenant.empty()) throw UsageError("--tenant needs a name", "--tenant");
+    o.tenant = f.tenant;
   }
-  if (auto d = parsed.value("--in-force-on")) {
-    if (auto problem = in_force_flag_problem(*d); !problem.empty()) throw UsageError(problem);
-    o.in_force_on = *d;
-  }
-  o.tenant = parsed.value("--tenant");
-  if (o.tenant && o.tenant->empty()) throw UsageError("--tenant needs a name");
-  if (auto ns = parsed.value("--namespace")) o.default_namespace = *ns;
-  for (const auto& l : parsed.values("--namespace-labels")) {
+  o.default_namespace = f.namespace_;
+  for (const auto& l : f.labels) {
     for (auto& [k, v] : parse_key_values(l)) o.labels[k] = v;
   }
-  const std::string output = parsed.value("--output").value_or("text");
-  if (output != "text" && output != "json") {
-    throw UsageError("--output must be text or json, got \"" + output + "\"");
-  }
-  o.json_output = output == "json";
+  check_one_of("--output", f.output, {"text", "json"});
+  o.json_output = f.output == "json";
   return o;
 }
 
@@ -257,23 +276,7 @@ json to_json(const Outcome& r) {
   return j;
 }
 
-}  // namespace
-
-int run_check(const Args& args) {
-  for (const auto& a : args) {
-    if (a == "-h" || a == "--help") {
-      std::cout << kUsage;
-      return 0;
-    }
-  }
-  Options options;
-  try {
-    options = parse_options(args);
-  } catch (const UsageError& e) {
-    std::cerr << "exportgate check: " << e.what() << "\n\n" << kUsage;
-    return 2;
-  }
-
+int run_check(const Options& options) {
   pol::Policy policy;
   std::vector<pol::ManifestObject> objects;
   try {
@@ -380,6 +383,23 @@ int run_check(const Args& args) {
   }
   if (bad) return 2;
   return denied ? 1 : 0;
+}
+
+}  // namespace
+
+void add_check(CLI::App& root, Action& action) {
+  CLI::App* check = add_command(root, "check", "evaluate manifests offline");
+  auto flags = std::make_shared<Flags>();
+  define_flags(*check, *flags);
+  add_notes(*check,
+            "Evaluates Kubernetes manifests (multi-document YAML, JSON, a List or an "
+            "AdmissionReview) offline with the webhook's engine. Usage starts at zero; within one "
+            "run the controlled TPP of every admitted object adds up per tenant and per "
+            "jurisdiction, so a file of many pods is checked against the caps together (a "
+            "Deployment and its own Pods in one file count twice).\n\n"
+            "Exit status: 0 all admitted (allow or warn), 1 any denied, 2 bad input or policy.");
+  check->parse_complete_callback(
+      [&action, flags] { action = [flags] { return run_check(to_options(*flags)); }; });
 }
 
 }  // namespace exportgate::cli

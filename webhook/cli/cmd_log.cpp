@@ -4,27 +4,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "webhook/cli_args.hpp"
 #include "webhook/commands.hpp"
 #include "webhook/decision_log_verify.hpp"
 
 namespace exportgate::cli {
 
 namespace {
-
-constexpr std::string_view kUsage =
-    "Usage:\n"
-    "  exportgate log verify FILE... [-o text|json]\n"
-    "\n"
-    "Checks the hash chain of a decision log written by `exportgate serve --decision-log`.\n"
-    "Give the files in rotation order, the active file last, e.g.\n"
-    "  exportgate log verify decisions.jsonl.* decisions.jsonl\n"
-    "Reports the first edited, inserted, removed, reordered or truncated record as FILE:LINE.\n"
-    "\n"
-    "Exit status: 0 chain intact, 1 tampering or damage found, 2 unreadable input or bad usage.\n";
 
 std::string join(const std::set<std::string>& items) {
   std::string s;
@@ -109,30 +98,35 @@ int verify(const std::vector<std::string>& files, const std::string& output) {
 
 }  // namespace
 
-int run_log(const Args& args) {
-  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-    (args.empty() ? std::cerr : std::cout) << kUsage;
-    return args.empty() ? 2 : 0;
-  }
-  if (args[0] != "verify") {
-    std::cerr << "exportgate log: unknown subcommand \"" << args[0] << "\"\n\n" << kUsage;
-    return 2;
-  }
-  try {
-    const ParsedArgs parsed(Args(args.begin() + 1, args.end()),
-                            {{"--output", "-o"}, {"--help", "-h", false}});
-    if (parsed.has("--help")) {
-      std::cout << kUsage;
-      return 0;
-    }
-    const std::string output = parsed.value("--output").value_or("text");
-    if (output != "text" && output != "json") throw UsageError("--output must be text or json");
-    if (parsed.positional().empty()) throw UsageError("expected at least one FILE");
-    return verify(parsed.positional(), output);
-  } catch (const UsageError& e) {
-    std::cerr << "exportgate log verify: " << e.what() << "\n\n" << kUsage;
-    return 2;
-  }
+void add_log(CLI::App& root, Action& action) {
+  CLI::App* log = add_command(root, "log", "the decision log written by `serve --decision-log`");
+  CLI::App* verify_cmd = add_command(*log, "verify", "check the hash chain of a decision log");
+  struct Flags {
+    std::vector<std::string> files;
+    std::string output = "text";
+  };
+  auto flags = std::make_shared<Flags>();
+  verify_cmd
+      ->add_option("FILE", flags->files, "the log's files, rotated ones first, the active one last")
+      ->required()
+      ->type_name("FILE");
+  add_flag_option(*verify_cmd, "-o,--output", flags->output, "output format")
+      ->type_name("text|json")
+      ->default_str("text");
+  add_notes(*verify_cmd,
+            "Checks the hash chain of a decision log written by `exportgate serve "
+            "--decision-log`. Give the files in rotation order, the active file last, e.g.\n"
+            "  exportgate log verify decisions.jsonl.* decisions.jsonl\n"
+            "Reports the first edited, inserted, removed, reordered or truncated record as "
+            "FILE:LINE.\n\n"
+            "Exit status: 0 chain intact, 1 tampering or damage found, 2 unreadable input or bad "
+            "usage.");
+  verify_cmd->parse_complete_callback([&action, flags] {
+    action = [flags] {
+      check_one_of("--output", flags->output, {"text", "json"});
+      return verify(flags->files, flags->output);
+    };
+  });
 }
 
 }  // namespace exportgate::cli

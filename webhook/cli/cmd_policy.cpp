@@ -1,8 +1,9 @@
-// `exportgate policy validate FILE` and `exportgate policy show [FILE]`: check a policy file
-// with every error at file:line:column, or print the effective policy it produces.
+// `exportgate policy validate FILE` and `exportgate policy show [FILE|PRESET[@DATE]]`: check a
+// policy file with every error at file:line:column, or print the effective policy it produces.
 // `policy diff` lives in cmd_policy_diff.cpp.
 #include <iostream>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -12,7 +13,6 @@
 #include "policy/policy_numbers.hpp"
 #include "policy/policy_warnings.hpp"
 #include "policy/site.hpp"
-#include "webhook/cli_args.hpp"
 #include "webhook/cli_input.hpp"
 #include "webhook/commands.hpp"
 
@@ -21,16 +21,6 @@ namespace exportgate::cli {
 namespace {
 
 namespace pol = exportgate::policy;
-
-constexpr std::string_view kUsage =
-    "Usage:\n"
-    "  exportgate policy validate FILE   check a policy file; every error as file:line:column\n"
-    "  exportgate policy show [FILE|PRESET[@DATE]]  print the effective policy (default: the\n"
-    "                                    built-in diffusion-2025 preset)\n"
-    "  exportgate policy diff A B        what changes from policy or preset A to B\n"
-    "                                    (`exportgate policy diff --help`)\n"
-    "\n"
-    "Exit status: 0 valid, 2 invalid or unreadable (diff: 0 same, 1 different, 2 bad input).\n";
 
 std::string cap_text(const std::optional<double>& cap) {
   return cap ? pol::format_thousands(*cap) + " TPP" : std::string("none");
@@ -148,27 +138,27 @@ int validate_or_show(const std::string& verb, const std::string& path) {
 
 }  // namespace
 
-int run_policy(const Args& args) {
-  if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
-    (args.empty() ? std::cerr : std::cout) << kUsage;
-    return args.empty() ? 2 : 0;
-  }
-  const std::string verb = args[0];
-  const Args rest(args.begin() + 1, args.end());
-  if (verb == "diff") return run_policy_diff(rest);
-  if (verb == "validate" && rest.size() == 1 && rest[0] != "--help" && rest[0] != "-h") {
-    return validate_or_show(verb, rest[0]);
-  }
-  if (verb == "show" && rest.size() <= 1 && (rest.empty() || rest[0][0] != '-' || rest[0] == "-")) {
-    return validate_or_show(verb, rest.empty() ? "" : rest[0]);
-  }
-  if (!rest.empty() && (rest[0] == "--help" || rest[0] == "-h")) {
-    std::cout << kUsage;
-    return 0;
-  }
-  std::cerr << "exportgate policy: expected `validate FILE`, `show [FILE]` or `diff A B`\n\n"
-            << kUsage;
-  return 2;
+void add_policy(CLI::App& root, Action& action) {
+  CLI::App* policy = add_command(root, "policy", "check, show or compare policies");
+  auto file = std::make_shared<std::string>();
+
+  CLI::App* validate =
+      add_command(*policy, "validate", "check a policy file; every error as file:line:column");
+  validate->add_option("FILE", *file, "the policy file; - reads stdin")->required();
+  add_notes(*validate, "Exit status: 0 valid (warnings are printed), 2 invalid or unreadable.");
+  validate->parse_complete_callback(
+      [&action, file] { action = [file] { return validate_or_show("validate", *file); }; });
+
+  CLI::App* show = add_command(*policy, "show", "print the effective policy");
+  show->add_option("POLICY", *file,
+                   "a policy file, a preset name or NAME@DATE (default: the built-in "
+                   "diffusion-2025 preset)")
+      ->type_name("FILE|PRESET[@DATE]");
+  add_notes(*show, "Exit status: 0 shown, 2 invalid or unreadable.");
+  show->parse_complete_callback(
+      [&action, file] { action = [file] { return validate_or_show("show", *file); }; });
+
+  add_policy_diff(*policy, action);
 }
 
 }  // namespace exportgate::cli

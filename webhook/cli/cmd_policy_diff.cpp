@@ -4,13 +4,13 @@
 #include <filesystem>
 #include <iostream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <utility>
 
 #include "policy/errors.hpp"
 #include "policy/policy_diff.hpp"
 #include "policy/policy_loader.hpp"
-#include "webhook/cli_args.hpp"
 #include "webhook/cli_input.hpp"
 #include "webhook/commands.hpp"
 
@@ -111,37 +111,9 @@ void print_json(const std::string& arg_a, const pol::Policy& a, const std::strin
   out << doc.dump(2) << "\n";
 }
 
-}  // namespace
-
-constexpr std::string_view kPolicyDiffUsage =
-    "Usage: exportgate policy diff A B [-o text|json]\n"
-    "\n"
-    "Lists what changes from policy A to policy B: jurisdictions whose tier changes, tier\n"
-    "limits (action, caps, rule), catalog models (class, TPP), tenants, mode, exemptions,\n"
-    "admins. A and B are policy files, `preset:NAME`, or a preset name when no such file\n"
-    "exists (e.g. `exportgate policy diff diffusion-2025 controls-2023`); `NAME@DATE` is a\n"
-    "preset's rules in force on DATE, so two dates compare as\n"
-    "`exportgate policy diff current@2025-05-12 current@2025-05-13`.\n"
-    "\n"
-    "Exit status: 0 identical in effect, 1 different, 2 bad input or an invalid policy.\n";
-
-int run_policy_diff(const Args& args) {
-  std::string output;
-  std::vector<std::string> paths;
-  try {
-    const ParsedArgs parsed(args, {{"--output", "-o"}, {"--help", "-h", false}});
-    if (parsed.has("--help")) {
-      std::cout << kPolicyDiffUsage;
-      return 0;
-    }
-    output = parsed.value("--output").value_or("text");
-    if (output != "text" && output != "json") throw UsageError("--output must be text or json");
-    paths = parsed.positional();
-    if (paths.size() != 2) throw UsageError("expected two policies, A and B");
-  } catch (const UsageError& e) {
-    std::cerr << "exportgate policy diff: " << e.what() << "\n\n" << kPolicyDiffUsage;
-    return 2;
-  }
+int run_policy_diff(const std::vector<std::string>& paths, const std::string& output) {
+  check_one_of("--output", output, {"text", "json"});
+  if (paths.size() != 2) throw UsageError("expected two policies, A and B");
   if (paths[0] == "-" && paths[1] == "-") {
     std::cerr << "exportgate policy diff: only one of A and B can be stdin\n";
     return 2;
@@ -166,6 +138,33 @@ int run_policy_diff(const Args& args) {
     print_text(policies[0], policies[1], changes, std::cout);
   }
   return changes.empty() ? 0 : 1;
+}
+
+}  // namespace
+
+void add_policy_diff(CLI::App& policy, Action& action) {
+  CLI::App* diff = add_command(policy, "diff", "what changes from policy or preset A to B");
+  struct Flags {
+    std::vector<std::string> paths;
+    std::string output = "text";
+  };
+  auto flags = std::make_shared<Flags>();
+  diff->add_option("POLICIES", flags->paths,
+                   "policy files, `preset:NAME`, a preset name when no such file exists, or "
+                   "NAME@DATE: a preset's rules in force on DATE")
+      ->type_name("A B");
+  add_flag_option(*diff, "-o,--output", flags->output, "output format")
+      ->type_name("text|json")
+      ->default_str("text");
+  add_notes(*diff,
+            "Lists what changes from policy A to policy B: jurisdictions whose tier changes, tier "
+            "limits (action, caps, rule), catalog models (class, TPP), tenants, mode, exemptions, "
+            "admins. E.g. `exportgate policy diff diffusion-2025 controls-2023`; two dates "
+            "compare as `exportgate policy diff current@2025-05-12 current@2025-05-13`.\n\n"
+            "Exit status: 0 identical in effect, 1 different, 2 bad input or an invalid policy.");
+  diff->parse_complete_callback([&action, flags] {
+    action = [flags] { return run_policy_diff(flags->paths, flags->output); };
+  });
 }
 
 }  // namespace exportgate::cli

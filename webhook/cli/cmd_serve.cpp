@@ -1,4 +1,4 @@
-// `exportgate serve`: parses flags, starts the webhook, and drains it on SIGTERM/SIGINT.
+// `exportgate serve`: starts the webhook, and drains it on SIGTERM/SIGINT.
 #include <signal.h>
 
 #include <iostream>
@@ -11,20 +11,11 @@
 
 namespace exportgate::cli {
 
-int run_serve(const Args& args) {
-  using namespace exportgate::webhook;
-  ServeCommand cmd;
-  try {
-    cmd = parse_serve_args(args);
-  } catch (const UsageError& e) {
-    std::cerr << "exportgate serve: " << e.what() << "\n\n" << kServeUsage;
-    return 2;
-  }
-  if (cmd.help) {
-    std::cout << kServeUsage;
-    return 0;
-  }
+namespace {
 
+using namespace exportgate::webhook;
+
+int run_serve(ServeCommand cmd) {
   // Block the stop signals before any thread starts, so every thread inherits the mask and
   // the main thread alone receives them through sigwait.
   sigset_t stop_signals;
@@ -69,6 +60,18 @@ int run_serve(const Args& args) {
     return 2;
   }
   return 0;
+}
+
+}  // namespace
+
+void add_serve(CLI::App& root, Action& action) {
+  CLI::App* serve =
+      add_command(root, "serve", "run the admission webhook (HTTPS; docs/operations.md)");
+  auto command = define_serve_flags(*serve);
+  serve->parse_complete_callback([&action, command] {
+    // The combinations are checked when the action runs, inside the usage-error handling.
+    action = [command] { return run_serve(command()); };
+  });
 }
 
 }  // namespace exportgate::cli

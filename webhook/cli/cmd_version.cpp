@@ -7,7 +7,7 @@
 
 namespace exportgate::cli {
 
-int run_version(const Args& /*args*/) {
+int run_version() {
   std::cout << "exportgate " << EXPORTGATE_VERSION << "\n";
   std::cout << "presets:";
   for (const auto& name : policy::preset_names()) {
@@ -17,6 +17,11 @@ int run_version(const Args& /*args*/) {
   for (const auto& f : policy::embedded_files()) std::cout << " " << f.name << ".yaml";
   std::cout << "\n";
   return 0;
+}
+
+void add_version(CLI::App& root, Action& action) {
+  add_command(root, "version", "print the version and the presets compiled in")
+      ->parse_complete_callback([&action] { action = run_version; });
 }
 
 }  // namespace exportgate::cli

@@ -1,29 +1,31 @@
-// Command-line flags of `exportgate serve`, parsed into ServerOptions.
+// The flags of `exportgate serve`, defined once (help, environment variables, validation) and
+// parsed into ServerOptions.
 #pragma once
 
-#include <stdexcept>
+#include <functional>
 #include <string>
 #include <vector>
 
 #include "webhook/decision_log.hpp"
 #include "webhook/server.hpp"
 
-namespace exportgate::webhook {
+namespace CLI {
+class App;
+}
 
-// A flag error; `exportgate serve` prints it with the usage and exits 2.
-class UsageError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace exportgate::webhook {
 
 struct ServeCommand {
   ServerOptions options;
   DecisionLogOptions decision_log;  // path "" = no decision log
-  bool help = false;
 };
 
-ServeCommand parse_serve_args(const std::vector<std::string>& args);
+// Defines serve's flags on `command`. Each value is checked as it is parsed (cli::UsageError
+// naming the flag); the returned function then checks the combinations and gives the result.
+std::function<ServeCommand()> define_serve_flags(CLI::App& command);
 
-extern const char* const kServeUsage;
+// `exportgate serve ARGS...` parsed with those definitions and the environment (tests). Throws
+// cli::UsageError (webhook/command_line.hpp), also for what CLI11 refuses.
+ServeCommand parse_serve_args(const std::vector<std::string>& args);
 
 }  // namespace exportgate::webhook
