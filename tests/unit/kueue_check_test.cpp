@@ -13,6 +13,9 @@
 
 #include "tests/unit/fake_kube_api.hpp"
 #include "webhook/admission_handler.hpp"
+#include "webhook/kube_caches.hpp"
+#include "webhook/metrics.hpp"
+#include "webhook/reconciler.hpp"
 
 namespace exportgate::webhook {
 namespace {
@@ -219,6 +222,76 @@ TEST_F(Fixture, PodsOfAReadyWorkloadAreAdmittedAgainstItsReservation) {
   EXPECT_FALSE(create("wl-1-extra", "job-uid-wl-1").response.allowed);
   EXPECT_FALSE(create("loose", "").response.allowed);
   EXPECT_DOUBLE_EQ(ledger->snapshot("acme", "IN").tenant_tpp, 253312);
+}
+
+// Issue 17: a running Pod of a Ready workload was counted twice, in its workload's charge and as
+// its own admission reservation, which the reconciler never claimed: the API server gives the
+// /mutate and the /validate call of one Pod creation different AdmissionReview uids, and the
+// reservation was made under /validate's while the Pod carries /mutate's. Here the Pod goes
+// through both calls as the API server sends them (the generated name filled in for /validate,
+// the patch of /mutate applied), is stored, and the reconciler runs: the tenant holds one Pod's
+// TPP, and a second workload that fits beside it becomes Ready.
+TEST_F(Fixture, ARunningPodOfAReadyWorkloadIsCountedOnce) {
+  api.put_object(path_of("acme", "wl-1"), workload("acme", "wl-1"));
+  controller->run_once();
+  ASSERT_EQ(check_of("acme", "wl-1")["state"], "Ready");
+  const auto policy = policies->current();
+  AdmissionEnv env;
+  env.namespace_labels = [](const std::string&) -> std::optional<Labels> { return Labels{}; };
+  env.annotate_admission_uid = true;  // cluster mode
+
+  // The Job controller's Pod: generateName, controlled by the Job.
+  json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata",
+       {{"generateName", "wl-1-"},
+        {"namespace", "acme"},
+        {"ownerReferences",
+         {{{"kind", "Job"}, {"name", "wl-1"}, {"uid", "job-uid-wl-1"}, {"controller", true}}}}}},
+      {"spec", h100_template()["spec"]}};
+  AdmissionRequest r;
+  r.kind = {"", "v1", "Pod"};
+  r.resource = "pods";
+  r.operation = "CREATE";
+  r.namespace_ = "acme";
+  r.uid = "mutate-call-uid";
+  r.object = pod;
+  const auto mutated = handle_admission(r, Endpoint::kMutate, *policy, *ledger, env);
+  ASSERT_TRUE(mutated.response.patch.has_value());
+  pod = pod.patch(*mutated.response.patch);
+  ASSERT_EQ(pod["metadata"]["annotations"]["exportgate.io/admission-uid"], "mutate-call-uid");
+  pod["metadata"]["name"] = "wl-1-x7k2p";  // generated before validation
+  r.uid = "validate-call-uid";
+  r.name = "wl-1-x7k2p";
+  r.object = pod;
+  ASSERT_TRUE(handle_admission(r, Endpoint::kValidate, *policy, *ledger, env).response.allowed);
+
+  // Stored (Pending: kept off the nodes), seen by the reconciler.
+  pod["metadata"]["uid"] = "pod-uid-1";
+  pod["status"] = {{"phase", "Pending"}};
+  ObjectStore<PodInfo> pods([&](const json& o) { return project_pod(o, *policy, nullptr); });
+  ObjectStore<Labels> namespaces(project_namespace);
+  std::vector<json> page = {pod};
+  auto pod_sink = pods.sink();
+  pod_sink.list_page(page, true);
+  pod_sink.list_done();
+  namespaces.sink().list_done();
+  Metrics metrics;
+  Reconciler reconciler(ReconcilerInputs{&pods, &namespaces, [] { return true; }, nullptr,
+                                         policies.get(), ledger.get(), nullptr},
+                        ReconcilerOptions{}, metrics, log);
+  ASSERT_TRUE(reconciler.run_once());
+
+  const json spec = (*api.object(kLedgerIn))["spec"];
+  EXPECT_DOUBLE_EQ(spec["tenants"]["acme"]["reservedTPP"].get<double>(), 126656) << spec.dump();
+  EXPECT_DOUBLE_EQ(ledger->snapshot("acme", "IN").tenant_tpp, 126656);
+  EXPECT_EQ(workload_reservations(), std::vector<std::string>{"kueue:wl-uid-wl-1"});
+  EXPECT_EQ(spec["reservations"].size(), 1u) << "the Pod's reservation was not claimed";
+
+  api.put_object(path_of("acme", "wl-2"), workload("acme", "wl-2"));
+  controller->run_once();
+  EXPECT_EQ(check_of("acme", "wl-2")["state"], "Ready") << check_of("acme", "wl-2").dump();
 }
 
 TEST_F(Fixture, EvictedOrDeletedWorkloadsGiveTheirReservationBack) {

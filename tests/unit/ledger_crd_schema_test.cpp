@@ -66,10 +66,12 @@ TEST(LedgerCrdSchema, DeclaresEveryFieldTheLedgerWrites) {
       {"kueue:w", "acme", 200, "acme", "", {}, "acme/job", /*workload=*/true, 100});
   s.reservations.push_back({"pod-1", "acme", 100, "acme", "p1", {}, "acme/job", false, 0});
   s.reservations.push_back({"pod-x", "acme", 50, "acme", "x", {}, "", false, 0});
+  s.reservations.back().claim_uid = "mutate-uid";  // what the stored Pod carries
   s.refresh_reserved();
   const json spec = wh::ledger_to_spec(s);
   ASSERT_TRUE(spec["reservations"][0].contains("link"));  // what this test is about
   ASSERT_TRUE(spec["reservations"][0].contains("workload"));
+  ASSERT_TRUE(spec["reservations"][2].contains("claimUid"));
 
   const YAML::Node crd = ledger_crd();
   ASSERT_EQ(crd["spec"]["names"]["kind"].as<std::string>(), "TPPLedger");

@@ -101,6 +101,27 @@ TEST(LedgerModel, OnlyThePodTheReservationRecordsCanClaimIt) {
   EXPECT_EQ(kept_after({"team", "train-x7k2p", 0, false}, unnamed), 1u);
 }
 
+// Issue 17: the stored Pod carries the uid of the /mutate call (its annotation), the reservation
+// was made by the /validate call, whose uid differs: it is claimed by the stamped one it records.
+TEST(LedgerModel, AReservationIsClaimedByTheUidMutateStamped) {
+  wh::LedgerReservation r = res("validate-uid", "t", 126656, 0);
+  r.namespace_ = "team";
+  r.pod = "train-x7k2p";
+  r.claim_uid = "mutate-uid";
+  wh::LedgerState s;
+  ASSERT_TRUE(wh::try_reserve(s, r, std::nullopt, std::nullopt));
+  s = wh::ledger_from_spec(wh::ledger_to_spec(s));  // kept in the TPPLedger
+  ASSERT_EQ(s.reservations.at(0).claim_uid, "mutate-uid");
+  const wh::PodClaim pod{"team", "train-x7k2p", 126656, true};
+  wh::ReconcileInput by_validate{{{"t", 126656}}, {{"validate-uid", pod}}, at(1), 30s};
+  wh::reconcile_ledger(s, by_validate);
+  EXPECT_DOUBLE_EQ(s.tenant_total("t"), 2 * 126656);  // not its uid: still counted beside the Pod
+  wh::ReconcileInput by_mutate{{{"t", 126656}}, {{"mutate-uid", pod}}, at(1), 30s};
+  EXPECT_EQ(wh::reconcile_ledger(s, by_mutate).claimed, 1);
+  EXPECT_TRUE(s.reservations.empty());
+  EXPECT_DOUBLE_EQ(s.tenant_total("t"), 126656);
+}
+
 TEST(LedgerModel, ReconcileOfAConsistentLedgerChangesNothing) {
   wh::LedgerState s;
   s.tenants["t"].in_use = 300;

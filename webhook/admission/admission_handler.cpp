@@ -384,6 +384,8 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     d = policy::evaluate(demand, tenant, usage, policy);
     if (!reserves || d.verdict == policy::Verdict::kDeny || !(d.requested_tpp > 0)) break;
     Reservation r{key, tenant.tenant, alloc, d.requested_tpp, req.uid, req.namespace_, link};
+    // Claimed by the uid /mutate stamped (it ran before this call, with a uid of its own).
+    r.claim_uid = annotation_of(req.object, kAdmissionUidAnnotation);
     // Caps are enforced atomically only when this decision relied on them (enforce mode).
     const bool enforce = !d.would_deny;
     bool reserved = false;

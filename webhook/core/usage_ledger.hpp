@@ -32,6 +32,9 @@ struct Reservation {
   std::string namespace_ = {};
   // controller_link() of a Pod: it draws on the Kueue workload reservation of that link.
   std::string link = {};
+  // The exportgate.io/admission-uid /mutate stamped on the object, which its stored copy carries
+  // ("" when none): the API server gives each webhook call its own uid, so it is not `uid`.
+  std::string claim_uid = {};
 };
 
 struct UsageTotals {

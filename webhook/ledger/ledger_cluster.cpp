@@ -273,6 +273,7 @@ bool ClusterLedger::reserve(const Reservation& r, std::optional<double> tenant_c
   p->r.tpp = r.tpp;
   p->r.namespace_ = r.namespace_;
   p->r.link = r.link;
+  p->r.claim_uid = r.claim_uid;
   if (auto slash = r.key.find('/'); slash != std::string::npos) p->r.pod = r.key.substr(slash + 1);
   p->r.created = std::chrono::system_clock::now();
   p->tenant_cap = tenant_cap;

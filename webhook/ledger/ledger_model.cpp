@@ -160,6 +160,7 @@ LedgerState ledger_from_spec(const json& spec) {
         lr.workload = w->get<bool>();
       }
       lr.pods_in_use = number(r, "podsInUseTPP", where);
+      lr.claim_uid = text(r, "claimUid");
       s.reservations.push_back(std::move(lr));
     }
   }
@@ -183,6 +184,7 @@ json ledger_to_spec(const LedgerState& s) {
               {"created", format_time(r.created)}};
     if (!r.pod.empty()) j["pod"] = r.pod;
     if (!r.link.empty()) j["link"] = r.link;
+    if (!r.claim_uid.empty()) j["claimUid"] = r.claim_uid;
     if (r.workload) {
       j["workload"] = true;
       j["podsInUseTPP"] = tidy(r.pods_in_use);
@@ -239,7 +241,7 @@ ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input
   ReconcileResult res;
   std::vector<LedgerReservation> kept;
   auto claimed = [&](const LedgerReservation& r) {
-    auto [first, last] = input.claims.equal_range(r.uid);
+    auto [first, last] = input.claims.equal_range(r.claimed_by());
     return std::any_of(first, last, [&](const auto& c) { return claim_matches(r, c.second); });
   };
   for (auto& r : state.reservations) {

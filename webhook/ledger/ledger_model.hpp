@@ -43,6 +43,10 @@ struct LedgerReservation {
   std::string link;
   bool workload = false;   // a Workload's reservation: never expires; the check controller ends it
   double pods_in_use = 0;  // workload only: TPP of its linked Pods in use (the reconciler)
+  // What its stored Pod carries in exportgate.io/admission-uid: the uid of the /mutate call, which
+  // is not the /validate call's `uid` (each webhook call has its own). "" : `uid` itself.
+  std::string claim_uid = {};
+  const std::string& claimed_by() const { return claim_uid.empty() ? uid : claim_uid; }
 };
 
 // Pods of a Kueue Workload whose check is Ready are charged against the workload's reservation:
@@ -106,7 +110,8 @@ struct LinkedUsage {
 struct ReconcileInput {
   // tenant -> TPP of its stored, unfinished Pods that name no controlling owner
   std::map<std::string, double> in_use;
-  std::multimap<std::string, PodClaim> claims;  // admission uid -> stored Pods that carry it
+  // exportgate.io/admission-uid -> stored Pods that carry it (matched with claimed_by())
+  std::multimap<std::string, PodClaim> claims;
   SystemTime now;
   std::chrono::seconds reservation_ttl{30};
   // owner link -> its Pods: counted in the workload reservation of that link when one is held,
