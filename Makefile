@@ -47,7 +47,7 @@ e2e: build
 	tests/e2e/run.sh
 
 # The Kueue AdmissionCheck e2e (issue 17; experimental, not part of `make test`): builds Kueue's
-# manager (~35 min cold, cached) and runs the suite's `kueue`-tagged tests. Does not pass yet.
+# manager (~35 min cold, cached) and runs the suite's `kueue`-tagged tests.
 e2e-kueue: build
 	E2E_KUEUE=1 tests/e2e/run.sh -run Kueue
 

@@ -12,7 +12,7 @@ bindir="$("$here/build.sh" | tail -n 1)"
 export E2E_BIN_DIR="$bindir"
 # Kueue's tests (kueue_test.go, build tag `kueue`) only with E2E_KUEUE=1 (`make e2e-kueue`):
 # Kueue's manager is a build entry of its own (tests/e2e/kueue/go.mod), cached beside the above,
-# that takes ~35 min cold, and TestKueueAdmissionCheck does not pass yet (issue 17).
+# that takes ~35 min cold.
 tags=()
 if [[ "${E2E_KUEUE:-0}" == 1 ]]; then
 	E2E_KUEUE_DIR="$("$here/build.sh" kueue | tail -n 1)"

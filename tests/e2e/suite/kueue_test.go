@@ -1,8 +1,7 @@
 //go:build kueue
 
 // Not part of `make e2e`/`make test`: run with `make e2e-kueue` (E2E_KUEUE=1 tests/e2e/run.sh),
-// which builds Kueue (~35 min cold) and passes -tags kueue. TestKueueAdmissionCheck does not
-// pass yet (issue 17: the tenant's usage is over-counted while a workload's Pods start).
+// which builds Kueue (~35 min cold) and passes -tags kueue.
 
 package e2e_test
 
