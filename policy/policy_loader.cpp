@@ -29,10 +29,6 @@ constexpr std::string_view kApiVersion = "exportgate.io/v1alpha1";
 constexpr std::string_view kKind = "Policy";
 constexpr std::string_view kPresetNames[] = {"diffusion-2025", "controls-2023", "current"};
 
-std::string quoted(std::string_view s) {
-  return "\"" + std::string(s) + "\"";
-}
-
 // Tier names are identifiers used in files and metrics: lower case, digits, '-'.
 bool valid_tier_name(std::string_view name) {
   if (name.empty() || name.size() > 63) return false;

@@ -30,13 +30,6 @@ size_t edit_distance(std::string_view a, std::string_view b) {
   return row[b.size()];
 }
 
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  out += s;
-  out += '"';
-  return out;
-}
-
 std::string join_list(std::initializer_list<std::string_view> items) {
   std::string out;
   for (auto item : items) {
@@ -69,6 +62,13 @@ class DocumentStarts : public YAML::EventHandler {
 };
 
 }  // namespace
+
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  out += s;
+  out += '"';
+  return out;
+}
 
 std::vector<YAML::Mark> yaml_document_starts(std::string_view text) {
   std::istringstream in{std::string(text)};

@@ -14,6 +14,9 @@
 
 namespace exportgate::policy {
 
+// `s` in double quotes, as diagnostics name a key or value.
+std::string quoted(std::string_view s);
+
 // The closest of `candidates` to `word` (case-insensitive edit distance <= max(2, len/3)), or "".
 std::string closest_match(std::string_view word,
                           std::initializer_list<std::string_view> candidates);

@@ -7,6 +7,7 @@
 #   tests/fuzz/run.sh                  # 45 s per target (FUZZ_SECONDS), build tree build-asan
 #   FUZZ_SECONDS=600 tests/fuzz/run.sh # a longer local session
 #   FUZZ_TARGETS=policy tests/fuzz/run.sh
+#   FUZZ_PARALLEL=1 tests/fuzz/run.sh  # one target at a time (default: one per core)
 # Each target starts from its seeds (tests/fuzz/corpus/<target>), truncated prefixes of them, and
 # the work corpus of earlier runs.
 #
@@ -19,6 +20,9 @@ BUILD=${FUZZ_BUILD:-build-asan}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-45}
 TARGETS=${FUZZ_TARGETS:-admission_review admission_skim manifest policy dra}
 JOBS=${JOBS:-$(nproc)}
+# libFuzzer runs one process per target on one core: run as many targets at once as there are
+# cores, so a 2-core run takes half the wall time for the same executions per target.
+PARALLEL=${FUZZ_PARALLEL:-$(nproc)}
 
 # clang and its libFuzzer/sanitizer runtimes (Debian packages), only when missing.
 need=()
@@ -42,10 +46,11 @@ cmake --build "$BUILD" -j "$JOBS" --target $(for t in $TARGETS; do echo "fuzz_$t
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
-status=0
-for t in $TARGETS; do
-  bin="$BUILD/fuzz_$t"
-  regressions="$ROOT/tests/fuzz/regressions/$t"
+# One target: replay, then fuzz. Output goes to $BUILD/fuzz_$t.out, printed when it ends, so
+# targets running side by side do not interleave their lines.
+fuzz_one() {
+  local t=$1 bin="$BUILD/fuzz_$1"
+  local regressions="$ROOT/tests/fuzz/regressions/$t"
   mkdir -p "$regressions"
   # 1. Every kept input must now pass (libFuzzer runs each file given as an argument once).
   mapfile -t kept < <(find "$regressions" -type f ! -name '.gitkeep' ! -name '*.md' | sort)
@@ -54,8 +59,7 @@ for t in $TARGETS; do
     if ! "$bin" -timeout=10 -rss_limit_mb=2048 "${kept[@]}" >"$BUILD/fuzz_$t.replay.log" 2>&1; then
       tail -40 "$BUILD/fuzz_$t.replay.log"
       echo "FAIL fuzz_$t: a regression input fails again (log: $BUILD/fuzz_$t.replay.log)"
-      status=1
-      continue
+      return 1
     fi
   fi
   # 2. Fuzz from the seed corpus; new coverage goes to a work corpus in the build tree, so the
@@ -86,7 +90,25 @@ for t in $TARGETS; do
   else
     tail -60 "$BUILD/fuzz_$t.log"
     echo "FAIL fuzz_$t: input kept in $regressions/ (commit it as a regression case after the fix)"
-    status=1
+    return 1
   fi
+}
+
+# Each target's exit status goes to a file: `wait -n` below only frees a slot.
+running=0
+for t in $TARGETS; do
+  if [ "$running" -ge "$PARALLEL" ]; then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  rm -f "$BUILD/fuzz_$t.rc"
+  { rc=0; fuzz_one "$t" >"$BUILD/fuzz_$t.out" 2>&1 || rc=$?; echo "$rc" >"$BUILD/fuzz_$t.rc"; } &
+  running=$((running + 1))
+done
+wait
+status=0
+for t in $TARGETS; do
+  cat "$BUILD/fuzz_$t.out"
+  [ "$(cat "$BUILD/fuzz_$t.rc" 2>/dev/null)" = 0 ] || { echo "FAIL fuzz_$t"; status=1; }
 done
 exit $status

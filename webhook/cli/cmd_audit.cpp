@@ -25,7 +25,7 @@ using webhook::AuditApiError;
 using webhook::KubeConfigError;
 using webhook::KubeUnavailable;
 
-struct Options {
+struct AuditOptions {
   std::string kubeconfig;
   bool in_cluster = false;
   std::string policy;
@@ -50,8 +50,8 @@ std::string default_kubeconfig() {
   return {};
 }
 
-// The command line as given; to_options checks and converts it.
-struct Flags {
+// The command line as given; to_audit_options checks and converts it.
+struct AuditFlags {
   std::string kubeconfig, policy, in_force_on, namespace_, output = "table", fail_on = "deny";
   std::string request_timeout;
   bool in_cluster = false;
@@ -62,7 +62,7 @@ struct Flags {
   CLI::Option* timeout_flag = nullptr;
 };
 
-void define_flags(CLI::App& app, Flags& f) {
+void define_audit_flags(CLI::App& app, AuditFlags& f) {
   f.kubeconfig_flag = add_flag_option(app, "--kubeconfig", f.kubeconfig,
                                       "credentials (default: $KUBECONFIG, else ~/.kube/config)")
                           ->type_name("FILE");
@@ -96,8 +96,8 @@ void define_flags(CLI::App& app, Flags& f) {
                        ->default_str("30");
 }
 
-Options to_options(const Flags& f) {
-  Options o;
+AuditOptions to_audit_options(const AuditFlags& f) {
+  AuditOptions o;
   o.in_cluster = f.in_cluster;
   o.kubeconfig = f.kubeconfig;
   const bool kubeconfig_given = f.kubeconfig_flag->count() > 0;
@@ -146,7 +146,7 @@ Options to_options(const Flags& f) {
 }
 
 // The policy, with --tenant-namespace tenants first (as serve adds them, hash included).
-pol::Policy load_audit_policy(const Options& o) {
+pol::Policy load_audit_policy(const AuditOptions& o) {
   pol::LoadOptions load;
   load.in_force_on = o.in_force_on;
   pol::Policy p =
@@ -155,7 +155,7 @@ pol::Policy load_audit_policy(const Options& o) {
   return p;
 }
 
-int run_audit(const Options& o) {
+int run_audit(const AuditOptions& o) {
   pol::Policy policy;
   try {
     policy = load_audit_policy(o);
@@ -198,8 +198,8 @@ int run_audit(const Options& o) {
 void add_audit(CLI::App& root, Action& action) {
   CLI::App* audit =
       add_command(root, "audit", "evaluate what runs in a cluster against a policy (read-only)");
-  auto flags = std::make_shared<Flags>();
-  define_flags(*audit, *flags);
+  auto flags = std::make_shared<AuditFlags>();
+  define_audit_flags(*audit, *flags);
   add_notes(*audit,
             "Lists every Pod (not finished) and pod-owning workload (Deployments, ReplicaSets, "
             "StatefulSets, DaemonSets, Jobs, CronJobs, ReplicationControllers and the policy's "
@@ -211,7 +211,7 @@ void add_audit(CLI::App& root, Action& action) {
             "Exit status: 0 no violations, 1 violations found, 2 bad flags, policy or "
             "credentials, or the API cannot be read (never reported as \"0 violations\").");
   audit->parse_complete_callback(
-      [&action, flags] { action = [flags] { return run_audit(to_options(*flags)); }; });
+      [&action, flags] { action = [flags] { return run_audit(to_audit_options(*flags)); }; });
 }
 
 }  // namespace exportgate::cli
