@@ -77,7 +77,10 @@ image:
 image-tested: build
 	scripts/build-image.sh --binary $(BUILD)/exportgate
 
-bench: deps
+# Only `make bench` needs these: simdjson for the comparison with the skimmer (issue 18).
+BENCH_DEB_PACKAGES := libsimdjson-dev
+bench:
+	@$(MAKE) --no-print-directory deps DEB_PACKAGES="$(DEB_PACKAGES) $(BENCH_DEB_PACKAGES)"
 	cmake -S . -B $(BUILD)-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DEXPORTGATE_BUILD_BENCH=ON -DEXPORTGATE_BUILD_TESTS=OFF
 	cmake --build $(BUILD)-bench -j $(JOBS)
 	bench/run.sh $(BUILD)-bench

@@ -57,6 +57,15 @@ log "micro benchmarks"
 "$BUILD/micro_bench" --benchmark_min_time=0.2 --benchmark_repetitions=1 \
   --benchmark_out="$OUT/micro.json" --benchmark_out_format=json >"$OUT/micro.txt" 2>&1
 
+# The Pod fast path on simdjson On-Demand against the skimmer (issue 18): built only where
+# libsimdjson-dev is installed. Five repetitions: the report takes the fastest of each.
+if [ -x "$BUILD/skim_simdjson_bench" ]; then
+  log "simdjson On-Demand vs the skimmer"
+  "$BUILD/skim_simdjson_bench" --benchmark_min_time=0.1 --benchmark_repetitions=5 \
+    --benchmark_report_aggregates_only=false --benchmark_out="$OUT/skim-simdjson.json" \
+    --benchmark_out_format=json >"$OUT/skim-simdjson.txt" 2>&1
+fi
+
 # --- servers -----------------------------------------------------------------------------------
 PIDS=()
 cleanup() { for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; }
