@@ -158,5 +158,28 @@ TEST(AuditInterval, ParsesDurationsAndNeedsClusterMode) {
   EXPECT_THROW(parse_serve_args({"--audit-interval", "1m"}), cli::UsageError);  // no cluster mode
 }
 
+// The flags the Kueue e2e (tests/e2e/suite/kueue_test.go) starts a replica with: they must parse
+// into the options the AdmissionCheck controller reads, and need cluster mode (the controller
+// runs on the Lease holder).
+TEST(KueueFlags, ParseIntoTheControllerOptionsAndNeedClusterMode) {
+  using std::chrono::milliseconds;
+  const auto off = parse_serve_args({"--kubeconfig", "kc"}).options.cluster;
+  EXPECT_FALSE(off.kueue_admission_check);
+  EXPECT_EQ(off.kueue_interval, milliseconds(5'000));
+  const auto on =
+      parse_serve_args({"--kubeconfig", "kc", "--kueue-admission-check", "--kueue-interval", "1"})
+          .options.cluster;
+  EXPECT_TRUE(on.kueue_admission_check);
+  EXPECT_EQ(on.kueue_interval, milliseconds(1'000));
+  EXPECT_EQ(parse_serve_args({"--kubeconfig", "kc", "--kueue-interval", "0.5"})
+                .options.cluster.kueue_interval,
+            milliseconds(500));
+  for (const char* bad : {"", "0", "0.01", "3601", "x"}) {
+    EXPECT_THROW(parse_serve_args({"--kubeconfig", "kc", "--kueue-interval", bad}), cli::UsageError)
+        << bad;
+  }
+  EXPECT_THROW(parse_serve_args({"--kueue-admission-check"}), cli::UsageError);
+}
+
 }  // namespace
 }  // namespace exportgate::webhook
