@@ -68,10 +68,10 @@ count_tests() {  # binary filter
   "$1" --gtest_list_tests --gtest_filter="$2" | grep -c '^  '
 }
 
-build_asan() {
+build_asan() {  # [--target T]: everything by default
   # Keep in step with tests/fuzz/run.sh (same tree, same flags).
   configure build-asan address,undefined -DEXPORTGATE_BUILD_FUZZ=ON
-  cmake --build build-asan -j "$JOBS"
+  cmake --build build-asan -j "$JOBS" "$@"
 }
 
 build_tsan() {
@@ -108,14 +108,9 @@ run_tsan() {
 E2E_FILTER=$(cat "$ROOT/scripts/e2e-sanitized-tests")
 
 run_e2e() {
-  run_asan_build_only
+  build_asan --target exportgate
   echo "== end-to-end tests against the ASan + UBSan binary ($E2E_FILTER)"
   EXPORTGATE_BIN=$ROOT/build-asan/exportgate tests/e2e/run.sh -run "$E2E_FILTER"
-}
-
-run_asan_build_only() {
-  configure build-asan address,undefined -DEXPORTGATE_BUILD_FUZZ=ON
-  cmake --build build-asan -j "$JOBS" --target exportgate
 }
 
 for mode in $MODES; do
