@@ -30,12 +30,15 @@ step() {  # name command...
   echo "== $name: $((SECONDS - t)) s (total $((SECONDS - t0)) s)"
 }
 
-background() {  # name command...
-  local name=$1
-  shift
+background() {  # name nice command...
+  local name=$1 level=$2
+  shift 2
   echo "== background: $name (log: $logs/$name.log)"
-  # Its own process group (setsid), so a failed run can stop the whole build tree.
-  setsid -w nice -n 10 "$@" >"$logs/$name.log" 2>&1 &
+  # Its own process group (setsid), so a failed run can stop the whole build tree. setsid also
+  # starts a scheduler autogroup where that is enabled (Debian's default), and a nice value only
+  # counts inside its autogroup: the group itself gets the same level.
+  setsid -w bash -c 'echo "$1" >/proc/self/autogroup 2>/dev/null; exec nice -n "$@"' _ "$level" \
+    "$@" >"$logs/$name.log" 2>&1 &
   bg_pid[$name]=$!
   bg_start[$name]=$SECONDS
 }
@@ -59,9 +62,11 @@ stop_background() {
 trap stop_background EXIT
 
 step deps make --no-print-directory deps
-background control-plane tests/e2e/build.sh
+background control-plane 10 tests/e2e/build.sh
 step unit make --no-print-directory unit
-background sanitizer-builds scripts/sanitize.sh build
+# Below the control plane: the foreground steps wait for the control plane, the sanitizer trees
+# are only needed by the fuzz step and fill the cores the later steps leave idle.
+background sanitizer-builds 19 scripts/sanitize.sh build
 await control-plane
 step chart make --no-print-directory chart
 sanitized=$(cat scripts/e2e-sanitized-tests)
