@@ -5,9 +5,13 @@
 
 #include <gtest/gtest.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "tests/eventually.hpp"
 #include "tests/unit/fake_kube_api.hpp"
@@ -240,6 +244,123 @@ TEST(Reconciler, APodPinnedToARegionIsCountedUnderItsCountrysLedger) {
   EXPECT_DOUBLE_EQ(in_use("de"), 126656);
   EXPECT_FALSE(in_use("in") > 0);
   fs::remove(file);
+}
+
+}  // namespace
+}  // namespace exportgate::webhook
+
+namespace exportgate::webhook {
+namespace {
+
+double metric_value(const Metrics& m, const std::string& name) {
+  for (const auto& family : m.registry()->Collect()) {
+    if (family.name != name) continue;
+    double sum = 0;
+    for (const auto& metric : family.metric) sum += metric.counter.value;
+    return sum;
+  }
+  return 0;
+}
+
+// Issue 19: the leader's reconcile write used to be a compare-and-swap of its own, racing the
+// admission writes of its own replica (and losing, under load, until the reservations it should
+// have claimed filled the object). It now rides in that replica's group commit: a pass that
+// starts while an admission write is in flight waits for it and writes on top of it, so the two
+// never conflict, and the write claims the stored Pod's reservation and keeps the new one.
+TEST(Reconciler, APassRidesInItsReplicasGroupCommitInsteadOfRacingIt) {
+  const fs::path file = fs::temp_directory_path() /
+                        ("exportgate-reconciler-commit-" + std::to_string(::getpid()) + ".yaml");
+  write_policy(file, "");
+  PolicyStore policies(PolicySource{file.string(), {}});
+  policies.load();
+  ObjectStore<PodInfo> pods(
+      [&](const json& o) { return project_pod(o, *policies.current(), nullptr); });
+  ObjectStore<Labels> namespaces(project_namespace);
+  std::vector<json> ns_page = {
+      {{"metadata",
+        {{"name", "team"},
+         {"labels", {{"exportgate.io/jurisdiction", "SG"}, {"exportgate.io/tenant", "team"}}}}}}};
+  auto ns_sink = namespaces.sink();
+  ns_sink.list_page(ns_page, true);
+  ns_sink.list_done();
+  // A stored Pod that claims the reservation its admission made.
+  json stored = h100_pod("team");
+  stored["metadata"]["annotations"] = {{"exportgate.io/admission-uid", "uid-p"}};
+  std::vector<json> pod_page = {stored};
+  auto pod_sink = pods.sink();
+  pod_sink.list_page(pod_page, true);
+  pod_sink.list_done();
+
+  testing::FakeKubeApi api;
+  api.put_object(kLedgerPath,
+                 {{"apiVersion", "exportgate.io/v1alpha1"},
+                  {"kind", "TPPLedger"},
+                  {"metadata", {{"name", "jurisdiction-sg"}, {"namespace", "eg"}}},
+                  {"spec",
+                   {{"jurisdiction", "SG"},
+                    {"reservations",
+                     {{{"uid", "uid-p"},
+                       {"tenant", "team"},
+                       {"tpp", 126656},
+                       {"namespace", "team"},
+                       {"pod", "p"},
+                       {"created", format_time(std::chrono::system_clock::now())}}}}}}});
+  // The first write (the admission's) is held until another write reaches the server, or 1 s:
+  // a reconcile write of its own would arrive meanwhile, with the resourceVersion both read.
+  std::mutex mu;
+  std::condition_variable cv;
+  int writes = 0;
+  bool first_in_flight = false;
+  api.set_fault([&](const std::string& method, const std::string& path, const std::string&) {
+    if ((method != "PUT" && method != "POST") || path != kLedgerPath) return std::optional<int>();
+    std::unique_lock lock(mu);
+    const int n = ++writes;
+    cv.notify_all();
+    if (n == 1) {
+      first_in_flight = true;
+      cv.wait_for(lock, std::chrono::seconds(1), [&] { return writes > 1; });
+    }
+    return std::optional<int>();
+  });
+
+  KubeClient client(api.kube_config());
+  std::ostringstream out;
+  Logger log(LogLevel::kError, &out);
+  LedgerOptions lo;
+  lo.namespace_ = "eg";
+  Metrics metrics;
+  ClusterLedger ledger(client, lo, &metrics, log);
+  Reconciler reconciler(ReconcilerInputs{&pods, &namespaces, [] { return true; }, nullptr,
+                                         &policies, &ledger, nullptr},
+                        ReconcilerOptions{}, metrics, log);
+
+  bool accepted = false;
+  std::thread admission([&] {
+    accepted =
+        ledger.reserve({"team/a", "team", "SG", 126656, "uid-a", "team"}, 1e12, std::nullopt);
+  });
+  {
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, std::chrono::seconds(5), [&] { return first_in_flight; }));
+  }
+  const bool ok = reconciler.run_once();
+  admission.join();
+  fs::remove(file);
+
+  EXPECT_TRUE(ok);
+  EXPECT_TRUE(accepted);
+  EXPECT_EQ(metric_value(metrics, "exportgate_ledger_conflicts_total"), 0)
+      << "the reconcile write raced its own replica's admission write";
+  auto obj = api.object(kLedgerPath);
+  ASSERT_TRUE(obj);
+  std::set<std::string> held;
+  for (const auto& r : (*obj)["spec"].value("reservations", json::array()))
+    held.insert(r.value("uid", ""));
+  EXPECT_EQ(held, std::set<std::string>{"uid-a"});  // uid-p claimed by its Pod, uid-a kept
+  EXPECT_DOUBLE_EQ((*obj)["spec"]["tenants"]["team"]["inUseTPP"].get<double>(), 126656);
+  EXPECT_DOUBLE_EQ(
+      (*obj)["spec"]["inUseTPP"].get<double>() + (*obj)["spec"]["reservedTPP"].get<double>(),
+      2 * 126656.0);
 }
 
 }  // namespace

@@ -17,9 +17,13 @@ struct ClusterLedger::Pending {
   LedgerReservation r;
   std::optional<double> tenant_cap;
   std::optional<double> jurisdiction_cap;
+  // Set instead of `r`: a change of the whole state (transform()), applied before reservations.
+  std::function<bool(LedgerState&)> change;
+  bool changed = false;  // the batch's last edit: `change` changed something
   bool done = false;
   bool accepted = false;
   bool added = false;  // the batch's last edit added this reservation (it was not held before)
+  bool wrote = false;  // `change` changed something and the batch was written
   // The caller timed out and was told so while this was in a batch being written: the writer
   // leaves it out, or removes it again when the write already carried it.
   std::atomic<bool> abandoned{false};
@@ -226,9 +230,20 @@ bool ClusterLedger::commit(const std::string& jurisdiction,
     // When nothing is written, each request keeps the answer of the last pass: rejected, or
     // accepted because its uid was already held (an idempotent retry).
     return update(jurisdiction, [&](LedgerState& state, bool fresh) {
-      const size_t before = state.reservations.size();
-      bool rejected = false;
+      bool changed = false;
+      // Whole-state changes (the reconciler's) first, on this attempt's state: reservations are
+      // then decided on what the write will store, and the change is never lost to a conflict
+      // with this replica's own admissions.
       for (auto& p : batch) {
+        p->changed = false;
+        if (!p->change || p->abandoned) continue;
+        p->changed = p->change(state);
+        changed |= p->changed;
+      }
+      bool rejected = false;
+      bool added = false;
+      for (auto& p : batch) {
+        if (p->change) continue;
         p->added = false;
         if (p->abandoned) {
           p->accepted = false;
@@ -237,11 +252,12 @@ bool ClusterLedger::commit(const std::string& jurisdiction,
         const bool held = state.holds(p->r.uid);
         p->accepted = try_reserve(state, p->r, p->tenant_cap, p->jurisdiction_cap);
         p->added = p->accepted && !held;
+        added |= p->added;
         rejected |= !p->accepted;
       }
       // Never deny on a cached view: it may predate releases made by the reconciler.
       if (rejected && !fresh) return LedgerEdit{false, true};
-      return LedgerEdit{state.reservations.size() > before, false};
+      return LedgerEdit{added || changed, false};
     });
   } catch (...) {
     for (auto& p : batch) p->error = std::current_exception();
@@ -280,7 +296,21 @@ bool ClusterLedger::reserve(const Reservation& r, std::optional<double> tenant_c
   p->jurisdiction_cap = jurisdiction_cap;
   if (p->r.uid.empty()) throw LedgerUnavailable("a reservation needs the admission uid");
 
-  Committer& c = committer(r.jurisdiction);
+  submit(r.jurisdiction, p);
+  return p->accepted;
+}
+
+bool ClusterLedger::transform(const std::string& jurisdiction,
+                              std::function<bool(LedgerState&)> change) {
+  auto p = std::make_shared<Pending>();
+  p->change = std::move(change);
+  p->accepted = true;
+  submit(jurisdiction, p);
+  return p->wrote;
+}
+
+void ClusterLedger::submit(const std::string& jurisdiction, const std::shared_ptr<Pending>& p) {
+  Committer& c = committer(jurisdiction);
   std::unique_lock lock(c.mu);
   c.queue.push_back(p);
   const auto deadline = Steady::now() + options_.deadline * 2;
@@ -291,33 +321,34 @@ bool ClusterLedger::reserve(const Reservation& r, std::optional<double> tenant_c
       std::vector<std::shared_ptr<Pending>> batch;
       batch.swap(c.queue);
       lock.unlock();
-      const bool wrote = commit(r.jurisdiction, batch);
+      const bool wrote = commit(jurisdiction, batch);
       lock.lock();
       // Under the lock, so no waiter can give up between this look and `done`.
       std::vector<std::string> orphans;
       for (auto& q : batch) {
         if (wrote && q->added && q->abandoned) orphans.push_back(q->r.uid);
+        q->wrote = wrote && q->changed;
         q->done = true;
       }
       c.active = false;
       c.cv.notify_all();
       if (!orphans.empty()) {
         lock.unlock();
-        drop_abandoned(r.jurisdiction, orphans);
+        drop_abandoned(jurisdiction, orphans);
         lock.lock();
       }
       continue;
     }
     if (c.cv.wait_until(lock, deadline) == std::cv_status::timeout && !p->done) {
       // Still queued: never written. Taken into a batch in flight: the writer leaves it out
-      // or removes it again, so the caller, told it failed, holds nothing.
+      // or removes it again, so the caller, told it failed, holds nothing. (A change the
+      // writer already applied may still be written: it is one the caller asked for.)
       if (std::erase(c.queue, p) == 0) p->abandoned = true;
       throw LedgerUnavailable("timed out waiting to write TPPLedger " +
-                              ledger_object_name(r.jurisdiction));
+                              ledger_object_name(jurisdiction));
     }
   }
   if (p->error) std::rethrow_exception(p->error);
-  return p->accepted;
 }
 
 policy::UsageSnapshot ClusterLedger::snapshot(const std::string& tenant,

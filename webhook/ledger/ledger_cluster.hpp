@@ -1,7 +1,8 @@
 // The usage ledger of cluster mode: one TPPLedger object per jurisdiction in the Kubernetes API,
 // written with optimistic concurrency (PUT with the resourceVersion read; retry on 409, bounded).
 // Concurrent reservations of one replica are grouped into one write ("group commit"), so the
-// conflicts that remain are between replicas, not between requests.
+// conflicts that remain are between replicas, not between requests. The reconciler's result rides
+// in the same writes (transform()), so it never races its own replica's admissions.
 #pragma once
 
 #include <chrono>
@@ -67,12 +68,23 @@ class ClusterLedger : public UsageLedger {
   bool update(const std::string& jurisdiction,
               const std::function<LedgerEdit(LedgerState&, bool fresh)>& edit);
 
+  // A change of the whole state (the reconciler's) that rides in this replica's next group-commit
+  // write for the jurisdiction instead of racing it: applied first, to the state every attempt
+  // starts from (the cache, then each fresh read), then the batch's reservations are decided on
+  // the result. `change` returns whether it changed anything and must be safe to apply to any
+  // state newer than the one it was computed for. It must own what it uses: a batch in flight
+  // may still apply it after transform() has given up and thrown. Returns whether a write
+  // carried it. Throws LedgerUnavailable.
+  bool transform(const std::string& jurisdiction, std::function<bool(LedgerState&)> change);
+
   // Every cached ledger, by jurisdiction.
   std::map<std::string, std::shared_ptr<const LedgerEntry>> entries() const;
 
  private:
   struct Pending;
   struct Committer;
+  // Queues `p` in the jurisdiction's group commit and waits for its write (or writes the batch).
+  void submit(const std::string& jurisdiction, const std::shared_ptr<Pending>& p);
   // Writes a batch; returns whether a write happened (errors are stored in each Pending).
   bool commit(const std::string& jurisdiction, std::vector<std::shared_ptr<Pending>>& batch);
   void drop_abandoned(const std::string& jurisdiction, const std::vector<std::string>& uids);

@@ -29,7 +29,7 @@ void Reconciler::stop() {
 }
 
 void Reconciler::set_active(bool active) {
-  active_ = active;
+  *active_ = active;
   if (active) trigger();
 }
 
@@ -51,7 +51,7 @@ void Reconciler::loop() {
       cv_.wait_for(lock, options_.debounce, [this] { return stop_; });
       triggered_ = false;
     }
-    if (!active_ || stop_) continue;
+    if (!*active_ || stop_) continue;
     lock.unlock();
     const bool ok = pass(true);
     metrics_.reconcile_run(ok);
@@ -122,17 +122,25 @@ bool Reconciler::pass(bool while_active) {
 
   bool ok = true;
   for (const auto& j : jurisdictions) {
-    if (while_active && !active_) break;
-    ReconcileResult result;
+    if (while_active && !*active_) break;
+    // Rides in this replica's group commit for the jurisdiction, so it does not race the
+    // admissions this replica writes, and is applied again to every fresh read of a retry. Owns
+    // its input: a write in flight may apply it after this pass gave up on it.
+    auto input = std::make_shared<const ReconcileInput>(
+        ReconcileInput{usage[j], claims, now, options_.reservation_ttl, linked[j]});
+    auto last = std::make_shared<ReconcileResult>();
     try {
-      const bool wrote = in_.ledger->update(j, [&](LedgerState& state, bool) {
-        ReconcileInput input{usage[j], claims, now, options_.reservation_ttl, linked[j]};
-        result = reconcile_ledger(state, input);
-        if (!result.changed) return LedgerEdit{false, false};
-        state.last_reconcile = now;
-        return LedgerEdit{true, false};
+      auto active = while_active ? active_ : nullptr;
+      const bool wrote = in_.ledger->transform(j, [input, last, active](LedgerState& state) {
+        // Leadership lost while this waited for a write: leave the ledger to the next leader.
+        if (active && !*active) return false;
+        *last = reconcile_ledger(state, *input);
+        if (!last->changed) return false;
+        state.last_reconcile = input->now;
+        return true;
       });
       if (!wrote) continue;
+      const ReconcileResult result = *last;
       if (result.usage_corrections)
         metrics_.reconcile_corrections("usage", result.usage_corrections);
       if (result.expired) metrics_.reconcile_corrections("expired", result.expired);

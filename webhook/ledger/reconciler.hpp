@@ -61,7 +61,8 @@ class Reconciler {
   ReconcilerOptions options_;
   Metrics& metrics_;
   Logger& log_;
-  std::atomic<bool> active_{false};
+  // Shared with the changes this queues in the ledger's group commit, which may outlive a pass.
+  std::shared_ptr<std::atomic<bool>> active_ = std::make_shared<std::atomic<bool>>(false);
   bool triggered_ = false;
   bool stop_ = false;
   std::mutex mu_;
