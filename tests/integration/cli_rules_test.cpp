@@ -152,13 +152,15 @@ TEST(CliRules, CatalogShowsBandwidthsAndWhyAClassIsNotProven) {
   const CliRun j = run({"catalog", "-o", "json"});
   const auto doc = nlohmann::json::parse(j.out);
   EXPECT_FALSE(doc["as_of"].get<std::string>().empty());
-  bool b300 = false;
+  bool h200 = false, b300 = false;
   for (const auto& m : doc["models"]) {
     if (m["id"] == "h200") {
+      h200 = true;
       EXPECT_DOUBLE_EQ(m["dram_bandwidth_gbs"].get<double>(), 4800);
     }
     if (m["id"] == "b300") b300 = true;
   }
+  EXPECT_TRUE(h200);
   EXPECT_TRUE(b300);
 }
 

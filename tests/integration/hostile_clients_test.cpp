@@ -172,26 +172,32 @@ TEST_F(HostileTest, SlowLorisHeadersAndBodiesDoNotStarveAWellBehavedRequest) {
   std::vector<std::string> pending;
   for (int i = 0; i < 100; ++i) {
     auto c = std::make_unique<RawTls>(server->port(), dir.file("ca.crt"));
-    if (!c->ok()) continue;
+    ASSERT_TRUE(c->ok()) << "loris " << i << ": no handshake, so no attack";
     std::string req = http_post_head("/validate", body.size()) + body;
     const size_t head_len = req.size() - body.size();
     const size_t sent = i % 2 ? head_len + 10 : 20;  // into the body / into the headers
-    c->send(req.substr(0, sent));
+    ASSERT_TRUE(c->send(req.substr(0, sent)));
     pending.push_back(req.substr(sent));
     lorises.push_back(std::move(c));
   }
   std::atomic<bool> stop{false};
+  std::atomic<size_t> rounds{0};
   std::thread trickler([&] {
     for (size_t round = 0; !stop && round < 200; ++round) {
       for (size_t i = 0; i < lorises.size(); ++i) {
         if (round < pending[i].size()) lorises[i]->send(pending[i].substr(round, 1));
       }
+      ++rounds;
       std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // The attack is in place: the server holds every loris's connection.
+  ASSERT_TRUE(eventually([&] { return server->open_connections() >= lorises.size(); }));
   expect_prompt_answer("100 slow-loris clients");
-  std::this_thread::sleep_for(std::chrono::seconds(2));
+  // Ten more bytes from each, and the server still holds them all (none has finished).
+  const size_t later = rounds + 10;
+  ASSERT_TRUE(eventually([&] { return rounds >= later; }, std::chrono::seconds(30)));
+  EXPECT_GE(server->open_connections(), lorises.size()) << "the attack ended early";
   expect_prompt_answer("100 slow-loris clients, later");
   stop = true;
   trickler.join();
@@ -200,22 +206,27 @@ TEST_F(HostileTest, SlowLorisHeadersAndBodiesDoNotStarveAWellBehavedRequest) {
 
 TEST_F(HostileTest, OversizedHeadersAndBodiesAreRefusedWhileOthersAreServed) {
   start();
-  std::atomic<int> refused{0};
+  // Each refused with its own status: an attack answered 400 as a bad review was read whole.
+  std::atomic<int> too_large{0}, headers_too_large{0};
   std::vector<std::thread> attackers;
   for (int i = 0; i < 8; ++i) {
     attackers.emplace_back([&, i] {
       auto c = client(server->port(), dir.file("ca.crt"));
       httplib::Headers h;  // many lines, each under httplib's 8 KiB line cap, 100 KiB total
       for (int k = 0; k < 25; ++k) h.emplace("X-Pad-" + std::to_string(k), std::string(4000, 'a'));
+      // The headers come with no body: an unread body could reset the connection before the
+      // client reads the answer. httplib reads and discards an oversized body before its 413.
       httplib::Result r =
           i % 2 ? c->Post("/validate", std::string(8 * 1024 * 1024, 'x'), "application/json")
-                : c->Post("/validate", h, "{}", "application/json");
-      if (!r || r->status == 413 || r->status == 431 || r->status == 400) refused++;
+                : c->Post("/validate", h, "", "application/json");
+      if (r && r->status == 413) too_large++;
+      if (r && r->status == 431) headers_too_large++;
     });
   }
   expect_prompt_answer("8 clients sending 8 MiB bodies and 100 KiB headers");
   for (auto& t : attackers) t.join();
-  EXPECT_EQ(refused.load(), 8);
+  EXPECT_EQ(too_large.load(), 4);
+  EXPECT_EQ(headers_too_large.load(), 4);
   expect_bounded_memory();
 }
 
@@ -249,12 +260,13 @@ TEST_F(HostileTest, GarbageTruncatedTlsAndPlainHttpAreDroppedWhileOthersAreServe
   }
   expect_prompt_answer("120 connections sending garbage");
   // Every one of them is closed by the server (at the latest after the 10 s handshake read
-  // timeout), and none gets an HTTP answer: plain HTTP is not served on the TLS port.
+  // timeout), and none gets an HTTP answer of any status: plain HTTP is not served on the TLS
+  // port.
   for (size_t i = 0; i < conns.size(); ++i) {
     SCOPED_TRACE(attacks[i / 20].first);
     auto got = conns[i]->read_until_closed();
     ASSERT_TRUE(got.has_value()) << "the server left a garbage connection open";
-    EXPECT_EQ(got->find("HTTP/1.1 200"), std::string::npos);
+    EXPECT_EQ(got->find("HTTP/"), std::string::npos) << got->substr(0, 200);
   }
   expect_prompt_answer("after the garbage");
   expect_bounded_memory();

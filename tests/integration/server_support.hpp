@@ -22,6 +22,7 @@
 #include <thread>
 
 #include "tests/eventually.hpp"
+#include "tests/log_capture.hpp"
 #include "webhook/server.hpp"
 #include "webhook/tls_certs.hpp"
 
@@ -179,6 +180,7 @@ inline std::string metrics_text(int port) {
 
 // Waits (bounded) until `cond` holds; returns whether it did.
 using exportgate::testing::eventually;
+using exportgate::testing::LogCapture;
 
 // --- AdmissionReview builders ---
 

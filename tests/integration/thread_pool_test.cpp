@@ -66,7 +66,8 @@ TEST(ElasticThreadPool, GrowsPerConcurrentJobAndRetiresIdleWorkersAboveTheMinimu
 
 TEST(ElasticThreadPool, NeverShrinksBelowTheMinimumAndRunsQueuedJobsAtTheMaximum) {
   wh::ElasticThreadPool pool(3, 4, 20ms);
-  std::this_thread::sleep_for(100ms);  // several idle timeouts
+  // The workers have sat out the idle timeout six times between them, and none retired.
+  ASSERT_TRUE(eventually([&] { return pool.idle_timeouts() >= 6; }));
   EXPECT_EQ(pool.thread_count(), 3u);
   Gate gate;
   for (int i = 0; i < 6; ++i) pool.enqueue(gate.job());

@@ -72,10 +72,8 @@ TEST(HostileInput, HugeGpuQuantityIsDeniedAsBeyondRangeInEveryTier) {
       auto m =
           webhook::handle_admission(create(gpu_pod(ns, q)), webhook::Endpoint::kMutate, p, ledger);
       EXPECT_EQ(m.response.uid, "u1");
-      if (m.response.patch) {
-        EXPECT_EQ(m.response.patch->dump().find("e+"), std::string::npos)
-            << m.response.patch->dump();
-      }
+      ASSERT_TRUE(m.response.patch) << "no TPP annotation on /mutate";
+      EXPECT_EQ(m.response.patch->dump().find("e+"), std::string::npos) << m.response.patch->dump();
       EXPECT_EQ(ledger.snapshot(ns, jurisdiction).tenant_tpp, 0) << "a denial reserves nothing";
       // The next request is answered normally.
       auto next = webhook::handle_admission(create(gpu_pod(ns, "1")), webhook::Endpoint::kValidate,

@@ -115,17 +115,22 @@ TEST(JsonSkimBuild, RefusesLoneSurrogatesAndNumbersBeyondDouble) {
 }
 
 // Every stop byte at every offset of a long string, so that both the 16-byte blocks and the
-// byte loop of the tail see it: the string ends, or is rejected, exactly there.
+// byte loop of the tail see it. Each string has a closing quote further on, so a scan that ran
+// past the stop byte would end the string there instead of where (or whether) it must.
 TEST(JsonSkimBuild, StringScanStopsAtTheFirstSpecialByte) {
   for (unsigned char stop : {'"', '\\', '\n', '\x01', '\x1f', '\x80', '\xff'}) {
     for (size_t at = 0; at < 40; ++at) {
-      std::string s = "\"" + std::string(at, 'a') + static_cast<char>(stop) + std::string(40, 'b');
+      // A backslash here escapes a quote: the string goes on past it to the last quote.
+      const std::string special = stop == '\\' ? std::string("\\\"") : std::string(1, stop);
+      const std::string s = "\"" + std::string(at, 'a') + special + std::string(40, 'b') + "\"";
       bool escaped = false;
       const char* e = skim::skip_string(s.data(), s.data() + s.size(), escaped);
       if (stop == '"') {
         EXPECT_EQ(e, s.data() + at + 2) << at;
+        EXPECT_FALSE(escaped) << at;
       } else if (stop == '\\') {
-        EXPECT_EQ(e, nullptr) << at;  // "\b" is an escape, but "\b" then no closing quote
+        EXPECT_EQ(e, s.data() + s.size()) << "escaped quote taken for the end at " << at;
+        EXPECT_TRUE(escaped) << at;
       } else {
         EXPECT_EQ(e, nullptr) << static_cast<int>(stop) << " at " << at;
       }

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -103,11 +104,30 @@ wh::LeaseOptions lease_options(const std::string& identity) {
   return o;
 }
 
+// The leadership changes of several electors in the order they happened: "replica-a+" when
+// replica-a starts leading, "replica-a-" when it stops.
+class Transitions {
+ public:
+  void record(const std::string& identity, bool leading) {
+    std::lock_guard lock(mu_);
+    text_ += (text_.empty() ? "" : " ") + identity + (leading ? "+" : "-");
+  }
+  std::string text() const {
+    std::lock_guard lock(mu_);
+    return text_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::string text_;
+};
+
 struct Elector {
-  Elector(FakeKubeApi& api, const std::string& identity)
+  Elector(FakeKubeApi& api, const std::string& identity, Transitions* transitions = nullptr)
       : client(api.kube_config(identity)),
         log(wh::LogLevel::kError, &out),
-        elector(client, lease_options(identity), log, [this](bool leading) {
+        elector(client, lease_options(identity), log, [this, identity, transitions](bool leading) {
+          if (transitions) transitions->record(identity, leading);
           if (leading)
             ++gained;
           else
@@ -124,23 +144,20 @@ struct Elector {
 // replica that still reaches it can take over, so the two never lead at once.
 TEST(LeaseElector, ACutOffLeaderStepsDownBeforeASuccessorTakesOver) {
   FakeKubeApi api;
-  Elector a(api, "replica-a");
+  Transitions transitions;
+  Elector a(api, "replica-a", &transitions);
   a.elector.start();
   ASSERT_TRUE(eventually([&] { return a.elector.leading(); }));
-  Elector b(api, "replica-b");
+  Elector b(api, "replica-b", &transitions);
   b.elector.start();
   // Every request of replica-a now fails, as for a replica partitioned from the API server.
   api.set_fault([](const std::string&, const std::string&, const std::string& token) {
     return token == "replica-a" ? std::optional<int>(503) : std::nullopt;
   });
-  bool both = false;
-  ASSERT_TRUE(eventually(
-      [&] {
-        both = both || (a.elector.leading() && b.elector.leading());
-        return b.elector.leading();
-      },
-      std::chrono::seconds(20)));
-  EXPECT_FALSE(both) << "replica-a still led when replica-b took over";
+  ASSERT_TRUE(eventually([&] { return b.gained >= 1; }, std::chrono::seconds(20)));
+  // The order of the changes, not a sample of both states: replica-a stopped first.
+  EXPECT_EQ(transitions.text(), "replica-a+ replica-a- replica-b+")
+      << "replica-a still led when replica-b took over";
   EXPECT_FALSE(a.elector.leading());
   b.elector.stop();
   a.elector.stop();
@@ -150,10 +167,11 @@ TEST(LeaseElector, ACutOffLeaderStepsDownBeforeASuccessorTakesOver) {
 // requests end by its renew deadline instead of keeping it "leading" while it waits.
 TEST(LeaseElector, ALeaderWhoseRequestsHangStepsDownBeforeASuccessorTakesOver) {
   FakeKubeApi api;
-  Elector a(api, "replica-a");
+  Transitions transitions;
+  Elector a(api, "replica-a", &transitions);
   a.elector.start();
   ASSERT_TRUE(eventually([&] { return a.elector.leading(); }));
-  Elector b(api, "replica-b");
+  Elector b(api, "replica-b", &transitions);
   b.elector.start();
   std::atomic<bool> hang{true};
   api.set_fault([&](const std::string&, const std::string&, const std::string& token) {
@@ -163,21 +181,12 @@ TEST(LeaseElector, ALeaderWhoseRequestsHangStepsDownBeforeASuccessorTakesOver) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return std::optional<int>(503);
   });
-  bool both = false;
-  ASSERT_TRUE(eventually(
-      [&] {
-        both = both || (a.elector.leading() && b.elector.leading());
-        return b.elector.leading();
-      },
-      std::chrono::seconds(20)));
-  // Watch a little longer: the old leader may only notice when its request returns.
-  eventually(
-      [&] {
-        both = both || (a.elector.leading() && b.elector.leading());
-        return false;
-      },
-      std::chrono::milliseconds(1500));
-  EXPECT_FALSE(both) << "replica-a still led when replica-b took over";
+  ASSERT_TRUE(eventually([&] { return b.gained >= 1; }, std::chrono::seconds(20)));
+  // Wait for replica-a's step-down (late if it only notices when its hung request returns), then
+  // check the order of the changes: it stepped down before replica-b took over.
+  ASSERT_TRUE(eventually([&] { return a.lost >= 1; }));
+  EXPECT_EQ(transitions.text(), "replica-a+ replica-a- replica-b+")
+      << "replica-a still led when replica-b took over";
   hang = false;
   b.elector.stop();
   a.elector.stop();

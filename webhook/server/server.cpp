@@ -668,6 +668,9 @@ bool Server::ready() const {
   return impl_->started && !impl_->draining && impl_->policies.current() != nullptr &&
          (!impl_->cluster || impl_->cluster->synced());
 }
+size_t Server::open_connections() const {
+  return impl_->connections.open_count();
+}
 Metrics& Server::metrics() {
   return impl_->metrics;
 }

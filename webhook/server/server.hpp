@@ -78,6 +78,8 @@ class Server {
   int port() const;
   int metrics_port() const;  // 0 when disabled
   bool ready() const;
+  // TLS connections past their handshake that the server has not closed (tests wait on it).
+  size_t open_connections() const;
   Metrics& metrics();
   Logger& logger();
 

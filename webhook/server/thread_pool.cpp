@@ -49,6 +49,7 @@ void ElasticThreadPool::work(std::list<std::thread>::iterator self) {
     const bool woke =
         cv_.wait_for(lock, idle_timeout_, [&] { return shutdown_ || !jobs_.empty(); });
     if (!woke) {
+      ++idle_timeouts_;
       if (threads_.size() <= min_threads_) continue;
       // Idle too long above the minimum: hand our handle to retired_ and leave.
       --idle_;
@@ -84,6 +85,11 @@ void ElasticThreadPool::shutdown() {
 size_t ElasticThreadPool::thread_count() const {
   std::lock_guard lock(mu_);
   return threads_.size();
+}
+
+size_t ElasticThreadPool::idle_timeouts() const {
+  std::lock_guard lock(mu_);
+  return idle_timeouts_;
 }
 
 }  // namespace exportgate::webhook

@@ -28,6 +28,9 @@ class ElasticThreadPool : public httplib::TaskQueue {
   void shutdown() override;
 
   size_t thread_count() const;
+  // How many times a worker waited idle for the whole idle timeout (retiring or, at the
+  // minimum, staying): lets a test wait for the timeouts instead of sleeping through them.
+  size_t idle_timeouts() const;
 
  private:
   void spawn_locked();
@@ -43,6 +46,7 @@ class ElasticThreadPool : public httplib::TaskQueue {
   std::list<std::thread> threads_;    // live workers; each knows its own node
   std::vector<std::thread> retired_;  // exited workers, joined at the next spawn or shutdown
   size_t idle_ = 0;
+  size_t idle_timeouts_ = 0;
   bool shutdown_ = false;
 };
 

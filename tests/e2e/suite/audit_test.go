@@ -8,12 +8,21 @@ package e2e_test
 // exit 2, never "0 violations".
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -172,29 +181,74 @@ func namesOf(t *testing.T, kind, resource, ns, selector string) []string {
 	return out
 }
 
-// resourceVersions maps every Pod, ReplicaSet, Deployment, Job and Namespace of the scenario
-// to its resourceVersion.
-func resourceVersions(t *testing.T) map[string]string {
+// apiRecorder is a TLS reverse proxy to the API server that records the method and path of every
+// request through it: what a command asked of the cluster, seen as it asked it.
+type apiRecorder struct {
+	mu       sync.Mutex
+	requests []string
+}
+
+func (r *apiRecorder) list() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.requests...)
+}
+
+// startAPIRecorder starts the proxy (stopped when the test ends) and returns a kubeconfig that
+// reaches the API server through it as admin.
+func startAPIRecorder(t *testing.T) (string, *apiRecorder) {
 	t.Helper()
-	rv := map[string]string{}
-	for _, ns := range []string{auditTenantNS, auditOtherNS, "nolabel"} {
-		list, err := getJSON("pods,replicasets,deployments,jobs", "-n", ns)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range items(list) {
-			rv[fmt.Sprintf("%v/%s/%v", it["kind"], ns, field(it, "metadata", "name"))] =
-				fmt.Sprint(field(it, "metadata", "resourceVersion"))
-		}
-	}
-	list, err := getJSON("namespaces", auditTenantNS, auditOtherNS, "nolabel")
+	target, err := url.Parse(cluster.APIServerURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, it := range items(list) {
-		rv["Namespace/"+fmt.Sprint(field(it, "metadata", "name"))] = fmt.Sprint(field(it, "metadata", "resourceVersion"))
+	caPEM, err := os.ReadFile(cluster.CACert)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return rv
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(caPEM)
+	admin, err := os.ReadFile(cluster.KubeconfigAdmin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	token := regexp.MustCompile(`(?m)^\s*token:\s*(\S+)`).FindSubmatch(admin)
+	if token == nil {
+		t.Fatalf("no token in %s", cluster.KubeconfigAdmin)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
+	rec := &apiRecorder{}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		rec.mu.Lock()
+		rec.requests = append(rec.requests, req.Method+" "+req.URL.Path)
+		rec.mu.Unlock()
+		proxy.ServeHTTP(w, req)
+	}))
+	t.Cleanup(srv.Close)
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "recorder-ca.crt")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kc := filepath.Join(dir, "kubeconfig-recorder")
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: recorder
+  cluster: {server: %q, certificate-authority: %q}
+users:
+- name: admin
+  user: {token: %q}
+contexts:
+- name: recorder
+  context: {cluster: recorder, user: admin}
+current-context: recorder
+`, srv.URL, ca, string(token[1]))
+	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kc, rec
 }
 
 // auditEvents lists the involved objects ("Kind/ns/name") and counts of the audit's Events.
@@ -255,7 +309,8 @@ func TestExportgateAudit(t *testing.T) {
 	sort.Strings(wantTenant)
 
 	// 2. Preview: a proposed policy that puts FR in Tier 3 lists exactly FR's GPU pod, and changes
-	// nothing in the cluster (resourceVersions, no Events).
+	// nothing in the cluster: every request it sends the API server (through a recording proxy)
+	// is a read, and it records no Events.
 	preview := filepath.Join(cluster.Dir, "policy-audit-preview.yaml")
 	if err := os.WriteFile(preview, []byte(`apiVersion: exportgate.io/v1alpha1
 kind: Policy
@@ -266,25 +321,22 @@ spec:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var before map[string]string
-	if err := waitFor(func() (bool, string) { // controllers settle (status updates) first
-		a := resourceVersions(t)
-		time.Sleep(time.Second)
-		b := resourceVersions(t)
-		before = b
-		return fmt.Sprint(a) == fmt.Sprint(b), fmt.Sprint(b)
-	}, 30*time.Second); err != nil {
-		t.Fatalf("objects keep changing: %v", err)
-	}
-	r, code = runAudit(t, append(admin, "--policy", preview)...)
+	recorded, rec := startAPIRecorder(t)
+	r, code = runAudit(t, "--kubeconfig", recorded, "--policy", preview)
 	if want := []string{"Pod/" + auditOtherNS + "/gpu-pod"}; code != 1 || fmt.Sprint(r.violationSet()) != fmt.Sprint(want) {
 		t.Errorf("preview: exit %d, violations %v; want 1 and %v", code, r.violationSet(), want)
 	}
 	if r.Policy.Name != "preview-fr-tier3" || len(r.Violations) == 1 && (r.Violations[0].Tier != "tier3" || r.Violations[0].Code != "tier-prohibited") {
 		t.Errorf("preview report: %+v", r)
 	}
-	if after := resourceVersions(t); fmt.Sprint(after) != fmt.Sprint(before) {
-		t.Errorf("the preview changed objects:\nbefore %v\nafter  %v", before, after)
+	requests := rec.list()
+	if len(requests) == 0 {
+		t.Errorf("the preview sent no request through the recording proxy")
+	}
+	for _, req := range requests {
+		if !strings.HasPrefix(req, "GET ") {
+			t.Errorf("the preview wrote to the cluster: %s (all requests: %v)", req, requests)
+		}
 	}
 	for _, ns := range []string{auditTenantNS, auditOtherNS} {
 		if _, n := auditEvents(t, ns); n != 0 {
