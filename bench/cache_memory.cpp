@@ -9,8 +9,14 @@
 // does not depend on what else the process holds; RSS growth is printed next to it. Also the
 // heap size of one Pod as a JSON document, which a full list holds for every Pod at once.
 // Output: one JSON object on stdout. Usage: cache_memory [PODS]
+// `cache_memory PODS list-items|list-pages` measures instead, in a fresh process, a full list of
+// PODS Pods into the Pod cache in pages of 500 as the informer reads it: each item projected as
+// soon as it is parsed (list-items, what Informer::list does since issue 19), or each page parsed
+// whole first (list-pages, what it did before); with what glibc holds and the RSS, before and
+// after malloc_trim.
 #include <malloc.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -18,9 +24,11 @@
 #include <vector>
 
 #include "bench/review_files.hpp"
+#include "policy/json_limits.hpp"
 #include "webhook/annotations.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_informer.hpp"
+#include "webhook/kube_watch.hpp"
 #include "webhook/policy_store.hpp"
 #include "webhook/usage_ledger.hpp"
 
@@ -67,6 +75,79 @@ std::string uuid(size_t i) {
   return buf;
 }
 
+// Bytes glibc has from the system for the heap (arenas and mmapped chunks).
+size_t held_bytes() {
+  const auto m = mallinfo2();
+  return m.arena + m.hblkhd;
+}
+
+// A full list of `pods` Pods (the pinned H100 Pod, Running, as the API server lists it: no kind
+// or apiVersion) into a Pod cache, in pages of 500.
+int list_mode(size_t pods, bool item_by_item, const policy::Policy& policy) {
+  json pod = json::parse(bench::read_review("gpu-pod-h100-pinned"))["request"]["object"];
+  pod.erase("kind");
+  pod.erase("apiVersion");
+  pod["spec"]["nodeName"] = "gpu-h100-0";
+  pod["status"] = {{"phase", "Running"}, {"hostIP", "10.0.0.10"}, {"podIP", "10.1.0.10"}};
+  webhook::ObjectStore<webhook::PodInfo> cache(
+      [&](const json& o) { return webhook::project_pod(o, policy, nullptr); });
+  auto sink = cache.sink();
+  constexpr size_t kPage = 500;  // kListPageSize of webhook/kube/kube_informer.cpp
+  const size_t rss0 = rss_bytes(), heap0 = heap_bytes(), held0 = held_bytes();
+  bool first = true;
+  for (size_t from = 0; from < pods; from += kPage) {
+    std::string text =
+        R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"1"},"items":[)";
+    for (size_t i = from; i < std::min(pods, from + kPage); ++i) {
+      pod["metadata"]["name"] = pod_name(i);
+      pod["metadata"]["uid"] = uuid(i);
+      if (i > from) text += ',';
+      text += pod.dump();
+    }
+    text += "]}";
+    if (item_by_item) {
+      std::vector<json> one;
+      webhook::parse_list_page(text, [&](json& item) {
+        one.clear();
+        one.push_back(std::move(item));
+        sink.list_page(one, first);
+        first = false;
+      });
+    } else {
+      json page = policy::parse_json_bounded(text);
+      std::vector<json> items;
+      for (auto& item : page["items"]) {
+        item["kind"] = "Pod";
+        item["apiVersion"] = "v1";
+        items.push_back(std::move(item));
+      }
+      page = nullptr;
+      sink.list_page(items, first);
+      first = false;
+    }
+  }
+  sink.list_done();
+  const size_t rss = rss_bytes(), heap = heap_bytes(), held = held_bytes();
+  malloc_trim(0);
+  const size_t rss_trimmed = rss_bytes();
+  if (cache.size() != pods) {
+    std::cerr << "cache_memory: expected " << pods << " pods, the cache holds " << cache.size()
+              << "\n";
+    return 1;
+  }
+  const auto mib = [](size_t b) { return static_cast<double>(b) / (1 << 20); };
+  std::cout << json{{"pods", pods},
+                    {"mode", item_by_item ? "list-items" : "list-pages"},
+                    {"heap_in_use_mib", mib(heap - heap0)},
+                    {"heap_held_mib", mib(held - held0)},
+                    {"rss_growth_mib", mib(rss - rss0)},
+                    {"rss_mib", mib(rss)},
+                    {"rss_after_malloc_trim_mib", mib(rss_trimmed)}}
+                   .dump()
+            << "\n";
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -74,6 +155,14 @@ int main(int argc, char** argv) {
   webhook::PolicyStore store(webhook::PolicySource{"", {{"team-us", "US"}, {"team-sg", "SG"}}});
   store.load();
   const auto policy = store.current();
+  if (argc > 2) {
+    const std::string mode = argv[2];
+    if (mode != "list-items" && mode != "list-pages") {
+      std::cerr << "usage: cache_memory [PODS] [list-items|list-pages]\n";
+      return 2;
+    }
+    return list_mode(pods, mode == "list-items", *policy);
+  }
 
   // Standalone: the ledger as the admission handler fills it (namespace/name, tenant,
   // jurisdiction, TPP of an 8 x H100 pod).

@@ -28,6 +28,12 @@ json parse_json_bounded(std::string_view text) {
   return json::parse(text, check_depth);
 }
 
+json parse_json_bounded(std::string_view text, const json::parser_callback_t& then) {
+  return json::parse(text, [&then](int depth, json::parse_event_t event, json& parsed) {
+    return check_depth(depth, event, parsed) && then(depth, event, parsed);
+  });
+}
+
 json parse_json_bounded_or_discarded(std::string_view text) {
   try {
     return json::parse(text, check_depth);

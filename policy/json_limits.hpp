@@ -23,6 +23,12 @@ class JsonTooDeep : public std::runtime_error {
 // json::parse with the bound: throws JsonTooDeep past kMaxJsonDepth, and what json::parse throws.
 nlohmann::json parse_json_bounded(std::string_view text);
 
+// As above, with `then` called for every parse event after the bound is checked (as json::parse
+// calls its callback: returning false discards the value). Lets a caller take a large document
+// apart while it is parsed, e.g. one list item at a time.
+nlohmann::json parse_json_bounded(std::string_view text,
+                                  const nlohmann::json::parser_callback_t& then);
+
 // As above, but any failure (syntax, depth, range) gives a discarded value, like
 // json::parse(text, nullptr, false).
 nlohmann::json parse_json_bounded_or_discarded(std::string_view text);

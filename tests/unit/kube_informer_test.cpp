@@ -1,5 +1,6 @@
-// Informer::list against a fake API server (plain HTTP): pages reach the sink one at a time,
-// an expired continue token restarts the list, and the store ends with every object.
+// Informer::list against a fake API server (plain HTTP): listed objects reach the sink one at a
+// time, as each is parsed (never a page held whole as JSON: issue 19), an expired continue token
+// restarts the list, an empty list still starts one, and the store ends with every object.
 #include "webhook/kube_informer.hpp"
 
 #include <gtest/gtest.h>
@@ -60,7 +61,7 @@ class FakeApiServer : public exportgate::testing::LoopbackHttpServer {
 
 using exportgate::testing::eventually;
 
-TEST(Informer, ListDeliversPagesAndRestartsAfterAnExpiredContinueToken) {
+TEST(Informer, ListDeliversObjectsOneAtATimeAndRestartsAfterAnExpiredContinueToken) {
   FakeApiServer api;
   wh::KubeClient client(api.kube_config());
   wh::Logger log(wh::LogLevel::kError);
@@ -83,9 +84,11 @@ TEST(Informer, ListDeliversPagesAndRestartsAfterAnExpiredContinueToken) {
   client.cancel_all();
   informer.stop();
   std::lock_guard lock(mu);
-  // Pages 1 and 2, the 410 on page 3, then the whole list again from the start.
+  // The 4 objects of pages 1 and 2, the 410 on page 3, then the 6 again from the start: one at a
+  // time (a page parsed whole reached the sink as one call with 2).
   const std::vector<std::pair<size_t, bool>> expected = {
-      {2, true}, {2, false}, {2, true}, {2, false}, {2, false}};
+      {1, true},  {1, false}, {1, false}, {1, false}, {1, true},
+      {1, false}, {1, false}, {1, false}, {1, false}, {1, false}};
   EXPECT_EQ(pages, expected);
   EXPECT_EQ(done, 1);
   EXPECT_EQ(informer.relists(), 1u);
@@ -109,6 +112,45 @@ TEST(Informer, ObjectStoreHoldsEveryListedObjectAfterARestartedList) {
     EXPECT_EQ(*p, "pod-" + std::to_string(i));
   }
   EXPECT_EQ(store.version(), 1u);  // one list: one swap, not one per page
+}
+
+// An empty list still starts a list (the sink drops what an abandoned one staged) and ends it.
+TEST(Informer, AnEmptyListStartsAndEndsAList) {
+  exportgate::testing::LoopbackHttpServer api;
+  api.server().Get("/api/v1/nodes", [](const httplib::Request& req, httplib::Response& res) {
+    if (req.has_param("watch")) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      res.set_content("", "application/json");
+      return;
+    }
+    res.set_content(R"({"kind":"NodeList","apiVersion":"v1","metadata":{"resourceVersion":"9"},)"
+                    R"("items":[]})",
+                    "application/json");
+  });
+  api.start();
+  wh::KubeClient client(api.kube_config());
+  wh::Logger log(wh::LogLevel::kError);
+  std::mutex mu;
+  std::vector<std::pair<size_t, bool>> pages;
+  int done = 0;
+  wh::InformerSink sink{[&](std::vector<json>& items, bool first) {
+                          std::lock_guard lock(mu);
+                          pages.emplace_back(items.size(), first);
+                        },
+                        [&] {
+                          std::lock_guard lock(mu);
+                          ++done;
+                        },
+                        [](wh::WatchEventType, json&) {}, nullptr};
+  wh::Informer informer(client, "/api/v1/nodes", sink, log);
+  informer.start();
+  ASSERT_TRUE(eventually([&] { return informer.synced(); }));
+  client.cancel_all();
+  informer.stop();
+  std::lock_guard lock(mu);
+  const std::vector<std::pair<size_t, bool>> expected = {{0, true}};
+  EXPECT_EQ(pages, expected);
+  EXPECT_EQ(done, 1);
 }
 
 }  // namespace

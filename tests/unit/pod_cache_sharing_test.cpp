@@ -4,6 +4,9 @@
 // own basis and charge, and the Pods still on the old template keep theirs.
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "policy/errors.hpp"
 #include "policy/evaluate.hpp"
 #include "policy/policy_loader.hpp"
@@ -12,6 +15,7 @@
 #include "webhook/compact_uid.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_informer.hpp"
+#include "webhook/kube_watch.hpp"
 #include "webhook/string_pool.hpp"
 
 namespace exportgate::webhook {
@@ -229,6 +233,55 @@ TEST(PodCacheSharing, AProjectionUnderAnotherKeyIsRefused) {
   json pod = template_pod("p", "8");
   EXPECT_THROW(sink.apply(WatchEventType::kAdded, pod), std::logic_error);
   EXPECT_EQ(store.size(), 0u);
+}
+
+// A list is taken apart item by item as it is parsed (parse_list_page, issue 19): each listed
+// Pod is charged and kept exactly as the same Pod from a watch event, the whole object.
+TEST(PodCacheSharing, ListedPodsAreChargedAsTheWholeObject) {
+  const auto policy = rerated();  // the H20s of template_pod are controlled too
+  std::ifstream in(std::string(EXPORTGATE_SOURCE_DIR) + "/bench/reviews/gpu-pod-h100-pinned.json");
+  std::stringstream text;
+  text << in.rdbuf();
+  json pinned = json::parse(text.str())["request"]["object"];
+  pinned["status"] = {{"phase", "Running"}};
+  std::vector<json> watched = {pinned, template_pod("small", "2"), template_pod("big", "8")};
+  watched[0]["metadata"]["annotations"][kAdmissionUidAnnotation] =
+      "5b7e1c2a-0f3d-4d3e-9f1a-00000000abcd";
+  json list = {{"kind", "PodList"},
+               {"apiVersion", "v1"},
+               {"metadata", {{"resourceVersion", "5"}}},
+               {"items", json::array()}};
+  for (json pod : watched) {  // list items carry no kind or apiVersion
+    pod.erase("kind");
+    pod.erase("apiVersion");
+    list["items"].push_back(pod);
+  }
+  ObjectStore<PodInfo> store([&](const json& o) { return project_pod(o, policy, nullptr); });
+  auto sink = store.sink();
+  bool first = true;
+  parse_list_page(list.dump(), [&](json& item) {
+    std::vector<json> one;
+    one.push_back(std::move(item));
+    sink.list_page(one, first);
+    first = false;
+  });
+  sink.list_done();
+  ASSERT_EQ(store.size(), watched.size());
+  for (const json& pod : watched) {
+    const auto expected = project_pod(pod, policy, nullptr);
+    ASSERT_TRUE(expected);
+    SCOPED_TRACE(expected->key);
+    const auto listed = store.get(expected->key);
+    ASSERT_TRUE(listed);
+    EXPECT_GT(listed->controlled_tpp, 0);
+    EXPECT_EQ(listed->controlled_tpp, expected->controlled_tpp);
+    EXPECT_EQ(listed->controlled_tpp, whole_pod_charge(pod, policy));
+    EXPECT_EQ(listed->site, expected->site);
+    EXPECT_EQ(listed->basis.str(), expected->basis.str());
+    EXPECT_EQ(listed->admission_uid.str(), expected->admission_uid.str());
+    EXPECT_EQ(listed->owner.str(), expected->owner.str());
+    EXPECT_EQ(listed->finished, expected->finished);
+  }
 }
 
 }  // namespace

@@ -1,6 +1,8 @@
 // The background audit (see audit_loop.hpp).
 #include "webhook/audit_loop.hpp"
 
+#include <malloc.h>
+
 #include "webhook/audit_run.hpp"
 #include "webhook/metrics.hpp"
 
@@ -67,6 +69,10 @@ void AuditLoop::loop() {
     if (!active_) continue;
     lock.unlock();
     const bool ok = run_once();
+    // A pass parses every Pod of the cluster, page by page, between allocations that outlive
+    // it; glibc keeps the freed pages in its arenas rather than return them. Give them back
+    // (issue 19: a replica with 100,000 Pods; one call per pass, a few ms).
+    malloc_trim(0);
     const double now =
         std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
     metrics_.audit_run(ok, now);

@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "webhook/allocator.hpp"
 #include "webhook/commands.hpp"
 #include "webhook/decision_log.hpp"
 #include "webhook/metrics.hpp"
@@ -16,6 +17,8 @@ namespace {
 using namespace exportgate::webhook;
 
 int run_serve(ServeCommand cmd) {
+  // Before any thread starts (glibc reads the settings without locking).
+  tune_allocator();
   // Block the stop signals before any thread starts, so every thread inherits the mask and
   // the main thread alone receives them through sigwait.
   sigset_t stop_signals;

@@ -1,6 +1,8 @@
 // The list+watch loop (see kube_informer.hpp).
 #include "webhook/kube_informer.hpp"
 
+#include <malloc.h>
+
 namespace exportgate::webhook {
 
 using nlohmann::json;
@@ -65,31 +67,32 @@ void Informer::list() {
       continue;
     }
     if (!res.ok()) throw KubeUnavailable("list " + path_ + ": " + res.describe());
-    json page = res.json();
-    // List items carry no apiVersion/kind (watch events do); restore them so consumers see the
-    // same objects either way (the engine recognises a Pod by its kind).
-    std::string kind = page.value("kind", "");
-    if (kind.ends_with("List")) kind.resize(kind.size() - 4);
-    const std::string api_version = page.value("apiVersion", "");
-    std::vector<json> items;
-    if (auto it = page.find("items"); it != page.end() && it->is_array()) {
-      items.reserve(it->size());
-      for (auto& item : *it) {
-        if (!item.contains("kind")) item["kind"] = kind;
-        if (!item.contains("apiVersion")) item["apiVersion"] = api_version;
-        items.push_back(std::move(item));
-      }
+    // Each item goes to the sink as soon as it is parsed (parse_list_page): one item of the page
+    // is held as JSON at a time, not the page. Kind and apiVersion, which list items lack, are
+    // restored so consumers see the same objects as from a watch (the engine recognises a Pod
+    // by its kind).
+    std::vector<json> one;
+    const ListPage page = parse_list_page(res.body, [&](json& item) {
+      one.clear();
+      one.push_back(std::move(item));
+      sink_.list_page(one, first);
+      first = false;
+    });
+    if (first) {  // a page without items still starts the list
+      one.clear();
+      sink_.list_page(one, true);
+      first = false;
     }
-    const json& meta = page.value("metadata", json::object());
-    cont = meta.value("continue", "");
-    rv = meta.value("resourceVersion", "");
-    page = nullptr;
-    listed += items.size();
-    sink_.list_page(items, first);
-    first = false;
+    cont = page.continue_token;
+    rv = page.resource_version;
+    listed += page.items;
     if (cont.empty()) break;
   }
   sink_.list_done();
+  // The list's page bodies and parsed items were freed between the projections it left, and
+  // glibc keeps such pages in its arenas rather than return them: give them back after a list
+  // of more than a page (issue 19; one call per full list, a few ms).
+  if (listed > static_cast<size_t>(kListPageSize)) malloc_trim(0);
   if (sink_.changed) sink_.changed();
   resource_version_ = rv;
   ++relists_;

@@ -26,11 +26,13 @@
 
 namespace exportgate::webhook {
 
-// What an informer does with what it sees. A full (re)list arrives one page at a time, so that
-// only one page of JSON is held: 100,000 listed Pods as JSON documents are GiBs, their
-// projections a few tens of MiB. list_page(items, first) takes each page (the items may be
-// moved from); `first` starts a new list and drops what the pages of an abandoned one (expired
-// continue token) gave. list_done() then makes the listed set current.
+// What an informer does with what it sees. A full (re)list arrives one item at a time, as each
+// is parsed, so that only one listed object is held as JSON: 100,000 listed Pods as JSON
+// documents are GiBs, their projections a few tens of MiB, and even one page of 500 parsed whole
+// fragmented the heap between the projections (issue 19). list_page(items, first) takes the
+// items (which may be moved from; today one at a time, none for an empty list); `first` starts a
+// new list and drops what an abandoned one (expired continue token) gave. list_done() then makes
+// the listed set current.
 struct InformerSink {
   std::function<void(std::vector<nlohmann::json>&, bool first)> list_page;
   std::function<void()> list_done;

@@ -2,6 +2,7 @@
 #include "webhook/kube_watch.hpp"
 
 #include <algorithm>
+#include <optional>
 
 #include "policy/json_limits.hpp"
 
@@ -45,6 +46,91 @@ WatchEvent parse_watch_event(std::string_view line) {
   }
   ev.object = std::move(*object);
   return ev;
+}
+
+namespace {
+
+// A member of the page that must be a string when present ("" when absent).
+std::string string_member(const json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end()) return "";
+  if (!it->is_string()) throw ListDecodeError(std::string("list ") + key + " is not a string");
+  return it->get<std::string>();
+}
+
+// The kind of a list's items: "PodList" -> "Pod".
+std::string item_kind(std::string kind) {
+  if (kind.ends_with("List")) kind.resize(kind.size() - 4);
+  return kind;
+}
+
+void restore_type(json& item, const std::string& kind, const std::string& api_version) {
+  if (!item.contains("kind")) item["kind"] = kind;
+  if (!item.contains("apiVersion")) item["apiVersion"] = api_version;
+}
+
+}  // namespace
+
+ListPage parse_list_page(std::string_view body, const std::function<void(json&)>& on_item) {
+  using Event = json::parse_event_t;
+  // Depths as nlohmann counts them: the page is 0, its members 1, the items 2.
+  std::string member;  // the page's member being parsed
+  bool in_items = false;
+  std::optional<std::string> kind, api_version;  // the list's, once parsed
+  ListPage out;
+  json page;
+  try {
+    page = policy::parse_json_bounded(body, [&](int depth, Event event, json& parsed) {
+      if (depth == 1) {
+        if (event == Event::key) {
+          member = parsed.get<std::string>();
+        } else if (event == Event::value && parsed.is_string()) {
+          if (member == "kind") kind = item_kind(parsed.get<std::string>());
+          if (member == "apiVersion") api_version = parsed.get<std::string>();
+        } else if (event == Event::array_start) {
+          in_items = member == "items";
+          out.is_list |= in_items;
+        } else if (event == Event::array_end) {
+          in_items = false;
+        }
+        return true;
+      }
+      if (depth != 2 || !in_items) return true;
+      if (event == Event::value || event == Event::array_start) {
+        throw ListDecodeError("list item is not an object");
+      }
+      if (event != Event::object_end || !kind || !api_version) return true;
+      restore_type(parsed, *kind, *api_version);
+      ++out.items;
+      on_item(parsed);
+      return false;  // dropped from the page
+    });
+  } catch (const json::exception& e) {
+    throw ListDecodeError(std::string("list page is not JSON: ") + e.what());
+  } catch (const policy::JsonTooDeep& e) {
+    throw ListDecodeError(e.what());
+  }
+  if (!page.is_object()) throw ListDecodeError("list page is not a JSON object");
+  // What the API server never sends: a kind after the items. They were kept; hand them over now.
+  if (auto items = page.find("items"); items != page.end() && items->is_array()) {
+    out.is_list = true;
+    const std::string k = item_kind(string_member(page, "kind"));
+    const std::string v = string_member(page, "apiVersion");
+    for (json& item : *items) {
+      restore_type(item, k, v);
+      ++out.items;
+      on_item(item);
+    }
+  }
+  // Type errors as the old whole-page reading reported them: fail, never read a default.
+  (void)string_member(page, "kind");
+  (void)string_member(page, "apiVersion");
+  if (auto meta = page.find("metadata"); meta != page.end()) {
+    if (!meta->is_object()) throw ListDecodeError("list metadata is not an object");
+    out.continue_token = string_member(*meta, "continue");
+    out.resource_version = string_member(*meta, "resourceVersion");
+  }
+  return out;
 }
 
 std::vector<std::string> LineBuffer::feed(std::string_view data) {
