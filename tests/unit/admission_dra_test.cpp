@@ -6,6 +6,7 @@
 #include "policy/dra_charge.hpp"
 #include "policy/manifest.hpp"
 #include "policy/policy_loader.hpp"
+#include "tests/unit/support/dra_objects.hpp"
 #include "webhook/admission_handler.hpp"
 #include "webhook/kube_dra_cache.hpp"
 #include "webhook/usage_ledger.hpp"
@@ -111,27 +112,25 @@ spec:
   - cel: {expression: "device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == 'gpu'"}
 )";
 
-const char* kH20Claim = R"(
-apiVersion: resource.k8s.io/v1
-kind: ResourceClaim
-metadata: {name: h20s}
-spec:
-  devices:
-    requests:
-    - name: gpu
-      exactly:
-        deviceClassName: gpu.nvidia.com
-        count: 8
-        selectors: [{cel: {expression: "device.attributes['gpu.nvidia.com'].productName == 'NVIDIA H20'"}}]
-)";
+// A ResourceClaim `name` for `count` devices of class gpu.nvidia.com whose CEL selector pins
+// `product`.
+std::string product_claim(const std::string& name, int count, const std::string& product) {
+  return "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: " + name +
+         "}\nspec:\n  devices:\n    requests:\n    - name: gpu\n      exactly:\n"
+         "        deviceClassName: gpu.nvidia.com\n        count: " +
+         std::to_string(count) +
+         "\n        selectors: [{cel: {expression: "
+         "\"device.attributes['gpu.nvidia.com'].productName "
+         "== '" +
+         product + "'\"}}]\n";
+}
+
+const std::string kH20Claim = product_claim("h20s", 8, "NVIDIA H20");
 
 // The caches as cluster mode fills them: a list, then watch events.
 TEST(AdmissionDra, CachedDeviceClassLetsASelectorPinTheModel) {
   DraCaches caches;
-  std::map<std::string, InformerSink> sinks;
-  caches.add_informers([&](std::string path, InformerSink sink) {
-    sinks[path.substr(path.rfind('/') + 1)] = std::move(sink);
-  });
+  auto sinks = testing::dra_informer_sinks(caches);
   ASSERT_EQ(sinks.size(), 4u);
   const auto policy = tenants_policy();
   InMemoryLedger ledger;
@@ -162,19 +161,7 @@ TEST(AdmissionDra, CachedDeviceClassLetsASelectorPinTheModel) {
   EXPECT_TRUE(caches.context()->classes.empty());
 }
 
-const char* kH100Claim = R"(
-apiVersion: resource.k8s.io/v1
-kind: ResourceClaim
-metadata: {name: h100s}
-spec:
-  devices:
-    requests:
-    - name: gpu
-      exactly:
-        deviceClassName: gpu.nvidia.com
-        count: 2
-        selectors: [{cel: {expression: "device.attributes['gpu.nvidia.com'].productName == 'NVIDIA H100 80GB HBM3'"}}]
-)";
+const std::string kH100Claim = product_claim("h100s", 2, "NVIDIA H100 80GB HBM3");
 
 TEST(AdmissionDra, ClaimsReserveUnderTheCapAndAreAnnotated) {
   auto policy = tenants_policy();
@@ -214,18 +201,8 @@ TEST(AdmissionDra, ClaimsReserveUnderTheCapAndAreAnnotated) {
 
 TEST(AdmissionDra, AllocatedClaimsAreCountedExactlyOnce) {
   policy::DraContext ctx;
-  for (const auto& m : policy::parse_manifests(std::string(kGpuClass) + R"(
----
-apiVersion: resource.k8s.io/v1
-kind: ResourceSlice
-metadata: {name: node-b}
-spec:
-  driver: gpu.nvidia.com
-  nodeName: node-b
-  pool: {name: node-b, generation: 1, resourceSliceCount: 1}
-  devices:
-  - {name: gpu-0, attributes: {type: {string: gpu}, productName: {string: NVIDIA H100 80GB HBM3}}}
----
+  for (const auto& m : policy::parse_manifests(
+           std::string(kGpuClass) + "---\n" + testing::h100_slice("node-b", 1) + R"(---
 apiVersion: resource.k8s.io/v1
 kind: ResourceClaim
 metadata: {name: held, namespace: sg, annotations: {exportgate.io/admission-uid: uid-1}}
@@ -244,7 +221,7 @@ spec:
   devices:
     requests: [{name: gpu, exactly: {deviceClassName: gpu.nvidia.com, count: 4}}]
 )",
-                                               "ctx.yaml")) {
+           "ctx.yaml")) {
     ctx.add_object(m.object);
   }
   const auto in_use = dra_claims_in_use(ctx, tenants_policy());

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "policy/policy_loader.hpp"
+#include "tests/unit/support/admission_reviews.hpp"
 #include "webhook/mutation.hpp"
 #include "webhook/usage_ledger.hpp"
 
@@ -14,27 +15,12 @@ namespace {
 using nlohmann::json;
 
 json h100_pod(const std::string& ns, const std::string& name, int gpus) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Pod"},
-          {"metadata", {{"name", name}, {"namespace", ns}}},
-          {"spec",
-           {{"nodeSelector", {{"nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3"}}},
-            {"containers",
-             {{{"name", "c"},
-               {"resources", {{"limits", {{"nvidia.com/gpu", std::to_string(gpus)}}}}}}}}}}};
+  return testing::gpu_pod(ns, name, gpus);
 }
 
 AdmissionRequest pod_request(const std::string& uid, const std::string& ns, const std::string& name,
                              int gpus) {
-  AdmissionRequest r;
-  r.uid = uid;
-  r.kind = {"", "v1", "Pod"};
-  r.resource = "pods";
-  r.operation = "CREATE";
-  r.namespace_ = ns;
-  r.name = name;
-  r.object = h100_pod(ns, name, gpus);
-  return r;
+  return testing::pod_create(uid, ns, name, h100_pod(ns, name, gpus));
 }
 
 policy::Policy sg_policy(double cap) {
@@ -291,16 +277,7 @@ TEST(AdmissionHandler, NamespaceRelabelsAreRecorded) {
        {{"name", "team-x"}, {"labels", {{"team", "x"}, {"exportgate.io/jurisdiction", "DE"}}}}}};
   json after = before;
   after["metadata"]["labels"]["exportgate.io/jurisdiction"] = "CN";
-  AdmissionRequest r;
-  r.uid = "relabel-1";
-  r.kind = {"", "v1", "Namespace"};
-  r.resource = "namespaces";
-  r.operation = "UPDATE";
-  r.name = "team-x";
-  r.object = after;
-  r.old_object = before;
-  r.username = "carol";
-  r.groups = {"admins"};
+  AdmissionRequest r = testing::namespace_update("relabel-1", before, after, "carol", {"admins"});
   auto admin = handle_admission(r, Endpoint::kValidate, policy, ledger);
   EXPECT_TRUE(admin.response.allowed);
   ASSERT_TRUE(admin.record.is_object());
@@ -339,16 +316,9 @@ TEST(AdmissionHandler, NamespaceSubresourcesAreGuardedToo) {
   json after = before;
   after["metadata"]["labels"]["exportgate.io/jurisdiction"] = "US";
   for (const char* sub : {"status", "finalize"}) {
-    AdmissionRequest r;
-    r.uid = std::string("sub-") + sub;
-    r.kind = {"", "v1", "Namespace"};
-    r.resource = "namespaces";
+    AdmissionRequest r =
+        testing::namespace_update(std::string("sub-") + sub, before, after, "mallory", {});
     r.sub_resource = sub;
-    r.operation = "UPDATE";
-    r.name = "team-x";
-    r.object = after;
-    r.old_object = before;
-    r.username = "mallory";
     auto out = handle_admission(r, Endpoint::kValidate, policy, ledger);
     EXPECT_FALSE(out.response.allowed) << sub;
     EXPECT_EQ(out.response.status_code, 403) << sub;

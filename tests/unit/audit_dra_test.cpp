@@ -6,28 +6,13 @@
 #include "policy/dra_charge.hpp"
 #include "policy/manifest.hpp"
 #include "policy/policy_loader.hpp"
+#include "tests/unit/support/dra_objects.hpp"
 
 namespace exportgate::policy {
 namespace {
 
-const char* kObjects = R"(
-apiVersion: resource.k8s.io/v1
-kind: DeviceClass
-metadata: {name: gpu.nvidia.com}
-spec:
-  selectors:
-  - cel: {expression: "device.driver == 'gpu.nvidia.com'"}
----
-apiVersion: resource.k8s.io/v1
-kind: ResourceSlice
-metadata: {name: node-a}
-spec:
-  driver: gpu.nvidia.com
-  nodeName: node-a
-  pool: {name: node-a, generation: 1, resourceSliceCount: 1}
-  devices:
-  - {name: gpu-0, attributes: {type: {string: gpu}, productName: {string: NVIDIA H100 80GB HBM3}}}
-)";
+const std::string kObjects =
+    std::string(testing::kNvidiaGpuClass) + "---\n" + testing::h100_slice("node-a", 1);
 
 const char* kClaims = R"(
 apiVersion: resource.k8s.io/v1

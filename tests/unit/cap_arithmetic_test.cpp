@@ -7,6 +7,7 @@
 
 #include "policy/evaluate.hpp"
 #include "policy/policy_loader.hpp"
+#include "tests/unit/support/pinned_demand.hpp"
 
 namespace exportgate::policy {
 namespace {
@@ -18,30 +19,7 @@ const Policy& diffusion() {
 
 // `count` devices of catalog model `id` in one pod, as extract_demand charges a pinned request.
 WorkloadDemand demand_of(const std::string& id, double count) {
-  const AcceleratorModel* m = builtin_catalog().find_model(id);
-  EXPECT_NE(m, nullptr) << id;
-  AcceleratorDemand a;
-  a.resource = "example.com/accel";
-  a.model_id = id;
-  a.model_name = m->display_name;
-  a.quantity = count;
-  a.tpp_per_pod = count * m->tpp;
-  a.export_class = m->export_class;
-  a.pinned = true;
-  PodSetDemand ps;
-  ps.tpp_per_pod = a.tpp_per_pod;
-  ps.accelerators.push_back(a);
-  WorkloadDemand d;
-  d.kind = "Pod";
-  d.name = "p";
-  d.namespace_ = "team";
-  d.pod_sets.push_back(ps);
-  d.total_pods = 1;
-  d.total_tpp = a.tpp_per_pod;
-  d.controlled_tpp = is_controlled(m->export_class) ? a.tpp_per_pod : 0;
-  d.max_class = m->export_class;
-  d.accelerator_count = count;
-  return d;
+  return testing::pinned_demand(id, count, {.resource = "example.com/accel"});
 }
 
 TenantContext tenant(std::string code, Authorization auth) {

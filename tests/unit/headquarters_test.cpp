@@ -14,6 +14,8 @@
 #include "policy/evaluate.hpp"
 #include "policy/policy_loader.hpp"
 #include "policy/tenancy.hpp"
+#include "tests/unit/support/admission_reviews.hpp"
+#include "tests/unit/support/pinned_demand.hpp"
 #include "webhook/admission_handler.hpp"
 #include "webhook/usage_ledger.hpp"
 
@@ -21,30 +23,7 @@ namespace exportgate::policy {
 namespace {
 
 WorkloadDemand demand_of(const std::string& id, double count) {
-  const AcceleratorModel* m = builtin_catalog().find_model(id);
-  EXPECT_NE(m, nullptr) << id;
-  AcceleratorDemand a;
-  a.resource = "nvidia.com/gpu";
-  a.model_id = id;
-  a.model_name = m->display_name;
-  a.quantity = count;
-  a.tpp_per_pod = count * m->tpp;
-  a.export_class = m->export_class;
-  a.pinned = true;
-  PodSetDemand ps;
-  ps.tpp_per_pod = a.tpp_per_pod;
-  ps.accelerators.push_back(a);
-  WorkloadDemand d;
-  d.kind = "Pod";
-  d.name = "p";
-  d.namespace_ = "team";
-  d.pod_sets.push_back(ps);
-  d.total_pods = 1;
-  d.total_tpp = a.tpp_per_pod;
-  d.controlled_tpp = is_controlled(m->export_class) ? a.tpp_per_pod : 0;
-  d.max_class = m->export_class;
-  d.accelerator_count = count;
-  return d;
+  return testing::pinned_demand(id, count);
 }
 
 struct HqRow {
@@ -220,16 +199,7 @@ TEST(HeadquartersLabel, OnlyAdminsMayChangeIt) {
         {"labels", {{"exportgate.io/jurisdiction", "SG"}, {"exportgate.io/headquarters", "CN"}}}}}};
   nlohmann::json after = before;
   after["metadata"]["labels"].erase("exportgate.io/headquarters");
-  AdmissionRequest r;
-  r.uid = "hq-1";
-  r.kind = {"", "v1", "Namespace"};
-  r.resource = "namespaces";
-  r.operation = "UPDATE";
-  r.name = "team-x";
-  r.object = after;
-  r.old_object = before;
-  r.username = "dev";
-  r.groups = {"dev"};
+  AdmissionRequest r = testing::namespace_update("hq-1", before, after, "dev", {"dev"});
   auto denied = handle_admission(r, Endpoint::kValidate, policy, ledger);
   EXPECT_FALSE(denied.response.allowed);
   EXPECT_EQ(denied.record["code"], "namespace-label-guard");
@@ -253,21 +223,7 @@ spec:
                                "alloc.yaml");
   InMemoryLedger ledger;
   auto pod = [](const std::string& ns, const std::string& name) {
-    AdmissionRequest r;
-    r.uid = ns + name;
-    r.kind = {"", "v1", "Pod"};
-    r.resource = "pods";
-    r.operation = "CREATE";
-    r.namespace_ = ns;
-    r.name = name;
-    r.object = {{"apiVersion", "v1"},
-                {"kind", "Pod"},
-                {"metadata", {{"name", name}, {"namespace", ns}}},
-                {"spec",
-                 {{"nodeSelector", {{"nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3"}}},
-                  {"containers",
-                   {{{"name", "c"}, {"resources", {{"limits", {{"nvidia.com/gpu", "8"}}}}}}}}}}};
-    return r;
+    return testing::pod_create(ns + name, ns, name, testing::gpu_pod(ns, name, 8));
   };
   // LPP tenant: 126,656 TPP in use, within its 26,900,000; the allocation (200,000) is not its.
   EXPECT_TRUE(handle_admission(pod("lpp", "a"), Endpoint::kValidate, p, ledger).response.allowed);

@@ -9,43 +9,18 @@
 #include "policy/policy_diff.hpp"
 #include "policy/policy_loader.hpp"
 #include "policy/tenancy.hpp"
+#include "tests/unit/support/dated_policy.hpp"
+#include "tests/unit/support/pinned_demand.hpp"
 
 namespace exportgate::policy {
 namespace {
 
 WorkloadDemand h100x8() {
-  const AcceleratorModel* m = builtin_catalog().find_model("h100-sxm");
-  AcceleratorDemand a;
-  a.resource = "nvidia.com/gpu";
-  a.model_id = m->id;
-  a.model_name = m->display_name;
-  a.quantity = 8;
-  a.tpp_per_pod = 8 * m->tpp;
-  a.export_class = m->export_class;
-  a.pinned = true;
-  PodSetDemand ps;
-  ps.tpp_per_pod = a.tpp_per_pod;
-  ps.accelerators.push_back(a);
-  WorkloadDemand d;
-  d.kind = "Pod";
-  d.name = "train";
-  d.namespace_ = "team";
-  d.pod_sets.push_back(ps);
-  d.total_pods = 1;
-  d.total_tpp = a.tpp_per_pod;
-  d.controlled_tpp = a.tpp_per_pod;
-  d.max_class = m->export_class;
-  d.accelerator_count = 8;
-  return d;
+  return testing::pinned_demand("h100-sxm", 8, {.name = "train"});
 }
 
 Policy on(const std::string& date) {
-  LoadOptions o;
-  o.in_force_on = date;
-  return load_policy(
-      "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: p}\n"
-      "spec: {preset: current}\n",
-      "p.yaml", o);
+  return testing::current_preset_on(date);
 }
 
 struct DateRow {
@@ -63,10 +38,7 @@ TEST_P(SamePodOnADate, Decides) {
   const auto& row = GetParam();
   const Policy p = on(row.date);
   EXPECT_EQ(p.in_force_on, row.date);
-  std::map<std::string, std::string> labels{{std::string(kJurisdictionLabel), row.jurisdiction},
-                                            {std::string(kTenantLabel), "acme"}};
-  if (!row.headquarters.empty()) labels[std::string(kHeadquartersLabel)] = row.headquarters;
-  const TenantContext t = resolve_tenant(p, "team", &labels);
+  const TenantContext t = testing::acme_in_team(p, row.jurisdiction, row.headquarters);
   const Decision d = evaluate(h100x8(), t, {row.tenant_usage, 0}, p);
   EXPECT_EQ(d.verdict, row.verdict) << (d.reasons.empty() ? "" : d.reasons[0]);
   EXPECT_EQ(d.code, row.code);

@@ -7,11 +7,11 @@
 
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include "tests/unit/fake_kube_api.hpp"
+#include "tests/unit/support/admission_reviews.hpp"
+#include "tests/unit/support/cluster_caches.hpp"
+#include "tests/unit/support/fake_api_ledger.hpp"
+#include "tests/unit/support/policy_file.hpp"
 #include "webhook/admission_handler.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/metrics.hpp"
@@ -20,7 +20,6 @@
 namespace exportgate::webhook {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
 
 const std::string kApi = "/apis/kueue.x-k8s.io/v1beta2";
@@ -77,24 +76,15 @@ std::string path_of(const std::string& ns, const std::string& name) {
 }
 
 struct Fixture : ::testing::Test {
-  fs::path file =
-      fs::temp_directory_path() / ("exportgate-kueue-" + std::to_string(::getpid()) + ".yaml");
-  testing::FakeKubeApi api;
-  std::ostringstream out;
-  Logger log{LogLevel::kError, &out};
-  std::unique_ptr<PolicyStore> policies;
-  std::unique_ptr<KubeClient> client;
-  std::unique_ptr<ClusterLedger> ledger;
+  testing::PolicyFile file{"kueue", kPolicy};
+  testing::FakeApiLedger cluster;
+  testing::FakeKubeApi& api = cluster.api;
+  Logger& log = cluster.log;
+  PolicyStore* policies = &file.store();
+  ClusterLedger* ledger = &cluster.ledger;
   std::unique_ptr<KueueCheckController> controller;
 
   void SetUp() override {
-    std::ofstream(file) << kPolicy;
-    policies = std::make_unique<PolicyStore>(PolicySource{file.string(), {}});
-    policies->load();
-    client = std::make_unique<KubeClient>(api.kube_config());
-    LedgerOptions lo;
-    lo.namespace_ = "eg";
-    ledger = std::make_unique<ClusterLedger>(*client, lo, nullptr, log);
     api.add_collection(kApi + "/workloads");
     api.put_object(kApi + "/admissionchecks/exportgate",
                    {{"apiVersion", "kueue.x-k8s.io/v1beta2"},
@@ -107,16 +97,15 @@ struct Fixture : ::testing::Test {
                     {"metadata", {{"name", "other"}}},
                     {"spec", {{"controllerName", "example.com/other"}}}});
     KueueCheckInputs in;
-    in.client = client.get();
-    in.policies = policies.get();
-    in.ledger = ledger.get();
+    in.client = &cluster.client;
+    in.policies = policies;
+    in.ledger = ledger;
     in.namespace_labels = [](const std::string& ns) -> std::optional<Labels> {
       if (ns == "cn-lab") return Labels{{"exportgate.io/jurisdiction", "CN"}};
       return Labels{};
     };
     controller = std::make_unique<KueueCheckController>(in, KueueCheckOptions{}, log);
   }
-  void TearDown() override { fs::remove(file); }
 
   json check_of(const std::string& ns, const std::string& name,
                 const std::string& check = "exportgate") {
@@ -205,15 +194,8 @@ TEST_F(Fixture, PodsOfAReadyWorkloadAreAdmittedAgainstItsReservation) {
       pod["metadata"]["ownerReferences"] = {
           {{"kind", "Job"}, {"name", "j"}, {"uid", owner_uid}, {"controller", true}}};
     }
-    AdmissionRequest r;
-    r.uid = "uid-" + name;
-    r.kind = {"", "v1", "Pod"};
-    r.resource = "pods";
-    r.operation = "CREATE";
-    r.namespace_ = "acme";
-    r.name = name;
-    r.object = pod;
-    return handle_admission(r, Endpoint::kValidate, *policy, *ledger, env);
+    return handle_admission(testing::pod_create("uid-" + name, "acme", name, pod),
+                            Endpoint::kValidate, *policy, *ledger, env);
   };
   EXPECT_TRUE(create("wl-1-pod", "job-uid-wl-1").response.allowed);
   EXPECT_TRUE(create("wl-2-pod", "job-uid-wl-2").response.allowed);
@@ -270,17 +252,11 @@ TEST_F(Fixture, ARunningPodOfAReadyWorkloadIsCountedOnce) {
   // Stored (Pending: kept off the nodes), seen by the reconciler.
   pod["metadata"]["uid"] = "pod-uid-1";
   pod["status"] = {{"phase", "Pending"}};
-  ObjectStore<PodInfo> pods([&](const json& o) { return project_pod(o, *policy, nullptr); });
-  ObjectStore<Labels> namespaces(project_namespace);
-  std::vector<json> page = {pod};
-  auto pod_sink = pods.sink();
-  pod_sink.list_page(page, true);
-  pod_sink.list_done();
-  namespaces.sink().list_done();
-  Metrics metrics;
-  Reconciler reconciler(ReconcilerInputs{&pods, &namespaces, [] { return true; }, nullptr,
-                                         policies.get(), ledger.get(), nullptr},
-                        ReconcilerOptions{}, metrics, log);
+  testing::ClusterCaches caches(*policies);
+  caches.list({}, {pod});
+  Reconciler reconciler(ReconcilerInputs{&caches.pods, &caches.namespaces, [] { return true; },
+                                         nullptr, policies, ledger, nullptr},
+                        ReconcilerOptions{}, cluster.metrics, log);
   ASSERT_TRUE(reconciler.run_once());
 
   const json spec = (*api.object(kLedgerIn))["spec"];

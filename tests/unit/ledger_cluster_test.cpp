@@ -5,11 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <set>
-#include <sstream>
 #include <thread>
 
 #include "policy/policy_loader.hpp"
 #include "tests/unit/fake_kube_api.hpp"
+#include "tests/unit/support/admission_reviews.hpp"
+#include "tests/unit/support/fake_api_ledger.hpp"
 #include "webhook/admission_handler.hpp"
 
 namespace exportgate::webhook {
@@ -18,8 +19,7 @@ namespace {
 using exportgate::testing::FakeKubeApi;
 using nlohmann::json;
 
-const std::string kLedgerPath =
-    "/apis/exportgate.io/v1alpha1/namespaces/eg/tppledgers/jurisdiction-sg";
+using testing::kSgLedgerPath;
 
 Reservation reservation(const std::string& uid) {
   return {"team/" + uid, "team", "SG", 126656, uid, "team"};
@@ -27,7 +27,7 @@ Reservation reservation(const std::string& uid) {
 
 std::set<std::string> reserved_uids(const FakeKubeApi& api) {
   std::set<std::string> uids;
-  auto obj = api.object(kLedgerPath);
+  auto obj = api.object(kSgLedgerPath);
   if (!obj) return uids;
   for (const auto& r : (*obj)["spec"].value("reservations", json::array()))
     uids.insert(r.value("uid", ""));
@@ -37,20 +37,17 @@ std::set<std::string> reserved_uids(const FakeKubeApi& api) {
 // A request that gives up while its reservation is in another request's batch is told it failed;
 // the ledger must then not hold it (nor count its TPP) once the writes are done.
 TEST(ClusterLedger, AReserveThatTimedOutInABatchLeavesNoReservation) {
-  FakeKubeApi api;
+  LedgerOptions options = testing::ledger_in_eg();
+  options.deadline = std::chrono::milliseconds(300);
+  testing::FakeApiLedger cluster(options);
+  auto& api = cluster.api;
+  auto& ledger = cluster.ledger;
   // Every write takes longer than a waiter's patience (2 x the ledger deadline).
   api.set_fault([](const std::string& method, const std::string&, const std::string&) {
     if (method == "PUT" || method == "POST")
       std::this_thread::sleep_for(std::chrono::milliseconds(400));
     return std::optional<int>();
   });
-  KubeClient client(api.kube_config());
-  std::ostringstream out;
-  Logger log(LogLevel::kError, &out);
-  LedgerOptions options;
-  options.namespace_ = "eg";
-  options.deadline = std::chrono::milliseconds(300);
-  ClusterLedger ledger(client, options, nullptr, log);
 
   struct Outcome {
     std::string uid;
@@ -85,22 +82,17 @@ TEST(ClusterLedger, AReserveThatTimedOutInABatchLeavesNoReservation) {
     }
   }
   EXPECT_GE(threw, 1) << "no request timed out: the scenario did not happen";
-  auto obj = api.object(kLedgerPath);
+  auto obj = api.object(kSgLedgerPath);
   ASSERT_TRUE(obj);
   EXPECT_DOUBLE_EQ((*obj)["spec"]["reservedTPP"].get<double>(), 126656.0 * held.size());
 }
 
 TEST(ClusterLedger, UncappedReservationsNeverCallTheApi) {
-  FakeKubeApi api;
-  api.set_fault([](const std::string&, const std::string&, const std::string&) {
+  testing::FakeApiLedger cluster;
+  auto& ledger = cluster.ledger;
+  cluster.api.set_fault([](const std::string&, const std::string&, const std::string&) {
     return std::optional<int>(503);
   });
-  KubeClient client(api.kube_config());
-  std::ostringstream out;
-  Logger log(LogLevel::kError, &out);
-  LedgerOptions options;
-  options.namespace_ = "eg";
-  ClusterLedger ledger(client, options, nullptr, log);
   EXPECT_TRUE(ledger.reserve(reservation("u1"), std::nullopt, std::nullopt));
   EXPECT_THROW(ledger.reserve(reservation("u2"), 1e12, std::nullopt), LedgerUnavailable);
 }
@@ -109,13 +101,9 @@ TEST(ClusterLedger, UncappedReservationsNeverCallTheApi) {
 // Pod DELETE review, even the API server's own with the pod in oldObject, releases nothing and
 // writes nothing.
 TEST(ClusterLedger, DeleteReviewsReleaseNothing) {
-  FakeKubeApi api;
-  KubeClient client(api.kube_config());
-  std::ostringstream out;
-  Logger log(LogLevel::kError, &out);
-  LedgerOptions options;
-  options.namespace_ = "eg";
-  ClusterLedger ledger(client, options, nullptr, log);
+  testing::FakeApiLedger cluster;
+  auto& api = cluster.api;
+  auto& ledger = cluster.ledger;
   const auto policy = policy::load_preset(policy::kDefaultPreset);
   AdmissionEnv env;
   env.namespace_labels =
@@ -123,25 +111,11 @@ TEST(ClusterLedger, DeleteReviewsReleaseNothing) {
     return std::map<std::string, std::string>{{"exportgate.io/jurisdiction", "SG"},
                                               {"exportgate.io/tenant", "team"}};
   };
-  const json pod = {
-      {"apiVersion", "v1"},
-      {"kind", "Pod"},
-      {"metadata", {{"name", "p"}, {"namespace", "team"}}},
-      {"spec",
-       {{"nodeSelector", {{"nvidia.com/gpu.product", "NVIDIA-H100-80GB-HBM3"}}},
-        {"containers",
-         {{{"name", "c"}, {"resources", {{"limits", {{"nvidia.com/gpu", "8"}}}}}}}}}}};
-  AdmissionRequest create;
-  create.uid = "uid-create";
-  create.kind = {"", "v1", "Pod"};
-  create.resource = "pods";
-  create.operation = "CREATE";
-  create.namespace_ = "team";
-  create.name = "p";
-  create.object = pod;
+  const json pod = testing::gpu_pod("team", "p", 8);
+  const AdmissionRequest create = testing::pod_create("uid-create", "team", "p", pod);
   ASSERT_TRUE(handle_admission(create, Endpoint::kValidate, policy, ledger, env).response.allowed);
   ASSERT_EQ(reserved_uids(api), std::set<std::string>{"uid-create"});
-  const auto before = api.object(kLedgerPath);
+  const auto before = api.object(kSgLedgerPath);
 
   AdmissionRequest del = create;
   del.uid = "uid-delete";
@@ -149,7 +123,7 @@ TEST(ClusterLedger, DeleteReviewsReleaseNothing) {
   del.object = nullptr;
   del.old_object = pod;
   EXPECT_TRUE(handle_admission(del, Endpoint::kValidate, policy, ledger, env).response.allowed);
-  EXPECT_EQ(api.object(kLedgerPath), before);  // not written
+  EXPECT_EQ(api.object(kSgLedgerPath), before);  // not written
   EXPECT_DOUBLE_EQ(ledger.snapshot("team", "SG").tenant_tpp, 126656);
 }
 

@@ -11,17 +11,13 @@
 #include "policy/policy_loader.hpp"
 #include "policy/tenancy.hpp"
 #include "policy/workload.hpp"
+#include "tests/unit/support/dated_policy.hpp"
 
 namespace exportgate::policy {
 namespace {
 
 Policy on(const std::string& date) {
-  LoadOptions o;
-  o.in_force_on = date;
-  return load_policy(
-      "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: p}\n"
-      "spec: {preset: current}\n",
-      "p.yaml", o);
+  return testing::current_preset_on(date);
 }
 
 // A Pod asking for 8 of `resource` on nodes labelled `label`=`value` ("" = not pinned).
@@ -73,10 +69,7 @@ TEST_P(PartRuleRow, Decides) {
     t.headquarters = row.headquarters;
     p.tenants.push_back(t);
   }
-  std::map<std::string, std::string> labels{{std::string(kJurisdictionLabel), row.jurisdiction},
-                                            {std::string(kTenantLabel), "acme"}};
-  if (!row.headquarters.empty()) labels[std::string(kHeadquartersLabel)] = row.headquarters;
-  const TenantContext t = resolve_tenant(p, "team", &labels);
+  const TenantContext t = testing::acme_in_team(p, row.jurisdiction, row.headquarters);
   const WorkloadDemand demand =
       extract_demand(pod(row.part.resource, row.part.label, row.part.value), p);
   const Decision d = evaluate(demand, t, {}, p);

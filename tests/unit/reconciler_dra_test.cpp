@@ -3,12 +3,11 @@
 // drops out.
 #include <gtest/gtest.h>
 
-#include <filesystem>
-#include <fstream>
-#include <sstream>
-
 #include "policy/manifest.hpp"
-#include "tests/unit/fake_kube_api.hpp"
+#include "tests/unit/support/cluster_caches.hpp"
+#include "tests/unit/support/dra_objects.hpp"
+#include "tests/unit/support/fake_api_ledger.hpp"
+#include "tests/unit/support/policy_file.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_dra_cache.hpp"
 #include "webhook/metrics.hpp"
@@ -17,31 +16,11 @@
 namespace exportgate::webhook {
 namespace {
 
-namespace fs = std::filesystem;
 using nlohmann::json;
+using testing::kSgLedgerPath;
 
-const std::string kLedgerPath =
-    "/apis/exportgate.io/v1alpha1/namespaces/eg/tppledgers/jurisdiction-sg";
-
-const char* kObjects = R"(
-apiVersion: resource.k8s.io/v1
-kind: DeviceClass
-metadata: {name: gpu.nvidia.com}
-spec:
-  selectors:
-  - cel: {expression: "device.driver == 'gpu.nvidia.com'"}
----
-apiVersion: resource.k8s.io/v1
-kind: ResourceSlice
-metadata: {name: node-a}
-spec:
-  driver: gpu.nvidia.com
-  nodeName: node-a
-  pool: {name: node-a, generation: 1, resourceSliceCount: 1}
-  devices:
-  - {name: gpu-0, attributes: {type: {string: gpu}, productName: {string: NVIDIA H100 80GB HBM3}}}
-  - {name: gpu-1, attributes: {type: {string: gpu}, productName: {string: NVIDIA H100 80GB HBM3}}}
----
+const std::string kObjects =
+    std::string(testing::kNvidiaGpuClass) + "---\n" + testing::h100_slice("node-a", 2) + R"(---
 apiVersion: resource.k8s.io/v1
 kind: ResourceClaim
 metadata: {name: shared, namespace: team, annotations: {exportgate.io/admission-uid: uid-1}}
@@ -57,30 +36,13 @@ status:
 )";
 
 TEST(ReconcilerDra, AllocatedClaimsAreInUseOnceAndReleasedWhenDeleted) {
-  const fs::path file =
-      fs::temp_directory_path() / ("exportgate-reconciler-dra-" + std::to_string(::getpid()));
-  std::ofstream(file) << "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: p}\n"
-                         "spec:\n  preset: diffusion-2025\n";
-  PolicyStore policies(PolicySource{file.string(), {}});
-  policies.load();
-
-  ObjectStore<PodInfo> pods(
-      [&](const json& o) { return project_pod(o, *policies.current(), nullptr); });
-  ObjectStore<Labels> namespaces(project_namespace);
-  std::vector<json> ns_page = {
-      {{"metadata",
-        {{"name", "team"},
-         {"labels", {{"exportgate.io/jurisdiction", "SG"}, {"exportgate.io/tenant", "team"}}}}}}};
-  auto ns_sink = namespaces.sink();
-  ns_sink.list_page(ns_page, true);
-  ns_sink.list_done();
-  pods.sink().list_done();
+  testing::PolicyFile file("reconciler-dra", testing::diffusion_policy_yaml());
+  PolicyStore& policies = file.store();
+  testing::ClusterCaches caches(policies);
+  caches.list({testing::tenant_namespace("team", "SG")}, {});
 
   DraCaches dra;
-  std::map<std::string, InformerSink> sinks;
-  dra.add_informers([&](std::string path, InformerSink sink) {
-    sinks[path.substr(path.rfind('/') + 1)] = std::move(sink);
-  });
+  auto sinks = testing::dra_informer_sinks(dra);
   std::map<std::string, std::vector<json>> pages;
   for (const auto& m : policy::parse_manifests(kObjects, "objects.yaml")) {
     const std::string kind = m.object["kind"];
@@ -94,33 +56,28 @@ TEST(ReconcilerDra, AllocatedClaimsAreInUseOnceAndReleasedWhenDeleted) {
     sinks[resource].list_done();
   }
 
-  testing::FakeKubeApi api;
-  KubeClient client(api.kube_config());
-  std::ostringstream out;
-  Logger log(LogLevel::kError, &out);
-  LedgerOptions lo;
-  lo.namespace_ = "eg";
-  ClusterLedger ledger(client, lo, nullptr, log);
-  Metrics metrics;
+  testing::FakeApiLedger cluster;
+  auto& api = cluster.api;
+  auto& ledger = cluster.ledger;
   Reconciler reconciler(
       ReconcilerInputs{
-          &pods, &namespaces, [] { return true; }, nullptr, &policies, &ledger,
+          &caches.pods, &caches.namespaces, [] { return true; }, nullptr, &policies, &ledger,
           [&](const policy::Policy& p) { return dra_claims_in_use(*dra.context(), p); }},
-      ReconcilerOptions{}, metrics, log);
+      ReconcilerOptions{}, cluster.metrics, cluster.log);
   // The claim's admission reserved its charge (the published H100s); the allocated claim takes
   // the reservation over.
   ASSERT_TRUE(
       ledger.reserve({"team/resourceclaims/shared", "team", "SG", 2 * 15'832, "uid-1", "team"},
                      std::nullopt, std::nullopt));
   ASSERT_TRUE(reconciler.run_once());
-  auto spec = [&] { return (*api.object(kLedgerPath))["spec"]; };
+  auto spec = [&] { return (*api.object(kSgLedgerPath))["spec"]; };
   auto in_use = [&] {
     const json s = spec();
     return s.contains("tenants") && s["tenants"].contains("team")
                ? s["tenants"]["team"].value("inUseTPP", 0.0)
                : 0.0;
   };
-  ASSERT_TRUE(api.object(kLedgerPath));
+  ASSERT_TRUE(api.object(kSgLedgerPath));
   EXPECT_DOUBLE_EQ(in_use(), 2 * 15'832);
   EXPECT_TRUE(spec().value("reservations", json::array()).empty()) << spec().dump();
 
@@ -128,7 +85,6 @@ TEST(ReconcilerDra, AllocatedClaimsAreInUseOnceAndReleasedWhenDeleted) {
   sinks["resourceclaims"].apply(WatchEventType::kDeleted, claim);
   ASSERT_TRUE(reconciler.run_once());
   EXPECT_DOUBLE_EQ(in_use(), 0);
-  fs::remove(file);
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "policy/evaluate.hpp"
 #include "policy/policy_loader.hpp"
 #include "policy/tenancy.hpp"
+#include "tests/unit/support/pinned_demand.hpp"
 
 namespace exportgate::policy {
 namespace {
@@ -30,29 +31,7 @@ Policy with_site(const std::string& site) {
 }
 
 WorkloadDemand h100x8() {
-  const AcceleratorModel* m = builtin_catalog().find_model("h100-sxm");
-  AcceleratorDemand a;
-  a.resource = "nvidia.com/gpu";
-  a.model_id = m->id;
-  a.model_name = m->display_name;
-  a.quantity = 8;
-  a.tpp_per_pod = 8 * m->tpp;
-  a.export_class = m->export_class;
-  a.pinned = true;
-  PodSetDemand ps;
-  ps.tpp_per_pod = a.tpp_per_pod;
-  ps.accelerators.push_back(a);
-  WorkloadDemand d;
-  d.kind = "Pod";
-  d.name = "train";
-  d.namespace_ = "sg";
-  d.pod_sets.push_back(ps);
-  d.total_pods = 1;
-  d.total_tpp = a.tpp_per_pod;
-  d.controlled_tpp = a.tpp_per_pod;
-  d.max_class = m->export_class;
-  d.accelerator_count = 8;
-  return d;
+  return testing::pinned_demand("h100-sxm", 8, {.name = "train", .namespace_ = "sg"});
 }
 
 TEST(Site, LoadedNormalisedAndValidated) {
