@@ -12,6 +12,7 @@
 #include <string>
 
 #include "policy/rule_status.hpp"
+#include "policy/spelling.hpp"
 
 namespace exportgate::policy {
 namespace {
@@ -34,42 +35,9 @@ const std::initializer_list<std::string_view> kModelKeys = {"id",
                                                             "statedClass"};
 const std::initializer_list<std::string_view> kPartitionKeys = {"resource", "parents", "fraction"};
 
-std::string join(std::initializer_list<std::string_view> words) {
-  std::string out;
-  for (auto w : words) {
-    if (!out.empty()) out += ", ";
-    out += w;
-  }
-  return out;
-}
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] == b[j - 1] ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-// The candidate within edit distance 2 of `word`, for "did you mean" hints; "" when none.
+// The key within edit distance 2 of `word`, for "did you mean" hints; "" when none.
 std::string_view suggestion(std::string_view word, std::initializer_list<std::string_view> keys) {
-  std::string_view best;
-  size_t best_distance = 3;
-  for (auto k : keys) {
-    const size_t d = edit_distance(word, k);
-    if (d < best_distance) {
-      best = k;
-      best_distance = d;
-    }
-  }
-  return best;
+  return nearest(word, keys, 3, false);
 }
 
 std::string describe(const YAML::Node& node) {
@@ -127,8 +95,8 @@ class CatalogReader {
   void read(const YAML::Node& node) {
     if (!node.IsDefined() || node.IsNull()) return;  // an empty catalog adds nothing
     if (!node.IsMap()) {
-      error(node.Mark(),
-            "catalog must be a mapping with " + join(kCatalogKeys) + ", got " + describe(node));
+      error(node.Mark(), "catalog must be a mapping with " + join_words(kCatalogKeys) + ", got " +
+                             describe(node));
       return;
     }
     std::map<std::string, std::pair<YAML::Node, YAML::Node>> fields;  // key -> (key, value)
@@ -186,7 +154,7 @@ class CatalogReader {
         if (auto s = suggestion(key, allowed); !s.empty()) {
           msg += " (did you mean \"" + std::string(s) + "\"?)";
         }
-        error(it->first.Mark(), msg + ", expected one of " + join(allowed));
+        error(it->first.Mark(), msg + ", expected one of " + join_words(allowed));
         ok = false;
         continue;
       }
@@ -305,7 +273,7 @@ class CatalogReader {
   void read_model(const YAML::Node& item, std::map<std::string, int>& seen) {
     if (!item.IsMap()) {
       error(item.Mark(),
-            "a model must be a mapping with " + join(kModelKeys) + ", got " + describe(item));
+            "a model must be a mapping with " + join_words(kModelKeys) + ", got " + describe(item));
       return;
     }
     std::map<std::string, Entry> f;
@@ -439,8 +407,8 @@ class CatalogReader {
 
   void read_partition(const YAML::Node& item, std::map<std::string, int>& seen) {
     if (!item.IsMap()) {
-      error(item.Mark(), "a partition must be a mapping with " + join(kPartitionKeys) + ", got " +
-                             describe(item));
+      error(item.Mark(), "a partition must be a mapping with " + join_words(kPartitionKeys) +
+                             ", got " + describe(item));
       return;
     }
     std::map<std::string, Entry> f;
@@ -499,15 +467,9 @@ class CatalogReader {
   }
 
   std::string known_ids_hint(std::string_view id) const {
-    std::string_view best;
-    size_t best_distance = 3;
-    for (const auto& m : into_.models) {
-      const size_t d = edit_distance(id, m.id);
-      if (d < best_distance) {
-        best = m.id;
-        best_distance = d;
-      }
-    }
+    std::vector<std::string_view> ids;
+    for (const auto& m : into_.models) ids.push_back(m.id);
+    const std::string_view best = nearest(id, ids, 3, false);
     if (!best.empty()) return " (did you mean \"" + std::string(best) + "\"?)";
     return ", expected the id of a model in the catalog";
   }

@@ -39,64 +39,65 @@ RuleStatus in_force_since(std::string_view from, std::string source) {
   return s;
 }
 
-// The rules that select parts by model or bandwidth, as far as they are in force on `date`.
-// `d5_and_macau`: Macau, Hong Kong and Country Group D:5 on that date.
-std::vector<PartRule> part_rules_on(std::string_view date,
-                                    const std::vector<std::string>& d5_and_macau) {
-  std::vector<PartRule> rules;
-  if (date >= kH20LicenceFrom) {
-    PartRule r;
-    r.kind = PartRule::Kind::kBandwidthLicence;
-    r.name = "H20/MI308-class licence";
-    r.jurisdictions = d5_and_macau;
-    // The letters named China (with HK, Macau, D:5); reaching D:5/Macau-headquartered entities
-    // as the 2023 headquarters rule does is exportgate's fail-closed reading [?].
-    r.by_headquarters = true;
-    // Thresholds as reported for the letters (DRAM >= 1,400 GB/s, I/O >= 1,100 GB/s, or
-    // together >= 1,700 GB/s) [? press reports; the letters are not public EAR text]. They catch
-    // the H20 (4,000 GB/s) and not the L20/L40 class.
-    r.dram_at_least = 1400;
-    r.interconnect_at_least = 1100;
-    r.total_at_least = 1700;
-    r.rule =
-        "licence requirement of April 2025 on NVIDIA H20 / AMD MI308-class parts to China, "
-        "Hong Kong, Macau and D:5, set by memory and interconnect bandwidth (letters to the "
-        "makers, not EAR text [?]; thresholds as reported [?])";
-    r.status = in_force_since(kH20LicenceFrom,
+// The rules that select parts by model or bandwidth, each with the date it came into force.
+// `d5_and_macau`: Macau, Hong Kong and Country Group D:5 on the date asked for.
+std::vector<PartRule> dated_part_rules(const std::vector<std::string>& d5_and_macau) {
+  std::vector<PartRule> rules(3);
+  PartRule& h20 = rules[0];
+  h20.kind = PartRule::Kind::kBandwidthLicence;
+  h20.name = "H20/MI308-class licence";
+  h20.jurisdictions = d5_and_macau;
+  // The letters named China (with HK, Macau, D:5); reaching D:5/Macau-headquartered entities
+  // as the 2023 headquarters rule does is exportgate's fail-closed reading [?].
+  h20.by_headquarters = true;
+  // Thresholds as reported for the letters (DRAM >= 1,400 GB/s, I/O >= 1,100 GB/s, or
+  // together >= 1,700 GB/s) [? press reports; the letters are not public EAR text]. They catch
+  // the H20 (4,000 GB/s) and not the L20/L40 class.
+  h20.dram_at_least = 1400;
+  h20.interconnect_at_least = 1100;
+  h20.total_at_least = 1700;
+  h20.rule =
+      "licence requirement of April 2025 on NVIDIA H20 / AMD MI308-class parts to China, "
+      "Hong Kong, Macau and D:5, set by memory and interconnect bandwidth (letters to the "
+      "makers, not EAR text [?]; thresholds as reported [?])";
+  h20.status = in_force_since(kH20LicenceFrom,
                               "Tom's Hardware, NVIDIA writes off $5.5 billion (2025-04) [S]; "
                               "licences with a 15% revenue share granted from 2025-08 [S]");
-    rules.push_back(std::move(r));
-  }
-  if (date >= kAscendGuidance) {
-    PartRule r;
-    r.kind = PartRule::Kind::kProhibitedParts;
-    r.name = "Huawei Ascend (GP10 guidance)";
-    r.models = {"ascend-910b", "ascend-910c", "ascend-910d"};
-    r.rule =
-        "BIS guidance of 2025-05-13: using Huawei Ascend 910B, 910C or 910D anywhere in the world "
-        "risks violating General Prohibition 10 (15 CFR 736.2(b)(10)); exportgate denies them in "
-        "every jurisdiction";
-    r.status = in_force_since(kAscendGuidance,
-                              "BIS guidance with the rescission announcement [S: Alston & Bird; "
-                              "Akin Gump]");
-    rules.push_back(std::move(r));
-  }
-  if (date >= kReviewBandFrom) {
-    PartRule r;
-    r.kind = PartRule::Kind::kReviewBand;
-    r.name = "H200/MI325X case-by-case band";
-    // China and Macau; Hong Kong is treated as China [?].
-    r.jurisdictions = {"CN", "HK", "MO"};
-    r.tpp_below = 21000;
-    r.dram_below = 6500;
-    r.rule =
-        "91 FR 1684 (Jan 15 2026): licence applications for China and Macau reviewed case by "
-        "case when TPP < 21,000 and total DRAM bandwidth < 6,500 GB/s (H200, MI325X), with "
-        "third-party testing and KYC conditions; presumption of denial above";
-    r.status = in_force_since(kReviewBandFrom,
-                              "govinfo FR Doc 2026-00789 [S]; Baker McKenzie Sanctions News [S]");
-    rules.push_back(std::move(r));
-  }
+
+  PartRule& ascend = rules[1];
+  ascend.kind = PartRule::Kind::kProhibitedParts;
+  ascend.name = "Huawei Ascend (GP10 guidance)";
+  ascend.models = {"ascend-910b", "ascend-910c", "ascend-910d"};
+  ascend.rule =
+      "BIS guidance of 2025-05-13: using Huawei Ascend 910B, 910C or 910D anywhere in the world "
+      "risks violating General Prohibition 10 (15 CFR 736.2(b)(10)); exportgate denies them in "
+      "every jurisdiction";
+  ascend.status = in_force_since(kAscendGuidance,
+                                 "BIS guidance with the rescission announcement [S: Alston & Bird; "
+                                 "Akin Gump]");
+
+  PartRule& band = rules[2];
+  band.kind = PartRule::Kind::kReviewBand;
+  band.name = "H200/MI325X case-by-case band";
+  // China and Macau; Hong Kong is treated as China [?].
+  band.jurisdictions = {"CN", "HK", "MO"};
+  band.tpp_below = 21000;
+  band.dram_below = 6500;
+  band.rule =
+      "91 FR 1684 (Jan 15 2026): licence applications for China and Macau reviewed case by "
+      "case when TPP < 21,000 and total DRAM bandwidth < 6,500 GB/s (H200, MI325X), with "
+      "third-party testing and KYC conditions; presumption of denial above";
+  band.status = in_force_since(kReviewBandFrom,
+                               "govinfo FR Doc 2026-00789 [S]; Baker McKenzie Sanctions News [S]");
+  return rules;
+}
+
+// The rules that select parts by model or bandwidth, as far as they are in force on `date`.
+std::vector<PartRule> part_rules_on(std::string_view date,
+                                    const std::vector<std::string>& d5_and_macau) {
+  std::vector<PartRule> rules = dated_part_rules(d5_and_macau);
+  // ISO dates compare as strings.
+  std::erase_if(rules, [&](const PartRule& r) { return date < r.status.effective_from; });
   for (auto& r : rules) r.citation = citation_text(r.rule, r.status, RuleSet{});
   return rules;
 }

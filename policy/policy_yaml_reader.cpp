@@ -9,35 +9,11 @@
 #include <set>
 #include <sstream>
 
+#include "policy/spelling.hpp"
+
 namespace exportgate::policy {
 
 namespace {
-
-size_t edit_distance(std::string_view a, std::string_view b) {
-  std::vector<size_t> row(b.size() + 1);
-  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
-  for (size_t i = 1; i <= a.size(); ++i) {
-    size_t diag = row[0];
-    row[0] = i;
-    for (size_t j = 1; j <= b.size(); ++j) {
-      const size_t up = row[j];
-      const bool same = std::tolower(static_cast<unsigned char>(a[i - 1])) ==
-                        std::tolower(static_cast<unsigned char>(b[j - 1]));
-      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diag + (same ? 0 : 1)});
-      diag = up;
-    }
-  }
-  return row[b.size()];
-}
-
-std::string join_list(std::initializer_list<std::string_view> items) {
-  std::string out;
-  for (auto item : items) {
-    if (!out.empty()) out += ", ";
-    out += item;
-  }
-  return out;
-}
 
 bool is_plain(const YAML::Node& node) {
   return node.Tag() != "!";
@@ -87,17 +63,8 @@ std::vector<YAML::Mark> yaml_document_starts(std::string_view text) {
 
 std::string closest_match(std::string_view word,
                           std::initializer_list<std::string_view> candidates) {
-  std::string best;
   // Only suggest close matches: two edits, or a third of the word for longer words.
-  size_t best_distance = std::max<size_t>(2, word.size() / 3) + 1;
-  for (auto c : candidates) {
-    const size_t d = edit_distance(word, c);
-    if (d < best_distance) {
-      best_distance = d;
-      best = std::string(c);
-    }
-  }
-  return best;
+  return std::string(nearest(word, candidates, std::max<size_t>(2, word.size() / 3) + 1, true));
 }
 
 std::string describe_node(const YAML::Node& node) {
@@ -166,7 +133,7 @@ bool YamlReader::check_keys(const YAML::Node& map, std::string_view path,
     if (auto guess = closest_match(key, allowed); !guess.empty()) {
       message += "; did you mean " + quoted(guess) + "?";
     }
-    message += " (allowed: " + join_list(allowed) + ")";
+    message += " (allowed: " + join_words(allowed) + ")";
     error(it->first, std::move(message));
   }
   return error_count() == before;
@@ -236,7 +203,7 @@ std::optional<std::string> YamlReader::one_of(const YAML::Node& node, std::strin
     const std::string& value = node.Scalar();
     if (std::find(choices.begin(), choices.end(), value) != choices.end()) return value;
   }
-  std::string message = std::string(path) + ": expected one of " + join_list(choices) + ", got " +
+  std::string message = std::string(path) + ": expected one of " + join_words(choices) + ", got " +
                         describe_node(node);
   if (node.IsScalar()) {
     if (auto guess = closest_match(node.Scalar(), choices); !guess.empty()) {

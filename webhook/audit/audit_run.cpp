@@ -8,6 +8,7 @@
 #include "policy/errors.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_informer.hpp"
+#include "webhook/kube_list.hpp"
 #include "webhook/kube_watch.hpp"
 
 namespace exportgate::webhook {
@@ -33,33 +34,33 @@ std::string api_version_of(const AuditedKind& k) {
                            : ""));
 }
 
-// Lists a collection page by page (limit/continue), calling `each` for every item. Returns false
-// when the collection is not served (404).
+// Lists a collection page by page, calling `each` for every item as soon as it is parsed (a page
+// of 500 Pods parsed whole was ~14 MiB of JSON while the pass ran: issue 19). Returns false when
+// the collection is not served (404).
 bool list_pages(KubeClient& client, const std::string& path, int limit,
                 const std::function<void(json&)>& each,
                 const std::function<bool()>& cancelled = nullptr) {
-  std::string cont;
-  do {
+  ListPaging paging;
+  paging.limit = limit;
+  paging.before_request = [&] {
     if (cancelled && cancelled()) throw AuditApiError("audit cancelled");
-    std::string url = path + "?limit=" + std::to_string(limit);
-    if (!cont.empty()) url += "&continue=" + url_encode(cont);
-    KubeResponse res = client.get(url);
-    if (res.status == 404 && cont.empty()) return false;
+  };
+  paging.on_item = each;
+  paging.on_refused = [](const KubeResponse& res, const std::string& url,
+                         bool continued) -> PageRefused {
+    if (res.status == 404 && !continued) return PageRefused::kStop;
     // 410 on a continued list: the snapshot expired (compaction) mid-way; a partial list would
     // hide objects, so the pass fails and is run again.
-    if (!res.ok()) incomplete(res, "GET " + url);
-    // Each item as soon as it is parsed: a page of 500 Pods parsed whole was ~14 MiB of JSON
-    // while the pass ran (issue 19).
-    ListPage page;
-    try {
-      page = parse_list_page(res.body, each);
-    } catch (const ListDecodeError& e) {
-      throw AuditApiError("GET " + url + ": " + e.what());
-    }
+    incomplete(res, "GET " + url);
+  };
+  paging.on_page = [](const ListPage& page, const std::string& url) {
     if (!page.is_list) throw AuditApiError("GET " + url + ": the answer is not a list");
-    cont = page.continue_token;
-  } while (!cont.empty());
-  return true;
+  };
+  try {
+    return for_each_page(client, path, paging);
+  } catch (const ListDecodeError& e) {
+    throw AuditApiError(e.what());  // names the URL
+  }
 }
 
 // Finds version and plural resource of a custom kind through discovery; sets `skipped` when the

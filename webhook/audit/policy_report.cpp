@@ -7,6 +7,7 @@
 #include "policy/policy_numbers.hpp"
 #include "policy/tier.hpp"
 #include "webhook/audit_events.hpp"
+#include "webhook/kube_list.hpp"
 #include "webhook/rfc3339.hpp"
 
 namespace exportgate::webhook {
@@ -190,36 +191,33 @@ PolicyReportWriter::PolicyReportWriter(KubeClient& client, Logger& log)
 int PolicyReportWriter::sync(const std::map<std::string, json>& reports) {
   // The reports exportgate wrote earlier (this replica or a former leader), by namespace.
   std::map<std::string, json> existing;
-  std::string cont;
-  do {
-    std::string path = std::string(kPolicyReportApi) +
-                       "/policyreports?limit=500&labelSelector=app.kubernetes.io%2Fmanaged-by%3D" +
-                       std::string(kPolicyReportManagedBy);
-    if (!cont.empty()) path += "&continue=" + cont;
-    KubeResponse res = client_.get(path);
-    if (res.status == 404) {
-      if (!warned_absent_) {
-        log_.warn(
-            "policy reports not written: the API serves no wgpolicyk8s.io/v1alpha2 "
-            "PolicyReport (install the CRD, or the chart with policyReports.installCRD)",
-            nlohmann::json::object());
-        warned_absent_ = true;
-      }
-      return 0;
-    }
-    if (!res.ok()) {
+  ListPaging paging;
+  paging.on_item = [&](json& item) {
+    const json& meta = item.value("metadata", json::object());
+    if (meta.value("name", "") != kPolicyReportName) return;
+    existing[meta.value("namespace", "")] = std::move(item);
+  };
+  paging.on_refused = [&](const KubeResponse& res, const std::string&, bool) {
+    if (res.status != 404) {
       log_.warn("policy reports not listed", {{"error", res.describe()}});
-      return 0;
+    } else if (!warned_absent_) {
+      log_.warn(
+          "policy reports not written: the API serves no wgpolicyk8s.io/v1alpha2 "
+          "PolicyReport (install the CRD, or the chart with policyReports.installCRD)",
+          nlohmann::json::object());
+      warned_absent_ = true;
     }
-    warned_absent_ = false;
-    json list = res.json();
-    for (auto& item : list.value("items", json::array())) {
-      const json& meta = item.value("metadata", json::object());
-      if (meta.value("name", "") != kPolicyReportName) continue;
-      existing[meta.value("namespace", "")] = std::move(item);
-    }
-    cont = list.value("metadata", json::object()).value("continue", "");
-  } while (!cont.empty());
+    return PageRefused::kStop;
+  };
+  paging.on_page = [&](const ListPage&, const std::string&) { warned_absent_ = false; };
+  const std::string path = std::string(kPolicyReportApi) +
+                           "/policyreports?labelSelector=app.kubernetes.io%2Fmanaged-by%3D" +
+                           std::string(kPolicyReportManagedBy);
+  try {
+    if (!for_each_page(client_, path, paging)) return 0;
+  } catch (const ListDecodeError& e) {
+    throw KubeUnavailable(e.what());  // as any unreadable answer: the pass failed
+  }
 
   int changed = 0;
   for (const auto& [ns, report] : reports) {

@@ -3,34 +3,28 @@
 
 #include <algorithm>
 
+#include "policy/json_member.hpp"
+
 namespace exportgate::webhook {
 
 using nlohmann::json;
-
-namespace {
-
-std::string text(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-}  // namespace
+using policy::json_string;
 
 void RecentDenials::record(const json& d, std::chrono::system_clock::time_point now) {
-  if (!d.is_object() || text(d, "decision") != "deny") return;
+  if (!d.is_object() || json_string(d, "decision") != "deny") return;
   if (auto dry = d.find("dry_run"); dry != d.end() && dry->is_boolean() && dry->get<bool>()) return;
-  const std::string ns = text(d, "namespace");
+  const std::string ns = json_string(d, "namespace");
   if (ns.empty()) return;
   RecentDenial e;
-  e.kind = text(d, "kind");
-  e.name = text(d, "name");
-  e.code = text(d, "code");
+  e.kind = json_string(d, "kind");
+  e.name = json_string(d, "name");
+  e.code = json_string(d, "code");
   if (auto r = d.find("reasons");
       r != d.end() && r->is_array() && !r->empty() && (*r)[0].is_string()) {
     e.reason = (*r)[0].get<std::string>();
   }
-  e.tenant = text(d, "tenant");
-  e.jurisdiction = text(d, "jurisdiction");
+  e.tenant = json_string(d, "tenant");
+  e.jurisdiction = json_string(d, "jurisdiction");
   if (auto t = d.find("tpp"); t != d.end() && t->is_number()) e.tpp = t->get<double>();
   e.last = now;
 

@@ -76,9 +76,7 @@ void define_audit_flags(CLI::App& app, AuditFlags& f) {
                   "--tenant-namespace` does (repeatable)")
       ->type_name("NS=CC")
       ->delimiter(',');
-  f.in_force_flag = add_flag_option(app, "--in-force-on", f.in_force_on,
-                                    "select the rules in force on DATE (YYYY-MM-DD or today)")
-                        ->type_name("DATE");
+  f.in_force_flag = add_in_force_on(app, f.in_force_on);
   f.namespace_flag = add_flag_option(app, "-n,--namespace", f.namespace_,
                                      "only this namespace (caps are then not checked)",
                                      "EXPORTGATE_AUDIT_NAMESPACE")
@@ -112,12 +110,7 @@ AuditOptions to_audit_options(const AuditFlags& f) {
     throw UsageError("no cluster: give --kubeconfig FILE or --in-cluster");
   }
   o.policy = f.policy;
-  if (f.in_force_flag->count() > 0) {
-    if (auto problem = in_force_flag_problem(f.in_force_on); !problem.empty()) {
-      throw UsageError(problem, "--in-force-on");
-    }
-    o.in_force_on = f.in_force_on;
-  }
+  if (auto date = in_force_on_value(*f.in_force_flag, f.in_force_on)) o.in_force_on = *date;
   for (const auto& v : f.tenant_namespaces) {
     auto tn = pol::parse_namespace_tenant(v);
     if (!tn) throw UsageError(tenant_namespace_error(v), "--tenant-namespace");

@@ -68,9 +68,7 @@ void define_flags(CLI::App& app, Flags& f) {
   f.tenant_flag = add_flag_option(app, "--tenant", f.tenant,
                                   "tenant of every object (a policy tenant brings its settings)")
                       ->type_name("NAME");
-  f.in_force_flag = add_flag_option(app, "--in-force-on", f.in_force_on,
-                                    "select the rules in force on DATE (YYYY-MM-DD or today)")
-                        ->type_name("DATE");
+  f.in_force_flag = add_in_force_on(app, f.in_force_on);
   f.headquarters_flag =
       add_flag_option(app, "--headquarters", f.headquarters,
                       "where the tenant (or its ultimate parent) is headquartered, overriding "
@@ -110,12 +108,7 @@ Options to_options(const Flags& f) {
   if (f.headquarters_flag->count() > 0) {
     o.headquarters = jurisdiction_flag("--headquarters", f.headquarters);
   }
-  if (f.in_force_flag->count() > 0) {
-    if (auto problem = in_force_flag_problem(f.in_force_on); !problem.empty()) {
-      throw UsageError(problem, "--in-force-on");
-    }
-    o.in_force_on = f.in_force_on;
-  }
+  if (auto date = in_force_on_value(*f.in_force_flag, f.in_force_on)) o.in_force_on = *date;
   if (f.tenant_flag->count() > 0) {
     if (f.tenant.empty()) throw UsageError("--tenant needs a name", "--tenant");
     o.tenant = f.tenant;

@@ -3,6 +3,8 @@
 
 #include <cctype>
 
+#include "webhook/cli_input.hpp"
+
 namespace exportgate::cli {
 
 std::string env_name(const std::string& long_flag) {
@@ -30,6 +32,20 @@ CLI::App* add_command(CLI::App& parent, const std::string& name, const std::stri
 void add_notes(CLI::App& app, const std::string& notes) {
   const std::string rule = app.get_footer();  // inherited from the root
   app.footer(notes + (rule.empty() ? "" : "\n\n" + rule));
+}
+
+CLI::Option* add_in_force_on(CLI::App& app, std::string& target) {
+  return add_flag_option(app, "--in-force-on", target,
+                         "select the rules in force on DATE (YYYY-MM-DD or today)")
+      ->type_name("DATE");
+}
+
+std::optional<std::string> in_force_on_value(const CLI::Option& flag, const std::string& value) {
+  if (flag.count() == 0) return std::nullopt;
+  if (auto problem = in_force_flag_problem(value); !problem.empty()) {
+    throw UsageError(problem, "--in-force-on");
+  }
+  return value;
 }
 
 CLI::Option* add_switch(CLI::App& app, const std::string& names, bool& target,

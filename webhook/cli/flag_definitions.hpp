@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,13 @@ CLI::Option* add_flag_option(CLI::App& app, const std::string& names, T& target,
 // A flag without a value, bound to `target`; its variable takes true/false (1/0, yes/no).
 CLI::Option* add_switch(CLI::App& app, const std::string& names, bool& target,
                         const std::string& help);
+
+// --in-force-on DATE of `check` and `audit`, bound to `target`.
+CLI::Option* add_in_force_on(CLI::App& app, std::string& target);
+
+// The --in-force-on date of `flag` (as add_in_force_on made it) when given, else nullopt; throws
+// UsageError when it is no date.
+std::optional<std::string> in_force_on_value(const CLI::Option& flag, const std::string& value);
 
 // A value among `allowed`; throws UsageError "FLAG must be A or B, got "V"".
 void check_one_of(const std::string& flag, const std::string& value,

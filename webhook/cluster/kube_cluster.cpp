@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include "webhook/host_name.hpp"
 #include "webhook/metrics.hpp"
 
 namespace exportgate::webhook {
@@ -14,9 +15,8 @@ KubeConfig load_config(const ClusterOptions& o) {
 }
 
 std::string default_identity() {
-  char host[256] = {};
-  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
-  return std::string(host[0] ? host : "exportgate") + "-" + std::to_string(getpid());
+  const std::string host = host_name();
+  return (host.empty() ? "exportgate" : host) + "-" + std::to_string(getpid());
 }
 
 }  // namespace
@@ -195,12 +195,10 @@ void KubeCluster::refresh_gauges() {
   auto policy = policies_.current();
   for (const auto& [j, e] : ledger_->entries()) {
     if (j.empty()) continue;
-    metrics_.set_tpp("jurisdiction", j, e->state.in_use(),
-                     policy ? policy->jurisdiction_cap(j) : std::nullopt);
-    metrics_.set_tpp_reserved("jurisdiction", j, e->state.reserved());
+    metrics_.set_tpp({"jurisdiction", j, e->state.in_use(),
+                      policy ? policy->jurisdiction_cap(j) : std::nullopt, e->state.reserved()});
     for (const auto& [tenant, u] : e->state.tenants) {
-      metrics_.set_tpp("tenant", tenant, u.in_use, std::nullopt);
-      metrics_.set_tpp_reserved("tenant", tenant, u.reserved);
+      metrics_.set_tpp({"tenant", tenant, u.in_use, std::nullopt, u.reserved});
     }
   }
 }

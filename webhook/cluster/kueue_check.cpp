@@ -5,6 +5,7 @@
 
 #include "policy/errors.hpp"
 #include "policy/evaluate.hpp"
+#include "policy/json_member.hpp"
 #include "policy/policy_numbers.hpp"
 #include "policy/site.hpp"
 #include "policy/tenancy.hpp"
@@ -14,29 +15,19 @@
 namespace exportgate::webhook {
 
 using nlohmann::json;
+using policy::json_member_or_null;
+using policy::json_string;
 
 namespace {
 
 // Kueue caps messages at 32 KiB; one line of ours is far below, but a reason list may not be.
 constexpr size_t kMaxMessage = 2'048;
 
-const json& member(const json& j, const char* key) {
-  static const json null;
-  if (!j.is_object()) return null;
-  auto it = j.find(key);
-  return it == j.end() ? null : *it;
-}
-
-std::string text(const json& j, const char* key) {
-  const json& v = member(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
-
 bool condition_true(const json& object, const char* type) {
-  const json& conds = member(member(object, "status"), "conditions");
+  const json& conds = json_member_or_null(json_member_or_null(object, "status"), "conditions");
   if (!conds.is_array()) return false;
   return std::any_of(conds.begin(), conds.end(), [&](const json& c) {
-    return text(c, "type") == type && text(c, "status") == "True";
+    return json_string(c, "type") == type && json_string(c, "status") == "True";
   });
 }
 
@@ -88,26 +79,27 @@ std::string kube_time() {
 }
 
 std::string reservation_uid(const json& workload) {
-  return std::string(kWorkloadReservationPrefix) + text(member(workload, "metadata"), "uid");
+  return std::string(kWorkloadReservationPrefix) +
+         json_string(json_member_or_null(workload, "metadata"), "uid");
 }
 
 }  // namespace
 
 policy::WorkloadDemand kueue_workload_demand(const json& workload, const policy::Policy& policy,
                                              const std::vector<std::string>* models) {
-  const json& pod_sets = member(member(workload, "spec"), "podSets");
+  const json& pod_sets = json_member_or_null(json_member_or_null(workload, "spec"), "podSets");
   if (!pod_sets.is_array() || pod_sets.empty()) {
     throw policy::ManifestError("spec.podSets: expected a non-empty list");
   }
   for (size_t i = 0; i < pod_sets.size(); ++i) {
-    if (!member(pod_sets[i], "template").is_object()) {
+    if (!json_member_or_null(pod_sets[i], "template").is_object()) {
       throw policy::ManifestError("spec.podSets[" + std::to_string(i) +
                                   "].template: expected an object");
     }
   }
   policy::ExtractOptions options;
   options.available_models = models;
-  options.namespace_ = text(member(workload, "metadata"), "namespace");
+  options.namespace_ = json_string(json_member_or_null(workload, "metadata"), "namespace");
   auto demand = policy::extract_demand(workload, policy, options);
   if (!demand.recognized) throw policy::ManifestError("not a kueue.x-k8s.io Workload");
   return demand;
@@ -179,10 +171,11 @@ std::set<std::string> KueueCheckController::our_checks(KueuePassStats& stats) {
   }
   if (!res.ok()) throw KubeUnavailable("listing AdmissionChecks: " + res.describe());
   missing_logged_ = false;
-  const json list = res.json();  // kept: member() returns references into it
-  for (const auto& ac : member(list, "items")) {
-    if (text(member(ac, "spec"), "controllerName") != kKueueControllerName) continue;
-    const std::string name = text(member(ac, "metadata"), "name");
+  const json list = res.json();  // kept: json_member_or_null() returns references into it
+  for (const auto& ac : json_member_or_null(list, "items")) {
+    if (json_string(json_member_or_null(ac, "spec"), "controllerName") != kKueueControllerName)
+      continue;
+    const std::string name = json_string(json_member_or_null(ac, "metadata"), "name");
     names.insert(name);
     if (condition_true(ac, "Active")) continue;
     // Kueue keeps a ClusterQueue inactive until each of its checks' controllers says Active.
@@ -195,7 +188,8 @@ std::set<std::string> KueueCheckController::our_checks(KueuePassStats& stats) {
                        {"status", "True"},
                        {"reason", "Active"},
                        {"message", "exportgate checks TPP caps and jurisdictions"},
-                       {"observedGeneration", member(member(ac, "metadata"), "generation")},
+                       {"observedGeneration",
+                        json_member_or_null(json_member_or_null(ac, "metadata"), "generation")},
                        {"lastTransitionTime", kube_time()}}}}}}};
     if (patch["status"]["conditions"][0]["observedGeneration"].is_null()) {
       patch["status"]["conditions"][0].erase("observedGeneration");
@@ -214,8 +208,8 @@ std::set<std::string> KueueCheckController::our_checks(KueuePassStats& stats) {
 CheckVerdict KueueCheckController::judge(const json& workload, const policy::Policy& policy,
                                          const std::string& current_state, bool& holds) {
   holds = false;
-  const json& meta = member(workload, "metadata");
-  const std::string ns = text(meta, "namespace");
+  const json& meta = json_member_or_null(workload, "metadata");
+  const std::string ns = json_string(meta, "namespace");
   std::optional<Labels> labels;
   if (in_.namespace_labels) labels = in_.namespace_labels(ns);
   const auto tenant = policy::resolve_tenant(policy, ns, labels ? &*labels : nullptr);
@@ -273,7 +267,7 @@ CheckVerdict KueueCheckController::judge(const json& workload, const policy::Pol
     r.tenant = tenant.tenant;
     r.tpp = d.requested_tpp;
     r.namespace_ = ns;
-    r.pod = "workloads/" + text(meta, "name");
+    r.pod = "workloads/" + json_string(meta, "name");
     r.created = std::chrono::system_clock::now();
     r.link = controller_link(workload);
     r.workload = true;
@@ -298,16 +292,17 @@ CheckVerdict KueueCheckController::judge(const json& workload, const policy::Pol
 void KueueCheckController::patch_check(const json& workload, const std::string& check,
                                        const CheckVerdict& v, const json& current,
                                        KueuePassStats& stats) {
-  if (text(current, "state") == v.state && text(current, "message") == v.message) return;
-  const json& meta = member(workload, "metadata");
-  std::string when = text(current, "lastTransitionTime");
-  if (text(current, "state") != v.state || when.empty()) when = kube_time();
+  if (json_string(current, "state") == v.state && json_string(current, "message") == v.message)
+    return;
+  const json& meta = json_member_or_null(workload, "metadata");
+  std::string when = json_string(current, "lastTransitionTime");
+  if (json_string(current, "state") != v.state || when.empty()) when = kube_time();
   json patch = {{"apiVersion", "kueue.x-k8s.io/v1beta2"},
                 {"kind", "Workload"},
                 {"metadata",
-                 {{"name", text(meta, "name")},
-                  {"namespace", text(meta, "namespace")},
-                  {"uid", text(meta, "uid")}}},
+                 {{"name", json_string(meta, "name")},
+                  {"namespace", json_string(meta, "namespace")},
+                  {"uid", json_string(meta, "uid")}}},
                 {"status",
                  {{"admissionChecks",
                    {{{"name", check},
@@ -323,9 +318,9 @@ void KueueCheckController::patch_check(const json& workload, const std::string& 
                                       {"message", v.message},
                                       {"lastTransitionTime", when}}};
   }
-  const std::string path = std::string(kKueueApi) + "/namespaces/" + text(meta, "namespace") +
-                           "/workloads/" + text(meta, "name") +
-                           "/status?fieldManager=" + kKueueFieldManager + "&force=true";
+  const std::string path =
+      std::string(kKueueApi) + "/namespaces/" + json_string(meta, "namespace") + "/workloads/" +
+      json_string(meta, "name") + "/status?fieldManager=" + kKueueFieldManager + "&force=true";
   auto res = in_.client->request("APPLY", path, patch.dump());
   ++stats.patches;
   if (!res.ok()) {
@@ -370,15 +365,16 @@ KueuePassStats KueueCheckController::run_once() {
   const json list = res.json();
   std::vector<Gated> gated;
   std::set<std::string> live;
-  for (const auto& wl : member(list, "items")) {
+  for (const auto& wl : json_member_or_null(list, "items")) {
     const json* ours = nullptr;
-    for (const auto& acs : member(member(wl, "status"), "admissionChecks")) {
-      if (checks.contains(text(acs, "name"))) ours = &acs;
+    for (const auto& acs :
+         json_member_or_null(json_member_or_null(wl, "status"), "admissionChecks")) {
+      if (checks.contains(json_string(acs, "name"))) ours = &acs;
     }
     if (!ours) continue;
     ++stats.workloads;
     if (condition_true(wl, "Finished") || !condition_true(wl, "QuotaReserved")) continue;
-    if (text(*ours, "state") == "Rejected") continue;
+    if (json_string(*ours, "state") == "Rejected") continue;
     gated.push_back({&wl, ours});
     live.insert(reservation_uid(wl));
   }
@@ -403,7 +399,7 @@ KueuePassStats KueueCheckController::run_once() {
   }
 
   for (const auto& g : gated) {
-    const std::string state = text(*g.check, "state");
+    const std::string state = json_string(*g.check, "state");
     bool holds = false;
     CheckVerdict v;
     try {
@@ -416,7 +412,7 @@ KueuePassStats KueueCheckController::run_once() {
     if (v.state == "Ready") ++stats.ready;
     if (v.state == "Pending") ++stats.pending;
     if (v.state == "Rejected") ++stats.rejected;
-    patch_check(*g.workload, text(*g.check, "name"), v, *g.check, stats);
+    patch_check(*g.workload, json_string(*g.check, "name"), v, *g.check, stats);
   }
   return stats;
 }

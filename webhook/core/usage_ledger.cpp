@@ -10,11 +10,15 @@ double get(const std::unordered_map<std::string, double>& m, const std::string& 
   auto it = m.find(k);
   return it == m.end() ? 0.0 : it->second;
 }
-// Caps are compared with a little slack so float rounding never denies an exact fit.
 bool within(double value, std::optional<double> cap) {
   return !cap || value <= *cap * (1 + 1e-12);
 }
 }  // namespace
+
+bool within_caps(double tenant_usage, std::optional<double> tenant_cap, double jurisdiction_usage,
+                 std::optional<double> jurisdiction_cap) {
+  return within(tenant_usage, tenant_cap) && within(jurisdiction_usage, jurisdiction_cap);
+}
 
 policy::UsageSnapshot InMemoryLedger::snapshot(const std::string& tenant,
                                                const std::string& jurisdiction) const {
@@ -58,9 +62,11 @@ bool InMemoryLedger::reserve(const Reservation& r, std::optional<double> tenant_
     same_names = names_[held->tenant] == r.tenant && same_jurisdiction;
   }
   const double added = same_names ? std::max(0.0, r.tpp - held->tpp) : r.tpp;
-  if (!within(get(tenants_, r.tenant) + added, tenant_cap)) return false;
-  if (!r.jurisdiction.empty() &&
-      !within(get(jurisdictions_, r.jurisdiction) + added, jurisdiction_cap)) {
+  // Without a jurisdiction only the tenant is charged, so only its cap applies.
+  const double jurisdiction_usage =
+      r.jurisdiction.empty() ? 0.0 : get(jurisdictions_, r.jurisdiction) + added;
+  if (!within_caps(get(tenants_, r.tenant) + added, tenant_cap, jurisdiction_usage,
+                   r.jurisdiction.empty() ? std::nullopt : jurisdiction_cap)) {
     return false;
   }
   tenants_[r.tenant] += added;

@@ -37,6 +37,12 @@ struct Reservation {
   std::string claim_uid = {};
 };
 
+// Whether usage after a reservation stays within the tenant's and the jurisdiction's caps
+// (nullopt = uncapped): the one cap check of both ledgers. Caps are compared with a little slack
+// so float rounding never denies an exact fit.
+bool within_caps(double tenant_usage, std::optional<double> tenant_cap, double jurisdiction_usage,
+                 std::optional<double> jurisdiction_cap);
+
 struct UsageTotals {
   std::map<std::string, double> tenants;
   std::map<std::string, double> jurisdictions;

@@ -17,6 +17,7 @@
 #include <utility>
 
 #include "webhook/decision_chain.hpp"
+#include "webhook/host_name.hpp"
 #include "webhook/log.hpp"
 
 namespace exportgate::webhook {
@@ -78,12 +79,6 @@ void roll_back(int fd, uint64_t size) {
   const int saved = errno;
   [[maybe_unused]] const int rc = ::ftruncate(fd, static_cast<off_t>(size));
   errno = saved;
-}
-
-std::string host_name() {
-  char buf[256] = {};
-  if (::gethostname(buf, sizeof buf - 1) != 0) return "";
-  return buf;
 }
 
 }  // namespace

@@ -31,6 +31,13 @@ EvpPkeyPtr key_from_pem(const std::string& pem) {
   return key;
 }
 
+// The headers of every API request: JSON answers, and the bearer token when there is one.
+httplib::Headers request_headers(const std::string& token) {
+  httplib::Headers headers{{"Accept", "application/json"}};
+  if (!token.empty()) headers.emplace("Authorization", "Bearer " + token);
+  return headers;
+}
+
 }  // namespace
 
 json KubeResponse::json() const {
@@ -125,10 +132,7 @@ KubeResponse KubeClient::request(const std::string& method, const std::string& p
                                  const std::string& body, std::chrono::milliseconds timeout) {
   auto c = take_pooled();
   c->set_read_timeout(timeout.count() > 0 ? timeout : timeouts_.request);
-  httplib::Headers headers{{"Accept", "application/json"}};
-  if (auto token = bearer(); !token.empty()) {
-    headers.emplace("Authorization", "Bearer " + token);
-  }
+  httplib::Headers headers = request_headers(bearer());
   auto send = [&]() -> httplib::Result {
     if (method == "GET") return c->Get(path.c_str(), headers);
     if (method == "PUT") return c->Put(path.c_str(), headers, body, "application/json");
@@ -147,10 +151,7 @@ KubeResponse KubeClient::request(const std::string& method, const std::string& p
   if (res && res->status == 401 && config_.exec) {
     // The plugin's token was revoked or expired early: get a new one and try once more.
     config_.exec->invalidate();
-    headers.erase("Authorization");
-    if (auto token = bearer(); !token.empty()) {
-      headers.emplace("Authorization", "Bearer " + token);
-    }
+    headers = request_headers(bearer());
     res = send();
   }
   if (!res) {
@@ -165,6 +166,14 @@ KubeResponse KubeClient::request(const std::string& method, const std::string& p
                           ")");
   }
   return out;
+}
+
+KubeResponse KubeClient::replace(const std::string& path, json object,
+                                 std::chrono::milliseconds timeout) {
+  if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object()) {
+    meta->erase("managedFields");
+  }
+  return request("PUT", path, object.dump(), timeout);
 }
 
 int KubeClient::stream(const std::string& path,
@@ -183,10 +192,7 @@ int KubeClient::stream(const std::string& path,
       self->streams_.erase(c);
     }
   } unregister{this, c.get()};
-  httplib::Headers headers{{"Accept", "application/json"}};
-  if (auto token = bearer(); !token.empty()) {
-    headers.emplace("Authorization", "Bearer " + token);
-  }
+  httplib::Headers headers = request_headers(bearer());
   int status = 0;
   std::string error_body;
   auto res = c->Get(

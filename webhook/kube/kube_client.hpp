@@ -59,6 +59,12 @@ class KubeClient {
                        const std::string& body = "",
                        std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
   KubeResponse get(const std::string& path) { return request("GET", path); }
+  // An update of an object read before (read-modify-write): PUTs `object` to `path` without
+  // metadata.managedFields, which the server keeps itself (sent back they only grow the body, and
+  // a stale copy would overwrite the server's record). The resourceVersion read stays, so a
+  // write since answers 409 Conflict.
+  KubeResponse replace(const std::string& path, nlohmann::json object,
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
   // A streaming GET (a watch): `on_data` gets each chunk and returns false to stop. Returns the
   // HTTP status when the stream ends (the server closes it at timeoutSeconds). Throws

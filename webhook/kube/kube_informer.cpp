@@ -3,6 +3,8 @@
 
 #include <malloc.h>
 
+#include "webhook/kube_list.hpp"
+
 namespace exportgate::webhook {
 
 using nlohmann::json;
@@ -11,10 +13,6 @@ namespace {
 // The server ends each watch after this long; we then resume from the last resourceVersion.
 constexpr int kWatchTimeoutSeconds = 300;
 constexpr int kListPageSize = 500;
-
-std::string with_query(const std::string& path, const std::string& query) {
-  return path + (path.find('?') == std::string::npos ? "?" : "&") + query;
-}
 }  // namespace
 
 std::string object_key(const json& o) {
@@ -50,44 +48,44 @@ void Informer::sleep_for(std::chrono::milliseconds d) {
 }
 
 void Informer::list() {
-  std::string cont;
   std::string rv;
   bool first = true;
   size_t listed = 0;
-  for (;;) {
+  // Each item goes to the sink as soon as it is parsed (parse_list_page): one item of the page
+  // is held as JSON at a time, not the page. Kind and apiVersion, which list items lack, are
+  // restored so consumers see the same objects as from a watch (the engine recognises a Pod
+  // by its kind).
+  std::vector<json> one;
+  ListPaging paging;
+  paging.limit = kListPageSize;
+  paging.before_request = [&] {
     if (stop_) throw KubeUnavailable("list " + path_ + ": stopped");
-    std::string q = "limit=" + std::to_string(kListPageSize);
-    if (!cont.empty()) q += "&continue=" + url_encode(cont);
-    auto res = client_.get(with_query(path_, q));
-    if (res.status == 410 && !cont.empty()) {
-      // The continue token expired mid-list: start over (the pages so far are dropped).
-      cont.clear();
-      first = true;
-      listed = 0;
-      continue;
+  };
+  paging.on_item = [&](json& item) {
+    one.clear();
+    one.push_back(std::move(item));
+    sink_.list_page(one, first);
+    first = false;
+  };
+  paging.on_refused = [&](const KubeResponse& res, const std::string&, bool continued) {
+    if (res.status != 410 || !continued) {
+      throw KubeUnavailable("list " + path_ + ": " + res.describe());
     }
-    if (!res.ok()) throw KubeUnavailable("list " + path_ + ": " + res.describe());
-    // Each item goes to the sink as soon as it is parsed (parse_list_page): one item of the page
-    // is held as JSON at a time, not the page. Kind and apiVersion, which list items lack, are
-    // restored so consumers see the same objects as from a watch (the engine recognises a Pod
-    // by its kind).
-    std::vector<json> one;
-    const ListPage page = parse_list_page(res.body, [&](json& item) {
-      one.clear();
-      one.push_back(std::move(item));
-      sink_.list_page(one, first);
-      first = false;
-    });
+    // The continue token expired mid-list: start over (the pages so far are dropped).
+    first = true;
+    listed = 0;
+    return PageRefused::kRestart;
+  };
+  paging.on_page = [&](const ListPage& page, const std::string&) {
     if (first) {  // a page without items still starts the list
       one.clear();
       sink_.list_page(one, true);
       first = false;
     }
-    cont = page.continue_token;
     rv = page.resource_version;
     listed += page.items;
-    if (cont.empty()) break;
-  }
+  };
+  for_each_page(client_, path_, paging);
   sink_.list_done();
   // The list's page bodies and parsed items were freed between the projections it left, and
   // glibc keeps such pages in its arenas rather than return them: give them back after a list

@@ -1,4 +1,4 @@
-// Watch stream decoding and backoff (see kube_watch.hpp).
+// Watch stream and list page decoding (see kube_watch.hpp).
 #include "webhook/kube_watch.hpp"
 
 #include <algorithm>
@@ -145,17 +145,6 @@ std::vector<std::string> LineBuffer::feed(std::string_view data) {
   }
   partial_.append(data.substr(start));
   return lines;
-}
-
-Backoff::Backoff(std::chrono::milliseconds base, std::chrono::milliseconds max, uint64_t seed)
-    : base_(base), max_(max), rng_(seed ? seed : std::random_device{}()) {}
-
-std::chrono::milliseconds Backoff::next() {
-  const int shift = std::min(attempt_, 20);
-  ++attempt_;
-  const auto ceiling = std::min<long long>(max_.count(), base_.count() * (1LL << shift));
-  std::uniform_int_distribution<long long> dist(ceiling / 2, std::max<long long>(ceiling, 1));
-  return std::chrono::milliseconds(dist(rng_));
 }
 
 }  // namespace exportgate::webhook

@@ -1,5 +1,5 @@
 // The pure parts of list+watch: splitting a chunked watch stream into lines, decoding watch
-// events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR with 410 Gone), and reconnect backoff.
+// events (ADDED, MODIFIED, DELETED, BOOKMARK, ERROR with 410 Gone), and list pages.
 #pragma once
 
 #include <chrono>
@@ -7,11 +7,12 @@
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <random>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "webhook/backoff.hpp"
 
 namespace exportgate::webhook {
 
@@ -67,22 +68,6 @@ class LineBuffer {
 
  private:
   std::string partial_;
-};
-
-// Exponential backoff with full jitter: attempt n waits a random time in [base*2^n/2, base*2^n],
-// capped at `max`. reset() after a success.
-class Backoff {
- public:
-  Backoff(std::chrono::milliseconds base, std::chrono::milliseconds max, uint64_t seed = 0);
-  std::chrono::milliseconds next();
-  void reset() { attempt_ = 0; }
-  int attempt() const { return attempt_; }
-
- private:
-  std::chrono::milliseconds base_;
-  std::chrono::milliseconds max_;
-  int attempt_ = 0;
-  std::mt19937_64 rng_;
 };
 
 }  // namespace exportgate::webhook

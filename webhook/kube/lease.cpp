@@ -124,8 +124,7 @@ void LeaseElector::tick() {
   spec["holderIdentity"] = options_.identity;
   spec["leaseDurationSeconds"] = options_.duration.count();
   spec["renewTime"] = now_text;
-  lease["metadata"].erase("managedFields");
-  auto put = client_.request("PUT", path(), lease.dump(), budget);
+  auto put = client_.replace(path(), std::move(lease), budget);
   if (put.ok()) {
     last_renew_ = now;
     no_problem();
@@ -189,8 +188,7 @@ void LeaseElector::stop() {
       json lease = res.json();
       if (lease_record_from(lease).holder == options_.identity) {
         lease["spec"]["holderIdentity"] = "";
-        lease["metadata"].erase("managedFields");
-        client_.request("PUT", path(), lease.dump());
+        client_.replace(path(), std::move(lease));
       }
     }
   } catch (const std::exception& e) {

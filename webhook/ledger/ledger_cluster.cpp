@@ -3,9 +3,9 @@
 
 #include <algorithm>
 #include <atomic>
-#include <random>
 #include <thread>
 
+#include "webhook/backoff.hpp"
 #include "webhook/metrics.hpp"
 
 namespace exportgate::webhook {
@@ -49,11 +49,12 @@ bool newer_or_unknown(const std::string& a, const std::string& b) {
   }
 }
 
+// Before re-reading after a conflict: 0 to 1, 2, 4 ... 50 ms by attempt, at random, so replicas
+// that collided do not collide again in step.
 void jitter_sleep(int attempt) {
-  thread_local std::mt19937 rng(std::random_device{}());
-  const int ceiling = std::min(50, 1 << std::min(attempt, 6));
-  std::uniform_int_distribution<int> d(0, ceiling);
-  std::this_thread::sleep_for(std::chrono::milliseconds(d(rng)));
+  thread_local Backoff backoff(std::chrono::milliseconds(1), std::chrono::milliseconds(50), 0,
+                               Backoff::Jitter::kFull);
+  std::this_thread::sleep_for(backoff.delay(attempt));
 }
 
 }  // namespace
@@ -183,8 +184,7 @@ bool ClusterLedger::update(const std::string& jurisdiction,
       KubeResponse res;
       if (entry) {
         object["metadata"] = entry->metadata;
-        object["metadata"].erase("managedFields");
-        res = client_.request("PUT", object_path(jurisdiction), object.dump());
+        res = client_.replace(object_path(jurisdiction), std::move(object));
       } else {
         object["metadata"] = {{"name", ledger_object_name(jurisdiction)},
                               {"namespace", options_.namespace_},

@@ -7,16 +7,15 @@
 #include <cstdio>
 #include <ctime>
 
+#include "policy/json_member.hpp"
+#include "webhook/usage_ledger.hpp"
+
 namespace exportgate::webhook {
 
 using nlohmann::json;
+using policy::json_string;
 
 namespace {
-
-// Caps are compared with a little slack so float rounding never denies an exact fit.
-bool within(double value, std::optional<double> cap) {
-  return !cap || value <= *cap * (1 + 1e-12);
-}
 
 double number(const json& j, const char* key, const std::string& where) {
   auto it = j.find(key);
@@ -25,11 +24,6 @@ double number(const json& j, const char* key, const std::string& where) {
     throw LedgerFormatError(where + "." + key + ": expected a non-negative number");
   }
   return it->get<double>();
-}
-
-std::string text(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 // TPP values are whole numbers in practice; rounding keeps the object free of float noise.
@@ -128,7 +122,7 @@ std::string ledger_object_name(const std::string& jurisdiction) {
 LedgerState ledger_from_spec(const json& spec) {
   if (!spec.is_object()) throw LedgerFormatError("spec: expected an object");
   LedgerState s;
-  s.jurisdiction = text(spec, "jurisdiction");
+  s.jurisdiction = json_string(spec, "jurisdiction");
   if (auto t = spec.find("tenants"); t != spec.end() && !t->is_null()) {
     if (!t->is_object()) throw LedgerFormatError("spec.tenants: expected an object");
     for (const auto& [name, u] : t->items()) {
@@ -143,28 +137,29 @@ LedgerState ledger_from_spec(const json& spec) {
       const std::string where = "spec.reservations[" + std::to_string(i) + "]";
       if (!r.is_object()) throw LedgerFormatError(where + ": expected an object");
       LedgerReservation lr;
-      lr.uid = text(r, "uid");
-      lr.tenant = text(r, "tenant");
+      lr.uid = json_string(r, "uid");
+      lr.tenant = json_string(r, "tenant");
       if (lr.uid.empty() || lr.tenant.empty()) {
         throw LedgerFormatError(where + ": uid and tenant are required");
       }
       lr.tpp = number(r, "tpp", where);
-      lr.namespace_ = text(r, "namespace");
-      lr.pod = text(r, "pod");
-      auto created = parse_time(text(r, "created"));
+      lr.namespace_ = json_string(r, "namespace");
+      lr.pod = json_string(r, "pod");
+      auto created = parse_time(json_string(r, "created"));
       if (!created) throw LedgerFormatError(where + ".created: expected an RFC 3339 time");
       lr.created = *created;
-      lr.link = text(r, "link");
+      lr.link = json_string(r, "link");
       if (auto w = r.find("workload"); w != r.end() && !w->is_null()) {
         if (!w->is_boolean()) throw LedgerFormatError(where + ".workload: expected a boolean");
         lr.workload = w->get<bool>();
       }
       lr.pods_in_use = number(r, "podsInUseTPP", where);
-      lr.claim_uid = text(r, "claimUid");
+      lr.claim_uid = json_string(r, "claimUid");
       s.reservations.push_back(std::move(lr));
     }
   }
-  if (auto lr = text(spec, "lastReconcileTime"); !lr.empty()) s.last_reconcile = parse_time(lr);
+  if (auto lr = json_string(spec, "lastReconcileTime"); !lr.empty())
+    s.last_reconcile = parse_time(lr);
   s.refresh_reserved();
   return s;
 }
@@ -210,7 +205,7 @@ bool try_reserve(LedgerState& state, const LedgerReservation& r, std::optional<d
   const double total_after = state.total();
   // A Pod inside its workload's reservation adds nothing, and is accepted even at the cap.
   const bool adds = tenant_after > tenant_before || total_after > total_before || r.link.empty();
-  if (adds && (!within(tenant_after, tenant_cap) || !within(total_after, jurisdiction_cap))) {
+  if (adds && !within_caps(tenant_after, tenant_cap, total_after, jurisdiction_cap)) {
     state.reservations.pop_back();
     return false;
   }

@@ -184,18 +184,11 @@ void Metrics::set_certificate_expiry(int64_t unix_seconds) {
   cert_expiry_.Set(static_cast<double>(unix_seconds));
 }
 
-void Metrics::set_tpp(const std::string& scope, const std::string& name, double in_use,
-                      std::optional<double> limit) {
-  tpp_in_use_.Add({{"scope", scope}, {"name", name}}).Set(in_use);
-  if (limit) tpp_limit_.Add({{"scope", scope}, {"name", name}}).Set(*limit);
-}
-
-void Metrics::set_tpp_limit(const std::string& scope, const std::string& name, double limit) {
-  tpp_limit_.Add({{"scope", scope}, {"name", name}}).Set(limit);
-}
-
-void Metrics::set_tpp_reserved(const std::string& scope, const std::string& name, double reserved) {
-  tpp_reserved_.Add({{"scope", scope}, {"name", name}}).Set(reserved);
+void Metrics::set_tpp(const TppGauges& g) {
+  const prometheus::Labels labels{{"scope", g.scope}, {"name", g.name}};
+  if (g.in_use) tpp_in_use_.Add(labels).Set(*g.in_use);
+  if (g.limit) tpp_limit_.Add(labels).Set(*g.limit);
+  if (g.reserved) tpp_reserved_.Add(labels).Set(*g.reserved);
 }
 
 void Metrics::ledger_conflict() {

@@ -31,6 +31,16 @@ struct RequestLabels {
   std::string reason;        // deny/error: denial_reason() of its code; "" otherwise
 };
 
+// Values for the TPP gauges of one scope; a value left unset keeps its gauge as it is.
+struct TppGauges {
+  std::string scope;  // "tenant" or "jurisdiction"
+  std::string name;
+  std::optional<double> in_use;
+  std::optional<double> limit;
+  // Cluster mode: TPP reserved by admissions that no stored Pod has claimed yet.
+  std::optional<double> reserved;
+};
+
 class Metrics {
  public:
   Metrics();
@@ -43,12 +53,9 @@ class Metrics {
   void set_policy_info(const std::string& name, const std::string& hash, const std::string& preset,
                        const std::string& mode);
   void set_certificate_expiry(int64_t unix_seconds);
-  // scope is "tenant" or "jurisdiction".
-  void set_tpp(const std::string& scope, const std::string& name, double in_use,
-               std::optional<double> limit);
-  void set_tpp_limit(const std::string& scope, const std::string& name, double limit);
-  // Cluster mode: TPP reserved by admissions that no stored Pod has claimed yet.
-  void set_tpp_reserved(const std::string& scope, const std::string& name, double reserved);
+  // The TPP gauges of one tenant or jurisdiction: the one writer of exportgate_tpp_* for the
+  // standalone server and the cluster ledger watch.
+  void set_tpp(const TppGauges& g);
   void ledger_conflict();     // a TPPLedger write answered 409 Conflict
   void ledger_retry();        // a TPPLedger write attempt after the first
   void ledger_unavailable();  // a request decided by the ledger-unavailable fallback

@@ -225,19 +225,20 @@ void Server::Impl::update_tpp_gauges(const UsageScope& scope) {
   if (cluster) {
     // In-use and reserved gauges follow the TPPLedger watch; decisions only tell the limits.
     if (scope.tenant_cap && !scope.tenant.empty())
-      metrics.set_tpp_limit("tenant", scope.tenant, *scope.tenant_cap);
+      metrics.set_tpp({"tenant", scope.tenant, std::nullopt, scope.tenant_cap, std::nullopt});
     if (scope.jurisdiction_cap && !scope.jurisdiction.empty())
-      metrics.set_tpp_limit("jurisdiction", scope.jurisdiction, *scope.jurisdiction_cap);
+      metrics.set_tpp(
+          {"jurisdiction", scope.jurisdiction, std::nullopt, scope.jurisdiction_cap, std::nullopt});
     return;
   }
   auto usage = ledger->snapshot(scope.tenant, scope.jurisdiction);
   // A tenant without a known jurisdiction is only the request's namespace name, which a forged
   // review can make up: it gets no series of its own (the label set stays bounded).
   if (!scope.tenant.empty() && !scope.jurisdiction.empty())
-    metrics.set_tpp("tenant", scope.tenant, usage.tenant_tpp, scope.tenant_cap);
+    metrics.set_tpp({"tenant", scope.tenant, usage.tenant_tpp, scope.tenant_cap, std::nullopt});
   if (!scope.jurisdiction.empty()) {
-    metrics.set_tpp("jurisdiction", scope.jurisdiction, usage.jurisdiction_tpp,
-                    scope.jurisdiction_cap);
+    metrics.set_tpp({"jurisdiction", scope.jurisdiction, usage.jurisdiction_tpp,
+                     scope.jurisdiction_cap, std::nullopt});
   }
 }
 
