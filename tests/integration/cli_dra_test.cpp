@@ -2,12 +2,13 @@
 // and its messages. On the code before DRA support every Pod here was admitted as "no
 // accelerators".
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
-#include <cstdio>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
+#include <vector>
 
+#include "exportgate_process.hpp"
 #include "policy/catalog.hpp"
 
 namespace {
@@ -17,24 +18,14 @@ std::string nvidia_worst_name() {
   return exportgate::policy::builtin_catalog().most_capable_of_vendor("NVIDIA")->display_name;
 }
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-};
+using CliRun = eg_test::ExportgateRun;
 
-// Runs the binary from the source directory; stderr is discarded.
+// Runs the binary from the source directory with `args` split at spaces.
 CliRun run(const std::string& args) {
-  const std::string command = "cd '" + std::string(EXPORTGATE_SOURCE_DIR) + "' && '" +
-                              std::string(EXPORTGATE_BINARY) + "' " + args + " 2>/dev/null";
-  CliRun r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return r;
-  char buf[4096];
-  size_t n = 0;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-  const int status = pclose(pipe);
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  return r;
+  std::vector<std::string> argv;
+  std::istringstream in(args);
+  for (std::string a; in >> a;) argv.push_back(a);
+  return eg_test::run_exportgate(argv);
 }
 
 TEST(CliDra, EightGpuTemplateDeniedInTier3WithTheWorstCaseNamed) {

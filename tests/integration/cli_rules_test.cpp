@@ -3,45 +3,20 @@
 // `check --headquarters`, `policy diff` between two dates and the catalog's bandwidths and class
 // reasons. Before the part rules, the H20 and H200 rows decided the same on both dates.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "exportgate_process.hpp"
+
 namespace {
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-};
+using CliRun = eg_test::ExportgateRun;
 
-// Runs the binary from the source directory with `args` (shell-quoted here), `input` on stdin;
-// stderr is discarded.
+// Runs the binary from the source directory with `args`, `input` on stdin.
 CliRun run(const std::vector<std::string>& args, const std::string& input = "") {
-  std::string command =
-      "cd '" + std::string(EXPORTGATE_SOURCE_DIR) + "' && '" + std::string(EXPORTGATE_BINARY) + "'";
-  for (const auto& a : args) command += " '" + a + "'";
-  char in_name[] = "/tmp/exportgate-cli-rules-XXXXXX";
-  const int fd = mkstemp(in_name);
-  EXPECT_GE(fd, 0);
-  EXPECT_EQ(write(fd, input.data(), input.size()), static_cast<ssize_t>(input.size()));
-  close(fd);
-  command += std::string(" < '") + in_name + "' 2>/dev/null";
-  CliRun r;
-  FILE* pipe = popen(command.c_str(), "r");
-  if (pipe) {
-    char buf[4096];
-    size_t n = 0;
-    while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) r.out.append(buf, n);
-    const int status = pclose(pipe);
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  unlink(in_name);
-  return r;
+  return eg_test::run_exportgate(args, input);
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {

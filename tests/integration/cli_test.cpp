@@ -1,8 +1,6 @@
 // The offline CLI end to end: runs the real `exportgate` binary (check, catalog, policy,
 // version) and checks exit codes and output.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +10,7 @@
 #include <utility>
 #include <vector>
 
+#include "exportgate_process.hpp"
 #include "policy/catalog.hpp"
 #include "webhook/command_line.hpp"
 
@@ -19,11 +18,9 @@ namespace {
 
 const std::string kSource = EXPORTGATE_SOURCE_DIR;
 
-struct CliRun {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
+using CliRun = eg_test::ExportgateRun;
+using eg_test::Env;
+using eg_test::TempFile;
 
 std::string slurp(const std::string& path) {
   std::ifstream in(path);
@@ -32,59 +29,11 @@ std::string slurp(const std::string& path) {
   return ss.str();
 }
 
-// A temporary file removed when the object goes away.
-class TempFile {
- public:
-  explicit TempFile(const std::string& content = "") {
-    char name[] = "/tmp/exportgate-cli-test-XXXXXX";
-    const int fd = mkstemp(name);
-    EXPECT_GE(fd, 0);
-    path_ = name;
-    if (!content.empty()) {
-      EXPECT_EQ(write(fd, content.data(), content.size()), static_cast<ssize_t>(content.size()));
-    }
-    close(fd);
-  }
-  ~TempFile() { unlink(path_.c_str()); }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-using Env = std::vector<std::pair<std::string, std::string>>;
-
 // Runs the binary with `args` from the source directory, `input` on stdin, `env` added to the
 // environment.
 CliRun run(const std::vector<std::string>& args, const std::string& input = "",
            const Env& env = {}) {
-  TempFile in(input), out, err;
-  const pid_t pid = fork();
-  if (pid == 0) {
-    if (chdir(kSource.c_str()) != 0) _exit(126);
-    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
-    if (!freopen(in.path().c_str(), "r", stdin) || !freopen(out.path().c_str(), "w", stdout) ||
-        !freopen(err.path().c_str(), "w", stderr)) {
-      _exit(126);
-    }
-    std::vector<char*> argv;
-    std::string binary = EXPORTGATE_BINARY;
-    argv.push_back(binary.data());
-    std::vector<std::string> copy = args;
-    for (auto& a : copy) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  CliRun r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = slurp(out.path());
-  r.err = slurp(err.path());
-  return r;
+  return eg_test::run_exportgate(args, input, env);
 }
 
 bool contains(const std::string& haystack, const std::string& needle) {

@@ -47,14 +47,8 @@ long rss_bytes() {
 class RawTcp {
  public:
   explicit RawTcp(int port) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{20, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    ok_ = ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    fd_ = connect_loopback(port, 20);
+    ok_ = fd_ >= 0;
   }
   ~RawTcp() {
     if (fd_ >= 0) ::close(fd_);
@@ -272,40 +266,18 @@ TEST_F(HostileTest, GarbageTruncatedTlsAndPlainHttpAreDroppedWhileOthersAreServe
   expect_bounded_memory();
 }
 
-// Handshake with only `version` and (TLS 1.2) only `ciphers` offered; true when it succeeds.
-bool handshake(int port, int version, const char* ciphers = nullptr) {
-  wh::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  SSL_CTX_set_security_level(ctx.get(), 0);  // let the client offer what it is told to
-  SSL_CTX_set_min_proto_version(ctx.get(), version);
-  SSL_CTX_set_max_proto_version(ctx.get(), version);
-  if (ciphers && SSL_CTX_set_cipher_list(ctx.get(), ciphers) != 1) return false;
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bool ok = false;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::unique_ptr<SSL, wh::OpenSslDeleter<SSL_free>> ssl(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), fd);
-    ok = SSL_connect(ssl.get()) == 1;
-  }
-  ::close(fd);
-  return ok;
-}
-
 TEST_F(HostileTest, OldTlsVersionsAndWeakCiphersAreRefused) {
   start();
-  EXPECT_TRUE(handshake(server->port(), TLS1_2_VERSION));
-  EXPECT_TRUE(handshake(server->port(), TLS1_3_VERSION));
-  EXPECT_FALSE(handshake(server->port(), TLS1_VERSION));
-  EXPECT_FALSE(handshake(server->port(), TLS1_1_VERSION));
+  EXPECT_TRUE(tls_handshake(server->port(), TLS1_2_VERSION));
+  EXPECT_TRUE(tls_handshake(server->port(), TLS1_3_VERSION));
+  EXPECT_FALSE(tls_handshake(server->port(), TLS1_VERSION));
+  EXPECT_FALSE(tls_handshake(server->port(), TLS1_1_VERSION));
   // TLS 1.2 without forward secrecy, with CBC, SHA-1 MACs, or export-grade/NULL/anonymous suites.
   for (const char* weak :
        {"AES128-GCM-SHA256", "AES256-SHA", "ECDHE-ECDSA-AES128-SHA", "ECDHE-RSA-AES128-SHA",
         "ECDHE-ECDSA-AES128-SHA256", "ECDHE-RSA-AES256-SHA384", "DHE-RSA-AES128-GCM-SHA256",
         "NULL-SHA256", "ADH-AES128-GCM-SHA256", "DES-CBC3-SHA"}) {
-    EXPECT_FALSE(handshake(server->port(), TLS1_2_VERSION, weak)) << weak;
+    EXPECT_FALSE(tls_handshake(server->port(), TLS1_2_VERSION, weak)) << weak;
   }
   expect_prompt_answer("after refused handshakes");
 }

@@ -3,75 +3,22 @@
 // and fails naming the record on tampered copies; `exportgate policy diff` on the presets.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
+#include "exportgate_process.hpp"
 #include "server_support.hpp"
+#include "tests/text_lines.hpp"
 #include "webhook/decision_chain.hpp"
-
-extern char** environ;
 
 namespace eg_test {
 namespace {
 
-// The exportgate binary as a child process; stdout and stderr go to files.
-class Process {
- public:
-  Process(std::vector<std::string> args, const std::string& out_file, const std::string& err_file) {
-    args.insert(args.begin(), EXPORTGATE_BINARY);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Process() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      wait();
-    }
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  int wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-};
-
-struct Run {
-  int code;
-  std::string out;
-  std::string err;
-};
-
-Run run(const TempDir& dir, std::vector<std::string> args) {
-  Process p(std::move(args), dir.file("run.out"), dir.file("run.err"));
-  int code = p.wait();
-  return {code, read_file(dir.file("run.out")), read_file(dir.file("run.err"))};
+// `exportgate ARGS` run to its end (`dir` kept for the callers: the paths in ARGS are in it).
+ExportgateRun run(const TempDir&, std::vector<std::string> args) {
+  return run_exportgate(std::move(args));
 }
 
-std::vector<std::string> lines_of(const std::string& content) {
-  std::vector<std::string> lines;
-  std::istringstream in(content);
-  for (std::string l; std::getline(in, l);) lines.push_back(l);
-  return lines;
-}
-
-std::string join_lines(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines) s += l + "\n";
-  return s;
-}
+using exportgate::testing::join_lines;
+using exportgate::testing::lines_of;
 
 // Runs `exportgate serve --decision-log LOG [extra...]` with the test policy, sends `denials`
 // H100 pods for the Tier 3 tenant and one admitted Tier 1 pod, then stops it with SIGTERM.
@@ -98,7 +45,8 @@ void serve_and_deny(const TempDir& dir, const std::string& log, int denials,
                                    "--decision-log",
                                    log};
   args.insert(args.end(), extra.begin(), extra.end());
-  Process p(args, dir.file("serve.out"), dir.file("serve.err"));
+  ExportgateProcess p(args,
+                      {.stdout_file = dir.file("serve.out"), .stderr_file = dir.file("serve.err")});
   auto c = client(port, dir.file("ca.crt"));
   ASSERT_TRUE(eventually([&] {
     auto r = c->Get("/readyz");
@@ -142,13 +90,13 @@ TEST(LogVerify, ARealLogVerifiesAndEveryTamperingIsNamed) {
   EXPECT_NE(first_denial["accelerators"].get<std::string>().find("H100"), std::string::npos);
 
   auto good = run(dir, {"log", "verify", log});
-  EXPECT_EQ(good.code, 0) << good.out << good.err;
+  EXPECT_EQ(good.exit_code, 0) << good.out << good.err;
   EXPECT_NE(good.out.find("chain intact: 9 records"), std::string::npos) << good.out;
   EXPECT_NE(good.out.find("seq 1..9"), std::string::npos) << good.out;
   EXPECT_NE(good.out.find(first_denial["policy_hash"].get<std::string>()), std::string::npos);
   EXPECT_NE(good.out.find("clean close"), std::string::npos) << good.out;
   auto good_json = run(dir, {"log", "verify", "-o", "json", log});
-  EXPECT_EQ(good_json.code, 0);
+  EXPECT_EQ(good_json.exit_code, 0);
   EXPECT_EQ(json::parse(good_json.out)["decisions"], 6);
 
   struct Case {
@@ -183,7 +131,7 @@ TEST(LogVerify, ARealLogVerifiesAndEveryTamperingIsNamed) {
     const std::string copy = dir.file("tampered-" + c.name + ".jsonl");
     write_file(copy, join_lines(c.lines));
     auto r = run(dir, {"log", "verify", copy});
-    EXPECT_EQ(r.code, 1) << c.name << ": " << r.out;
+    EXPECT_EQ(r.exit_code, 1) << c.name << ": " << r.out;
     EXPECT_NE(r.out.find("(" + c.kind + ")"), std::string::npos) << c.name << ": " << r.out;
     EXPECT_NE(r.out.find(copy + ":" + std::to_string(c.line) + ":"), std::string::npos)
         << c.name << ": " << r.out;
@@ -193,16 +141,16 @@ TEST(LogVerify, ARealLogVerifiesAndEveryTamperingIsNamed) {
     content.resize(content.size() - 10);
     write_file(dir.file("truncated.jsonl"), content);
     auto r = run(dir, {"log", "verify", dir.file("truncated.jsonl")});
-    EXPECT_EQ(r.code, 1);
+    EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.out.find("(truncated)"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("truncated.jsonl:9:"), std::string::npos) << r.out;
   }
   // Unreadable input is not tampering.
   auto missing = run(dir, {"log", "verify", dir.file("nope.jsonl")});
-  EXPECT_EQ(missing.code, 2);
+  EXPECT_EQ(missing.exit_code, 2);
   EXPECT_NE(missing.err.find("nope.jsonl"), std::string::npos) << missing.err;
-  EXPECT_EQ(run(dir, {"log", "verify"}).code, 2);
-  EXPECT_EQ(run(dir, {"log", "bogus"}).code, 2);
+  EXPECT_EQ(run(dir, {"log", "verify"}).exit_code, 2);
+  EXPECT_EQ(run(dir, {"log", "bogus"}).exit_code, 2);
 }
 
 TEST(LogVerify, RotatedLogsAndAllowRecordsFromTheServer) {
@@ -219,7 +167,7 @@ TEST(LogVerify, RotatedLogsAndAllowRecordsFromTheServer) {
   std::vector<std::string> args = {"log", "verify", "-o", "json"};
   args.insert(args.end(), files.begin(), files.end());
   auto r = run(dir, args);
-  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   json summary = json::parse(r.out);
   EXPECT_EQ(summary["decisions"], 13);  // 12 denials and the allow (--decision-log-all)
   EXPECT_EQ(summary["verdicts"], json::array({"allow", "deny"}));
@@ -228,38 +176,38 @@ TEST(LogVerify, RotatedLogsAndAllowRecordsFromTheServer) {
   std::vector<std::string> gap = {"log", "verify", files[0]};
   gap.insert(gap.end(), files.begin() + 2, files.end());
   auto broken = run(dir, gap);
-  EXPECT_EQ(broken.code, 1);
+  EXPECT_EQ(broken.exit_code, 1);
   EXPECT_NE(broken.out.find("(missing-file)"), std::string::npos) << broken.out;
   EXPECT_NE(broken.out.find(files[2] + ":1:"), std::string::npos) << broken.out;
 }
 
 TEST(LogVerify, ServeRejectsBadDecisionLogFlags) {
   TempDir dir;
-  EXPECT_EQ(run(dir, {"serve", "--decision-log-all"}).code, 2);
-  EXPECT_EQ(
-      run(dir, {"serve", "--decision-log", dir.file("x"), "--decision-log-max-bytes", "10"}).code,
-      2);
+  EXPECT_EQ(run(dir, {"serve", "--decision-log-all"}).exit_code, 2);
+  EXPECT_EQ(run(dir, {"serve", "--decision-log", dir.file("x"), "--decision-log-max-bytes", "10"})
+                .exit_code,
+            2);
   write_file(dir.file("notes.txt"), "not a log\n");
   auto r = run(dir, {"serve", "--listen", "127.0.0.1:" + std::to_string(free_port()),
                      "--metrics-listen", "", "--decision-log", dir.file("notes.txt")});
-  EXPECT_EQ(r.code, 2);
+  EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("not a decision log"), std::string::npos) << r.err;
 }
 
 TEST(PolicyDiffBinary, PresetsFilesAndExitCodes) {
   TempDir dir;
   auto same = run(dir, {"policy", "diff", "diffusion-2025", "preset:diffusion-2025"});
-  EXPECT_EQ(same.code, 0) << same.out << same.err;
+  EXPECT_EQ(same.exit_code, 0) << same.out << same.err;
   EXPECT_NE(same.out.find("no differences"), std::string::npos);
 
   auto rescission = run(dir, {"policy", "diff", "diffusion-2025", "controls-2023"});
-  EXPECT_EQ(rescission.code, 1) << rescission.err;
+  EXPECT_EQ(rescission.exit_code, 1) << rescission.err;
   EXPECT_NE(rescission.out.find("Tier 3 -> licence-required"), std::string::npos) << rescission.out;
   EXPECT_NE(rescission.out.find("tier2: removed"), std::string::npos) << rescission.out;
 
   write_file(dir.file("p.yaml"), test_policy("diff-test"));
   auto file = run(dir, {"policy", "diff", "-o", "json", "diffusion-2025", dir.file("p.yaml")});
-  EXPECT_EQ(file.code, 1) << file.err;
+  EXPECT_EQ(file.exit_code, 1) << file.err;
   json doc = json::parse(file.out);
   EXPECT_EQ(doc["identical"], false);
   EXPECT_EQ(doc["b"]["name"], "diff-test");
@@ -271,12 +219,12 @@ TEST(PolicyDiffBinary, PresetsFilesAndExitCodes) {
   }
   EXPECT_TRUE(saw_cap) << file.out;
 
-  EXPECT_EQ(run(dir, {"policy", "diff", "diffusion-2025"}).code, 2);
+  EXPECT_EQ(run(dir, {"policy", "diff", "diffusion-2025"}).exit_code, 2);
   auto unknown = run(dir, {"policy", "diff", "diffusion-2025", "no-such-preset"});
-  EXPECT_EQ(unknown.code, 2);
+  EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.err.find("not a preset name"), std::string::npos) << unknown.err;
   write_file(dir.file("bad.yaml"), "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nspec: [\n");
-  EXPECT_EQ(run(dir, {"policy", "diff", dir.file("bad.yaml"), "controls-2023"}).code, 2);
+  EXPECT_EQ(run(dir, {"policy", "diff", dir.file("bad.yaml"), "controls-2023"}).exit_code, 2);
 }
 
 }  // namespace

@@ -3,54 +3,15 @@
 // drain (readiness fails first, the in-flight request finishes, idle keep-alives close, exit 0).
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 
+#include "exportgate_process.hpp"
 #include "server_support.hpp"
-
-extern char** environ;
 
 namespace eg_test {
 namespace {
 
-// A child process running the exportgate binary; stderr goes to a file.
-class Process {
- public:
-  Process(std::vector<std::string> args, const std::string& stderr_file) {
-    args.insert(args.begin(), EXPORTGATE_BINARY);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, stderr_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    posix_spawn(&pid_, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-  }
-  ~Process() {
-    if (pid_ > 0 && !exited_) {
-      ::kill(pid_, SIGKILL);
-      wait();
-    }
-  }
-  void signal(int sig) { ::kill(pid_, sig); }
-  int wait() {
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    exited_ = true;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  }
-
- private:
-  pid_t pid_ = -1;
-  bool exited_ = false;
-};
-
 int run(std::vector<std::string> args, const std::string& stderr_file) {
-  Process p(std::move(args), stderr_file);
-  return p.wait();
+  return ExportgateProcess(std::move(args), {.stderr_file = stderr_file}).wait();
 }
 
 TEST(ServeBinary, FlagErrorsExitTwoWithAClearMessage) {
@@ -109,10 +70,10 @@ TEST(ServeBinary, EmbeddedDefaultServesSelfSignedAndDeniesTheSample) {
   TempDir dir;
   const int port = free_port();
   const int metrics_port = free_port();
-  Process p({"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--metrics-listen",
-             "127.0.0.1:" + std::to_string(metrics_port), "--dns-name",
-             "exportgate.exportgate-system.svc"},
-            dir.file("stderr"));
+  ExportgateProcess p({"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--metrics-listen",
+                       "127.0.0.1:" + std::to_string(metrics_port), "--dns-name",
+                       "exportgate.exportgate-system.svc"},
+                      {.stderr_file = dir.file("stderr")});
   httplib::SSLClient c("127.0.0.1", port);
   c.enable_server_certificate_verification(false);  // self-signed, like curl -k
   ASSERT_TRUE(eventually([&] {
@@ -144,10 +105,10 @@ TEST(ServeBinary, SigtermDrainsGracefully) {
   write_file(dir.file("tls.key"), key);
   write_file(dir.file("ca.crt"), pki.ca_pem());
   const int port = free_port();
-  Process p({"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--metrics-listen", "",
-             "--tls-cert", dir.file("tls.crt"), "--tls-key", dir.file("tls.key"),
-             "--shutdown-delay", "2", "--tenant-namespace", "team-us=US"},
-            dir.file("stderr"));
+  ExportgateProcess p({"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--metrics-listen",
+                       "", "--tls-cert", dir.file("tls.crt"), "--tls-key", dir.file("tls.key"),
+                       "--shutdown-delay", "2", "--tenant-namespace", "team-us=US"},
+                      {.stderr_file = dir.file("stderr")});
   auto c = client(port, dir.file("ca.crt"));
   ASSERT_TRUE(eventually([&] {
     auto r = c->Get("/readyz");

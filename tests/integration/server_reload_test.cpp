@@ -11,21 +11,11 @@ namespace {
 
 std::string peer_cert_pem(int port) {
   wh::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   std::string pem;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    std::unique_ptr<SSL, wh::OpenSslDeleter<SSL_free>> ssl(SSL_new(ctx.get()));
-    SSL_set_fd(ssl.get(), fd);
-    if (SSL_connect(ssl.get()) == 1) {
-      wh::X509Ptr cert(SSL_get1_peer_certificate(ssl.get()));
-      if (cert) pem = wh::to_pem(cert.get());
-    }
-  }
-  ::close(fd);
+  with_tls_session(port, ctx.get(), [&](SSL* ssl) {
+    wh::X509Ptr cert(SSL_get1_peer_certificate(ssl));
+    if (cert) pem = wh::to_pem(cert.get());
+  });
   return pem;
 }
 
@@ -204,25 +194,7 @@ TEST(TlsTest, OnlyTls12AndTls13AreAccepted) {
   Pki pki;
   wh::Server server(test_options(dir, pki));
   server.start();
-  auto handshake = [&](int version) {
-    wh::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
-    SSL_CTX_set_min_proto_version(ctx.get(), version);
-    SSL_CTX_set_max_proto_version(ctx.get(), version);
-    SSL_CTX_set_security_level(ctx.get(), 0);  // let the client offer TLS 1.1 at all
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(server.port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bool ok = false;
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-      std::unique_ptr<SSL, wh::OpenSslDeleter<SSL_free>> ssl(SSL_new(ctx.get()));
-      SSL_set_fd(ssl.get(), fd);
-      ok = SSL_connect(ssl.get()) == 1;
-    }
-    ::close(fd);
-    return ok;
-  };
+  auto handshake = [&](int version) { return tls_handshake(server.port(), version); };
   EXPECT_TRUE(handshake(TLS1_3_VERSION));
   EXPECT_TRUE(handshake(TLS1_2_VERSION));
   EXPECT_FALSE(handshake(TLS1_1_VERSION));

@@ -263,6 +263,25 @@ inline json review(const std::string& uid, const json& object, const std::string
 
 namespace eg_test {
 
+// A TCP connection to 127.0.0.1:`port` (receives time out after `recv_timeout_seconds` when not
+// 0): its descriptor, or -1 when the connect fails.
+inline int connect_loopback(int port, int recv_timeout_seconds = 0) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (recv_timeout_seconds > 0) {
+    timeval tv{recv_timeout_seconds, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
 // A TLS connection driven by hand (for half-sent bodies and stalled clients).
 class RawTls {
  public:
@@ -270,14 +289,8 @@ class RawTls {
     ctx_.reset(SSL_CTX_new(TLS_client_method()));
     SSL_CTX_load_verify_locations(ctx_.get(), ca_file.c_str(), nullptr);
     SSL_CTX_set_verify(ctx_.get(), SSL_VERIFY_PEER, nullptr);
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{10, 0};
-    setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return;
+    fd_ = connect_loopback(port, 10);
+    if (fd_ < 0) return;
     ssl_.reset(SSL_new(ctx_.get()));
     SSL_set_fd(ssl_.get(), fd_);
     SSL_set1_host(ssl_.get(), "127.0.0.1");
@@ -321,6 +334,31 @@ class RawTls {
   int fd_ = -1;
   bool ok_ = false;
 };
+
+// Connects with `ctx` and runs the TLS handshake; `then` gets the session when it succeeded.
+// True when it did.
+inline bool with_tls_session(int port, SSL_CTX* ctx,
+                             const std::function<void(SSL*)>& then = nullptr) {
+  const int fd = connect_loopback(port);
+  if (fd < 0) return false;
+  std::unique_ptr<SSL, wh::OpenSslDeleter<SSL_free>> ssl(SSL_new(ctx));
+  SSL_set_fd(ssl.get(), fd);
+  const bool ok = SSL_connect(ssl.get()) == 1;
+  if (ok && then) then(ssl.get());
+  ssl.reset();
+  ::close(fd);
+  return ok;
+}
+
+// Handshake with only `version` and (TLS 1.2) only `ciphers` offered; true when it succeeds.
+inline bool tls_handshake(int port, int version, const char* ciphers = nullptr) {
+  wh::SslCtxPtr ctx(SSL_CTX_new(TLS_client_method()));
+  SSL_CTX_set_security_level(ctx.get(), 0);  // let the client offer what it is told to
+  SSL_CTX_set_min_proto_version(ctx.get(), version);
+  SSL_CTX_set_max_proto_version(ctx.get(), version);
+  if (ciphers && SSL_CTX_set_cipher_list(ctx.get(), ciphers) != 1) return false;
+  return with_tls_session(port, ctx.get());
+}
 
 inline std::string http_post_head(const std::string& path, size_t content_length,
                                   const std::string& content_type = "application/json") {

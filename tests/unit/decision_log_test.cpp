@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+#include "tests/text_lines.hpp"
 #include "webhook/decision_chain.hpp"
 #include "webhook/decision_log_verify.hpp"
 
@@ -49,18 +50,8 @@ void spit(const std::string& path, const std::string& content) {
   std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
 }
 
-std::vector<std::string> lines_of(const std::string& content) {
-  std::vector<std::string> lines;
-  std::istringstream in(content);
-  for (std::string l; std::getline(in, l);) lines.push_back(l);
-  return lines;
-}
-
-std::string join_lines(const std::vector<std::string>& lines) {
-  std::string s;
-  for (const auto& l : lines) s += l + "\n";
-  return s;
-}
+using exportgate::testing::join_lines;
+using exportgate::testing::lines_of;
 
 json decision(int i, const std::string& verdict = "deny") {
   return {{"uid", "uid-" + std::to_string(i)},
