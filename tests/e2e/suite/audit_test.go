@@ -232,22 +232,7 @@ func startAPIRecorder(t *testing.T) (string, *apiRecorder) {
 		t.Fatal(err)
 	}
 	kc := filepath.Join(dir, "kubeconfig-recorder")
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: recorder
-  cluster: {server: %q, certificate-authority: %q}
-users:
-- name: admin
-  user: {token: %q}
-contexts:
-- name: recorder
-  context: {cluster: recorder, user: admin}
-current-context: recorder
-`, srv.URL, ca, string(token[1]))
-	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	writeKubeconfig(t, kc, srv.URL, ca, "admin", string(token[1]), "")
 	return kc, rec
 }
 

@@ -534,22 +534,10 @@ func measureConfig(t *testing.T, key, label, ns string, between func()) configRe
 
 // ---------------------------------------------------------------- policies
 
-const benchPolicyFmt = `apiVersion: exportgate.io/v1alpha1
-kind: Policy
-metadata:
-  name: bench-e2e
-spec:
-  preset: diffusion-2025
-  admins:
-    users: [admin]
-    groups: ["system:masters"]
-  tiers:
-    tier2:
-      tenantCapTPP: %d
-  tenants:
-  - {name: team-t1, jurisdiction: DE, namespaces: [t1]}
-  - {name: team-t3, jurisdiction: CN, namespaces: [t3]}
-%s`
+// benchPolicy: capPolicyYAML named bench-e2e, the Tier 2 cap at capTPP, `extra` under spec.
+func benchPolicy(capTPP float64, extra string) string {
+	return capPolicyYAML("bench-e2e", int64(capTPP), extra)
+}
 
 // tier3Codes: the diffusion-2025 preset's Tier 3 jurisdictions (policy/presets/diffusion-2025.yaml).
 var tier3Codes = []string{"CN", "HK", "MO", "RU", "BY", "IR", "KP", "AF", "MM", "KH", "CF", "CD", "CU",
@@ -645,7 +633,7 @@ func TestBenchE2E(t *testing.T) {
 	capTPP := float64(benchCapPods) * tpp8
 	// Standalone mode takes tenants from the policy; cluster mode from the namespace labels.
 	standaloneTenants := "  - {name: bench-c, jurisdiction: DE, namespaces: [bench-c]}\n"
-	policy := fmt.Sprintf(benchPolicyFmt, int64(capTPP), "")
+	policy := benchPolicy(capTPP, "")
 
 	t.Run("a no admission check", func(t *testing.T) {
 		setBenchProcs()
@@ -675,16 +663,14 @@ func TestBenchE2E(t *testing.T) {
 		res.Configs = append(res.Configs, measureConfig(t, "b", "ValidatingAdmissionPolicy (CEL)", "bench-b", nil))
 	})
 	t.Run("c exportgate standalone", func(t *testing.T) {
-		w := startExportgate(t, fmt.Sprintf(benchPolicyFmt, int64(capTPP), standaloneTenants))
+		w := startExportgate(t, benchPolicy(capTPP, standaloneTenants))
 		registerWebhooks(t, w)
 		setBenchProcs(w)
 		res.Configs = append(res.Configs, measureConfig(t, "c", "exportgate standalone", "bench-c", nil))
 	})
 	t.Run("d exportgate cluster mode and the ledger", func(t *testing.T) {
 		env := setupLedgerEnv(t, "eg-bench")
-		replicas := startReplicas(t, env, policy, 3)
-		proxy := startProxy(t, replicas)
-		registerProxy(t, proxy, replicas)
+		replicas := startFrontedReplicas(t, env, policy, 3)
 		waitLeader(t, replicas)
 		setBenchProcs(replicas...)
 		released := func(tenant string) func() {

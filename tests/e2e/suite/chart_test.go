@@ -24,7 +24,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -375,54 +374,31 @@ scrape_configs:
 	}
 	port := freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	logf, err := os.Create(filepath.Join(cluster.Dir, "logs", "prometheus.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), "--web.listen-address=127.0.0.1:"+fmt.Sprint(port),
 		"--log.level=warn")
 	cmd.Dir = dir
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
+	startBackground(t, cmd, filepath.Join(cluster.Dir, "logs", "prometheus.log"), 10*time.Second)
 
 	// Scraped: the denial made above is in Prometheus.
-	if err := waitFor(func() (bool, string) {
-		r, err := promGet(base, "/api/v1/query", url.Values{"query": {`exportgate_admission_requests_total{decision="deny"}`}})
-		if err != nil {
-			return false, err.Error()
+	// A query that has a result: what Prometheus holds.
+	hasResult := func(query string) func() (bool, string) {
+		return func() (bool, string) {
+			r, err := promGet(base, "/api/v1/query", url.Values{"query": {query}})
+			if err != nil {
+				return false, err.Error()
+			}
+			var v promVector
+			json.Unmarshal(r.Data, &v)
+			return len(v.Result) > 0, string(r.Data)
 		}
-		var v promVector
-		json.Unmarshal(r.Data, &v)
-		return len(v.Result) > 0, string(r.Data)
-	}, 60*time.Second); err != nil {
+	}
+	if err := waitFor(hasResult(`exportgate_admission_requests_total{decision="deny"}`), 60*time.Second); err != nil {
 		t.Fatalf("prometheus never scraped a denial from exportgate: %v", err)
 	}
 	// Two samples of the denial, so rate() over the dashboard's windows has something to show.
-	if err := waitFor(func() (bool, string) {
-		r, err := promGet(base, "/api/v1/query", url.Values{"query": {`count_over_time(exportgate_admission_requests_total{decision="deny"}[1m]) >= 2`}})
-		if err != nil {
-			return false, err.Error()
-		}
-		var v promVector
-		json.Unmarshal(r.Data, &v)
-		return len(v.Result) > 0, string(r.Data)
-	}, 60*time.Second); err != nil {
+	if err := waitFor(hasResult(`count_over_time(exportgate_admission_requests_total{decision="deny"}[1m]) >= 2`),
+		60*time.Second); err != nil {
 		t.Fatalf("prometheus has not two samples of the denial: %v", err)
 	}
 

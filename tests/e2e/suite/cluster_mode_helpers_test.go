@@ -61,25 +61,44 @@ func setupLedgerEnv(t *testing.T, ns string, sets ...string) ledgerEnv {
 	deleteLedgerNamespace(t, ns)
 	mustApply(t, namespaceYAML(ns, nil)+"---\n"+clusterRBAC(t, ns, sets...))
 	t.Cleanup(func() { deleteLedgerNamespace(t, ns) })
-	token := strings.TrimSpace(mustKubectl(t, "create", "token", "exportgate", "-n", ns, "--duration", "2h"))
-	kc := filepath.Join(cluster.Dir, "kubeconfig-exportgate-"+ns)
+	kc := tokenKubeconfig(t, ns, "exportgate")
+	return ledgerEnv{Namespace: ns, Kubeconfig: kc}
+}
+
+// tokenKubeconfig writes a kubeconfig for service account sa of namespace ns (a fresh token,
+// valid 2 h) and returns its path.
+func tokenKubeconfig(t *testing.T, ns, sa string) string {
+	t.Helper()
+	token := strings.TrimSpace(mustKubectl(t, "create", "token", sa, "-n", ns, "--duration", "2h"))
+	kc := filepath.Join(cluster.Dir, "kubeconfig-"+ns+"-"+sa)
+	writeKubeconfig(t, kc, cluster.APIServerURL, cluster.CACert, sa, token, ns)
+	return kc
+}
+
+// writeKubeconfig writes a kubeconfig at path for `user` with a bearer token against the server
+// whose certificate authority is the file caFile; ns ("": none) is the context's namespace.
+func writeKubeconfig(t *testing.T, path, server, caFile, user, token, ns string) {
+	t.Helper()
+	context := "{cluster: e2e, user: " + user + "}"
+	if ns != "" {
+		context = fmt.Sprintf("{cluster: e2e, user: %s, namespace: %q}", user, ns)
+	}
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
 - name: e2e
   cluster: {server: %q, certificate-authority: %q}
 users:
-- name: exportgate
+- name: %s
   user: {token: %q}
 contexts:
 - name: e2e
-  context: {cluster: e2e, user: exportgate, namespace: %q}
+  context: %s
 current-context: e2e
-`, cluster.APIServerURL, cluster.CACert, token, ns)
-	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
+`, server, caFile, user, token, context)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return ledgerEnv{Namespace: ns, Kubeconfig: kc}
 }
 
 func deleteLedgerNamespace(t *testing.T, ns string) {
@@ -97,39 +116,56 @@ func startReplicas(t *testing.T, env ledgerEnv, policy string, n int, extra ...s
 func startReplicasWithin(t *testing.T, env ledgerEnv, policy string, n int, readyTimeout time.Duration,
 	extra ...string) []*Webhook {
 	t.Helper()
-	bin := requireExportgate(t)
-	webhookCerts(t)
 	var ws []*Webhook
 	for i := 0; i < n; i++ {
-		w := &Webhook{
-			t:           t,
-			bin:         bin,
-			Port:        freePort(t),
-			MetricsPort: freePort(t),
-			PolicyPath:  filepath.Join(cluster.Dir, fmt.Sprintf("policy-%s.yaml", safeName(t.Name()))),
-			LogPath: filepath.Join(cluster.Dir, "logs",
-				fmt.Sprintf("exportgate-%s-r%d.log", safeName(t.Name()), i)),
-			ExtraArgs: append([]string{
-				"--kubeconfig", env.Kubeconfig,
-				"--ledger-namespace", env.Namespace,
-				"--identity", fmt.Sprintf("replica-%d", i),
-				"--lease-duration", "4",
-				"--reconcile-interval", "1",
-				"--reservation-ttl", "10",
-			}, extra...),
-			ReadyTimeout: readyTimeout,
-		}
-		t.Cleanup(w.Stop)
+		w := newWebhook(t, fmt.Sprintf("-r%d", i), append([]string{
+			"--kubeconfig", env.Kubeconfig,
+			"--ledger-namespace", env.Namespace,
+			"--identity", fmt.Sprintf("replica-%d", i),
+			"--lease-duration", "4",
+			"--reconcile-interval", "1",
+			"--reservation-ttl", "10",
+		}, extra...))
+		w.ReadyTimeout = readyTimeout
 		w.start(policy)
 		ws = append(ws, w)
 	}
 	return ws
 }
 
+// startFrontedReplicas starts n replicas (startReplicas) behind a round-robin proxy that the
+// webhook configurations point at.
+func startFrontedReplicas(t *testing.T, env ledgerEnv, policy string, n int, extra ...string) []*Webhook {
+	t.Helper()
+	replicas := startReplicas(t, env, policy, n, extra...)
+	registerProxy(t, startProxy(t, replicas), replicas)
+	return replicas
+}
+
+// waitCachesSynced waits up to 30 s per replica and cache (an API collection path) for
+// exportgate_cache_synced = 1; `fail` (t.Errorf or t.Fatalf) reports each that is not.
+func waitCachesSynced(t *testing.T, replicas []*Webhook, fail func(string, ...any), paths ...string) {
+	t.Helper()
+	for i, w := range replicas {
+		for _, path := range paths {
+			err := waitFor(func() (bool, string) {
+				text, err := w.Metrics()
+				v, _ := metricSum(text, "exportgate_cache_synced", fmt.Sprintf("resource=%q", path))
+				return err == nil && v == 1, fmt.Sprint(v, err)
+			}, 30*time.Second)
+			if err != nil {
+				fail("replica %d: cache %s not synced: %v", i, path, err)
+			}
+		}
+	}
+}
+
 // rrProxy is a round-robin TCP proxy in front of the replicas: each accepted connection goes to
 // the next backend that accepts a connection (like a Service that routes to live endpoints).
+// Its backends can change while it runs (set), as a Service's endpoints do during a rollout.
 type rrProxy struct {
 	l        net.Listener
+	mu       sync.Mutex
 	backends []*Webhook
 	next     atomic.Uint64
 	wg       sync.WaitGroup
@@ -141,7 +177,8 @@ func startProxy(t *testing.T, backends []*Webhook) *rrProxy {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &rrProxy{l: l, backends: backends}
+	p := &rrProxy{l: l}
+	p.set(backends)
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(func() { l.Close(); p.wg.Wait() })
@@ -149,6 +186,12 @@ func startProxy(t *testing.T, backends []*Webhook) *rrProxy {
 }
 
 func (p *rrProxy) Port() int { return p.l.Addr().(*net.TCPAddr).Port }
+
+func (p *rrProxy) set(ws []*Webhook) {
+	p.mu.Lock()
+	p.backends = append([]*Webhook(nil), ws...)
+	p.mu.Unlock()
+}
 
 func (p *rrProxy) serve() {
 	defer p.wg.Done()
@@ -163,9 +206,12 @@ func (p *rrProxy) serve() {
 
 func (p *rrProxy) forward(c net.Conn) {
 	defer c.Close()
+	p.mu.Lock()
+	backends := p.backends
+	p.mu.Unlock()
 	var b net.Conn
-	for i := 0; i < len(p.backends) && b == nil; i++ {
-		w := p.backends[int(p.next.Add(1))%len(p.backends)]
+	for i := 0; i < len(backends) && b == nil; i++ {
+		w := backends[int(p.next.Add(1))%len(backends)]
 		b, _ = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", w.Port), time.Second)
 	}
 	if b == nil {
@@ -219,8 +265,13 @@ func newAPIClient(t *testing.T, kubeconfig string) *apiClient {
 
 // createPod POSTs a pod; returns the HTTP status and the Status message on failure.
 func (c *apiClient) createPod(ns, manifestJSON string) (int, string, error) {
-	req, err := http.NewRequest("POST", fmt.Sprintf("%s/api/v1/namespaces/%s/pods", cluster.APIServerURL, ns),
-		strings.NewReader(manifestJSON))
+	return c.postObject(fmt.Sprintf("/api/v1/namespaces/%s/pods", ns), manifestJSON)
+}
+
+// postObject POSTs a JSON object to an API collection path as the client's user; returns the
+// HTTP status and the Status message on failure.
+func (c *apiClient) postObject(path, manifestJSON string) (int, string, error) {
+	req, err := http.NewRequest("POST", cluster.APIServerURL+path, strings.NewReader(manifestJSON))
 	if err != nil {
 		return 0, "", err
 	}
@@ -237,6 +288,66 @@ func (c *apiClient) createPod(ns, manifestJSON string) (int, string, error) {
 	}
 	json.Unmarshal(body, &st)
 	return resp.StatusCode, st.Message, nil
+}
+
+// burstResult counts the answers to a burst of creations: admitted (201), denied by the tenant
+// cap (403 naming it), and anything else by its error or status and message.
+type burstResult struct {
+	admitted, denied int
+	other            map[string]int
+}
+
+// createBurst runs create(0..n-1) all at once (released together) and counts the answers.
+func createBurst(n int, create func(i int) (int, string, error)) burstResult {
+	var mu sync.Mutex
+	res := burstResult{other: map[string]int{}}
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			<-start
+			code, msg, err := create(i)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				res.other[err.Error()]++
+			case code == 201:
+				res.admitted++
+			case code == 403 && strings.Contains(msg, "tenant cap"):
+				res.denied++
+			default:
+				res.other[fmt.Sprintf("%d %s", code, msg)]++
+			}
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	return res
+}
+
+// capPolicyYAML: the diffusion-2025 preset named `name` with the Tier 2 tenant cap at capTPP, the
+// e2e admins, tenants t1 (DE) and t3 (CN), and `extra` appended under spec. t2 is not in the
+// tenant list: its tenant and jurisdiction come from its labels.
+func capPolicyYAML(name string, capTPP int64, extra string) string {
+	return fmt.Sprintf(`apiVersion: exportgate.io/v1alpha1
+kind: Policy
+metadata:
+  name: %s
+spec:
+  preset: diffusion-2025
+  admins:
+    users: [admin]
+    groups: ["system:masters"]
+  tiers:
+    tier2:
+      tenantCapTPP: %d
+  tenants:
+  - {name: team-t1, jurisdiction: DE, namespaces: [t1]}
+  - {name: team-t3, jurisdiction: CN, namespaces: [t3]}
+%s`, name, capTPP, extra)
 }
 
 // podJSON is an 8 x H100 pod pinned by nodeSelector; extraSelector adds labels no node has (a pod

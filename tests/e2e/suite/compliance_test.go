@@ -15,25 +15,6 @@ import (
 	"testing"
 )
 
-// startExportgateWithArgs is startExportgate with extra `serve` flags.
-func startExportgateWithArgs(t *testing.T, policyYAML string, extra ...string) *Webhook {
-	t.Helper()
-	bin := requireExportgate(t)
-	webhookCerts(t)
-	w := &Webhook{
-		t:           t,
-		bin:         bin,
-		Port:        freePort(t),
-		MetricsPort: freePort(t),
-		PolicyPath:  filepath.Join(cluster.Dir, fmt.Sprintf("policy-%s.yaml", safeName(t.Name()))),
-		LogPath:     filepath.Join(cluster.Dir, "logs", fmt.Sprintf("exportgate-%s.log", safeName(t.Name()))),
-		ExtraArgs:   extra,
-	}
-	t.Cleanup(w.Stop)
-	w.start(policyYAML)
-	return w
-}
-
 // runExportgate runs the binary with args and returns stdout, stderr and the
 // exit code.
 func runExportgate(t *testing.T, args ...string) (string, string, int) {

@@ -5,12 +5,8 @@ package e2e_test
 // pinned kube-scheduler, and counted by exportgate's reconciler from its DRA caches.
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -97,9 +93,7 @@ func TestExportgateDRAClaims(t *testing.T) {
 	requireExportgate(t)
 	ensureNamespaces(t)
 	env := setupLedgerEnv(t, "eg-dra")
-	replicas := startReplicas(t, env, draPolicyYAML, 1)
-	proxy := startProxy(t, replicas)
-	registerProxy(t, proxy, replicas)
+	replicas := startFrontedReplicas(t, env, draPolicyYAML, 1)
 	defer checkNoForbidden(t, replicas)
 	mustApply(t, draObjects())
 	t.Cleanup(func() {
@@ -109,17 +103,9 @@ func TestExportgateDRAClaims(t *testing.T) {
 		deleteQuietly(t, "deviceclass", "e2e-gpu.nvidia.com")
 	})
 	// The chart's RBAC lets the DRA informers list and watch; the class and slice are cached.
-	for _, c := range []string{"deviceclasses", "resourceslices", "resourceclaims", "resourceclaimtemplates"} {
-		path := "/apis/resource.k8s.io/v1/" + c
-		err := waitFor(func() (bool, string) {
-			text, err := replicas[0].Metrics()
-			v, _ := metricSum(text, "exportgate_cache_synced", fmt.Sprintf("resource=%q", path))
-			return err == nil && v == 1, fmt.Sprint(v, err)
-		}, 30*time.Second)
-		if err != nil {
-			t.Fatalf("cache %s not synced: %v", path, err)
-		}
-	}
+	waitCachesSynced(t, replicas, t.Fatalf, "/apis/resource.k8s.io/v1/deviceclasses",
+		"/apis/resource.k8s.io/v1/resourceslices", "/apis/resource.k8s.io/v1/resourceclaims",
+		"/apis/resource.k8s.io/v1/resourceclaimtemplates")
 	waitLeader(t, replicas)
 
 	t.Run("a Tier 3 tenant's claim for a controlled GPU is denied at creation", func(t *testing.T) {
@@ -161,27 +147,6 @@ func TestExportgateDRAClaims(t *testing.T) {
 	})
 }
 
-// postObject POSTs a JSON object to an API collection path as the client's user.
-func (c *apiClient) postObject(path, manifestJSON string) (int, string, error) {
-	req, err := http.NewRequest("POST", cluster.APIServerURL+path, strings.NewReader(manifestJSON))
-	if err != nil {
-		return 0, "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var st struct {
-		Message string `json:"message"`
-	}
-	json.Unmarshal(body, &st)
-	return resp.StatusCode, st.Message, nil
-}
-
 // Three replicas, 100 claims for 2 x H100 (31,664 TPP each) created at once under a tenant cap of
 // five such claims: exactly five are admitted, as for Pods.
 func TestExportgateDRAClaimsHoldTheCap(t *testing.T) {
@@ -191,9 +156,7 @@ func TestExportgateDRAClaimsHoldTheCap(t *testing.T) {
 	const claimTPP = 2 * 15832
 	const fits = 5
 	policy := draPolicyYAML + fmt.Sprintf("  tiers:\n    tier2:\n      tenantCapTPP: %d\n", fits*claimTPP)
-	replicas := startReplicas(t, env, policy, 3)
-	proxy := startProxy(t, replicas)
-	registerProxy(t, proxy, replicas)
+	replicas := startFrontedReplicas(t, env, policy, 3)
 	defer checkNoForbidden(t, replicas)
 	mustApply(t, draObjects())
 	t.Cleanup(func() {
@@ -201,51 +164,17 @@ func TestExportgateDRAClaimsHoldTheCap(t *testing.T) {
 		deleteQuietly(t, "resourceslice", "e2e-gpu-h100-0-gpu.nvidia.com")
 		deleteQuietly(t, "deviceclass", "e2e-gpu.nvidia.com")
 	})
-	for i, w := range replicas {
-		for _, c := range []string{"deviceclasses", "resourceslices"} {
-			path := "/apis/resource.k8s.io/v1/" + c
-			err := waitFor(func() (bool, string) {
-				text, err := w.Metrics()
-				v, _ := metricSum(text, "exportgate_cache_synced", fmt.Sprintf("resource=%q", path))
-				return err == nil && v == 1, fmt.Sprint(v, err)
-			}, 30*time.Second)
-			if err != nil {
-				t.Fatalf("replica %d: cache %s not synced: %v", i, path, err)
-			}
-		}
-	}
+	waitCachesSynced(t, replicas, t.Fatalf,
+		"/apis/resource.k8s.io/v1/deviceclasses", "/apis/resource.k8s.io/v1/resourceslices")
 	api := newAPIClient(t, cluster.KubeconfigAdmin)
 	const n = 100
-	var mu sync.Mutex
-	admitted, denied := 0, 0
-	other := map[string]int{}
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := 0; i < n; i++ {
-		wg.Add(1)
-		go func(i int) {
-			defer wg.Done()
-			<-start
-			claim := fmt.Sprintf(`{"apiVersion":"resource.k8s.io/v1","kind":"ResourceClaim",`+
-				`"metadata":{"name":"burst-%03d","namespace":"t2"},"spec":{"devices":{"requests":[`+
-				`{"name":"gpus","exactly":{"deviceClassName":"e2e-gpu.nvidia.com","count":2}}]}}}`, i)
-			code, msg, err := api.postObject("/apis/resource.k8s.io/v1/namespaces/t2/resourceclaims", claim)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				other[err.Error()]++
-			case code == 201:
-				admitted++
-			case code == 403 && strings.Contains(msg, "tenant cap"):
-				denied++
-			default:
-				other[fmt.Sprintf("%d %s", code, msg)]++
-			}
-		}(i)
-	}
-	close(start)
-	wg.Wait()
+	res := createBurst(n, func(i int) (int, string, error) {
+		claim := fmt.Sprintf(`{"apiVersion":"resource.k8s.io/v1","kind":"ResourceClaim",`+
+			`"metadata":{"name":"burst-%03d","namespace":"t2"},"spec":{"devices":{"requests":[`+
+			`{"name":"gpus","exactly":{"deviceClassName":"e2e-gpu.nvidia.com","count":2}}]}}}`, i)
+		return api.postObject("/apis/resource.k8s.io/v1/namespaces/t2/resourceclaims", claim)
+	})
+	admitted, denied, other := res.admitted, res.denied, res.other
 	t.Logf("admitted %d, denied by the cap %d, other %v", admitted, denied, other)
 	if admitted != fits || denied != n-fits {
 		t.Errorf("want %d admitted and %d denied by the tenant cap, got %d and %d (other %v)",

@@ -156,6 +156,22 @@ func stopAllExportgates() {
 // test ends.
 func startExportgate(t *testing.T, policyYAML string) *Webhook {
 	t.Helper()
+	return startExportgateWithArgs(t, policyYAML)
+}
+
+// startExportgateWithArgs is startExportgate with extra `serve` flags.
+func startExportgateWithArgs(t *testing.T, policyYAML string, extra ...string) *Webhook {
+	t.Helper()
+	w := newWebhook(t, "", extra)
+	w.start(policyYAML)
+	return w
+}
+
+// newWebhook is an `exportgate serve` not started yet: free loopback ports, the policy file and
+// log named after the test (logSuffix tells several of one test apart), `extra` flags; it is
+// stopped when the test ends.
+func newWebhook(t *testing.T, logSuffix string, extra []string) *Webhook {
+	t.Helper()
 	bin := requireExportgate(t)
 	webhookCerts(t)
 	w := &Webhook{
@@ -164,10 +180,11 @@ func startExportgate(t *testing.T, policyYAML string) *Webhook {
 		Port:        freePort(t),
 		MetricsPort: freePort(t),
 		PolicyPath:  filepath.Join(cluster.Dir, fmt.Sprintf("policy-%s.yaml", safeName(t.Name()))),
+		LogPath: filepath.Join(cluster.Dir, "logs",
+			fmt.Sprintf("exportgate-%s%s.log", safeName(t.Name()), logSuffix)),
+		ExtraArgs: extra,
 	}
-	w.LogPath = filepath.Join(cluster.Dir, "logs", fmt.Sprintf("exportgate-%s.log", safeName(t.Name())))
 	t.Cleanup(w.Stop)
-	w.start(policyYAML)
 	return w
 }
 

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -169,4 +171,33 @@ func deleteQuietly(t *testing.T, args ...string) {
 	if _, stderr, err := kubectl(all...); err != nil && !strings.Contains(stderr, "NotFound") {
 		t.Logf("cleanup: %v", err)
 	}
+}
+
+// startBackground starts cmd for the rest of the test, its stdout and stderr to the file logPath,
+// killed if the test binary dies; when the test ends it gets SIGTERM and `grace` to exit before
+// SIGKILL.
+func startBackground(t *testing.T, cmd *exec.Cmd, logPath string, grace time.Duration) {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			cmd.Process.Kill()
+			<-done
+		}
+		logf.Close()
+	})
 }

@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -122,30 +121,10 @@ integrations: {frameworks: ["batch/job"]}
 		t.Fatal(err)
 	}
 	logPath := filepath.Join(cluster.Dir, "logs", "kueue-"+safeName(t.Name())+".log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(filepath.Join(dir, "kueue"), "--config", cfgPath,
 		"--feature-gates", "VisibilityOnDemand=false", "--zap-log-level", "2")
 	cmd.Env = append(os.Environ(), "KUBECONFIG="+cluster.KubeconfigAdmin)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		logf.Close()
-	})
+	startBackground(t, cmd, logPath, 15*time.Second)
 	t.Logf("kueue manager pid %d, log %s", cmd.Process.Pid, logPath)
 }
 
@@ -273,10 +252,8 @@ spec:
 	t.Cleanup(func() {
 		kubectl("delete", "clusterrole", "exportgate-e2e-kq-policyreports-view", "--ignore-not-found")
 	})
-	ws := startReplicas(t, env, policy, 1, "--kueue-admission-check", "--kueue-interval", "1",
+	ws := startFrontedReplicas(t, env, policy, 1, "--kueue-admission-check", "--kueue-interval", "1",
 		"--audit-interval", "1s")
-	proxy := startProxy(t, ws)
-	registerProxy(t, proxy, ws)
 
 	mustApply(t, fmt.Sprintf(`apiVersion: kueue.x-k8s.io/v1beta2
 kind: ResourceFlavor

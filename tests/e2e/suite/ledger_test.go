@@ -17,7 +17,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,22 +27,7 @@ const ledgerCapUnits = 10
 // clusterPolicyYAML: the diffusion-2025 preset with the Tier 2 tenant cap set to exactly ten
 // 8 x H100 pods. t2 is not in the tenant list: its tenant and jurisdiction come from its labels.
 func clusterPolicyYAML() string {
-	return fmt.Sprintf(`apiVersion: exportgate.io/v1alpha1
-kind: Policy
-metadata:
-  name: e2e-cluster
-spec:
-  preset: diffusion-2025
-  admins:
-    users: [admin]
-    groups: ["system:masters"]
-  tiers:
-    tier2:
-      tenantCapTPP: %d
-  tenants:
-  - {name: team-t1, jurisdiction: DE, namespaces: [t1]}
-  - {name: team-t3, jurisdiction: CN, namespaces: [t3]}
-`, int(ledgerCapUnits*tpp8))
+	return capPolicyYAML("e2e-cluster", int64(ledgerCapUnits*tpp8), "")
 }
 
 // never is a node selector no node matches: such pods stay Pending and hold their TPP without
@@ -55,9 +39,7 @@ func TestExportgateClusterLedger(t *testing.T) {
 	ensureNamespaces(t)
 	env := setupLedgerEnv(t, "eg-ledger")
 	policy := clusterPolicyYAML()
-	replicas := startReplicas(t, env, policy, 3)
-	proxy := startProxy(t, replicas)
-	registerProxy(t, proxy, replicas)
+	replicas := startFrontedReplicas(t, env, policy, 3)
 	t.Cleanup(func() {
 		kubectl("label", "ns", "t2", "exportgate.io/jurisdiction=IN", "--overwrite")
 		deleteQuietly(t, "jobs,pods", "--all", "-n", "t2")
@@ -69,20 +51,8 @@ func TestExportgateClusterLedger(t *testing.T) {
 	// every informer syncs and the reconciler Lease is created and held by one replica. Lease
 	// refusals are not logged above debug, so the leader metric is what proves get + create.
 	t.Run("the chart's RBAC is enough to sync every cache and elect a leader", func(t *testing.T) {
-		caches := []string{"/api/v1/namespaces", "/api/v1/nodes", "/api/v1/pods",
-			"/apis/exportgate.io/v1alpha1/namespaces/" + env.Namespace + "/tppledgers"}
-		for i, w := range replicas {
-			for _, c := range caches {
-				err := waitFor(func() (bool, string) {
-					text, err := w.Metrics()
-					v, _ := metricSum(text, "exportgate_cache_synced", fmt.Sprintf("resource=%q", c))
-					return err == nil && v == 1, fmt.Sprint(v, err)
-				}, 30*time.Second)
-				if err != nil {
-					t.Errorf("replica %d: cache %s not synced: %v", i, c, err)
-				}
-			}
-		}
+		waitCachesSynced(t, replicas, t.Errorf, "/api/v1/namespaces", "/api/v1/nodes", "/api/v1/pods",
+			"/apis/exportgate.io/v1alpha1/namespaces/"+env.Namespace+"/tppledgers")
 		waitLeader(t, replicas)
 	})
 	// Whatever the steps below do, no API request of a replica may be refused for lack of rights.
@@ -90,33 +60,10 @@ func TestExportgateClusterLedger(t *testing.T) {
 
 	t.Run("200 concurrent creations fill the cap exactly", func(t *testing.T) {
 		const n = 200
-		var mu sync.Mutex
-		admitted, denied := 0, 0
-		other := map[string]int{}
-		var wg sync.WaitGroup
-		start := make(chan struct{})
-		for i := 0; i < n; i++ {
-			wg.Add(1)
-			go func(i int) {
-				defer wg.Done()
-				<-start
-				code, msg, err := api.createPod("t2", podJSON("t2", fmt.Sprintf("burst-%03d", i), "burst", 8, never))
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case err != nil:
-					other[err.Error()]++
-				case code == 201:
-					admitted++
-				case code == 403 && strings.Contains(msg, "tenant cap"):
-					denied++
-				default:
-					other[fmt.Sprintf("%d %s", code, msg)]++
-				}
-			}(i)
-		}
-		close(start)
-		wg.Wait()
+		res := createBurst(n, func(i int) (int, string, error) {
+			return api.createPod("t2", podJSON("t2", fmt.Sprintf("burst-%03d", i), "burst", 8, never))
+		})
+		admitted, denied, other := res.admitted, res.denied, res.other
 		t.Logf("admitted %d, denied by the cap %d, other %v", admitted, denied, other)
 		t.Logf("ledger conflicts (409) %v, CAS retries %v, unavailable %v (summed over replicas)",
 			metricTotal(replicas, "exportgate_ledger_conflicts_total"),

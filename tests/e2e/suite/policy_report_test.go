@@ -8,8 +8,6 @@ package e2e_test
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -52,30 +50,6 @@ func (r *policyReport) result(rule string) (string, map[string]string, int) {
 		}
 	}
 	return "", nil, 0
-}
-
-// tokenKubeconfig writes a kubeconfig for service account sa of namespace ns.
-func tokenKubeconfig(t *testing.T, ns, sa string) string {
-	t.Helper()
-	token := strings.TrimSpace(mustKubectl(t, "create", "token", sa, "-n", ns, "--duration", "1h"))
-	kc := filepath.Join(cluster.Dir, "kubeconfig-"+ns+"-"+sa)
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: e2e
-  cluster: {server: %q, certificate-authority: %q}
-users:
-- name: %s
-  user: {token: %q}
-contexts:
-- name: e2e
-  context: {cluster: e2e, user: %s, namespace: %q}
-current-context: e2e
-`, cluster.APIServerURL, cluster.CACert, sa, token, sa, ns)
-	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return kc
 }
 
 func TestExportgatePolicyReports(t *testing.T) {

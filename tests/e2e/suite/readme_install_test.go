@@ -14,14 +14,10 @@ package e2e_test
 
 import (
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -87,66 +83,6 @@ func runShell(t *testing.T, line string) (string, error) {
 	return string(out), err
 }
 
-// switchProxy is a TCP proxy whose backends change during a rollout (a Service's endpoints).
-type switchProxy struct {
-	l        net.Listener
-	mu       sync.Mutex
-	backends []*Webhook
-	next     atomic.Uint64
-	wg       sync.WaitGroup
-}
-
-func startSwitchProxy(t *testing.T) *switchProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &switchProxy{l: l}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go p.forward(c)
-		}
-	}()
-	t.Cleanup(func() { l.Close(); p.wg.Wait() })
-	return p
-}
-
-func (p *switchProxy) Port() int { return p.l.Addr().(*net.TCPAddr).Port }
-
-func (p *switchProxy) set(ws []*Webhook) {
-	p.mu.Lock()
-	p.backends = append([]*Webhook(nil), ws...)
-	p.mu.Unlock()
-}
-
-func (p *switchProxy) forward(c net.Conn) {
-	defer c.Close()
-	p.mu.Lock()
-	backends := p.backends
-	p.mu.Unlock()
-	var b net.Conn
-	for i := 0; i < len(backends) && b == nil; i++ {
-		w := backends[int(p.next.Add(1))%len(backends)]
-		b, _ = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", w.Port), time.Second)
-	}
-	if b == nil {
-		return
-	}
-	defer b.Close()
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(b, c); b.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
-	go func() { io.Copy(c, b); c.(*net.TCPConn).CloseWrite(); done <- struct{}{} }()
-	<-done
-	<-done
-}
-
 // chartPods plays the chart's webhook pods: the rendered Deployment's container args with the
 // harness's ports, certificate and policy file, and the service account's token.
 type chartPods struct {
@@ -194,24 +130,7 @@ func newChartPods(t *testing.T) *chartPods {
 		"-o", `jsonpath={.data.policy\.yaml}`)
 	sa := strings.TrimSpace(mustKubectl(t, "get", "deployment", readmeRelease, "-n", readmeNamespace,
 		"-o", "jsonpath={.spec.template.spec.serviceAccountName}"))
-	token := strings.TrimSpace(mustKubectl(t, "create", "token", sa, "-n", readmeNamespace, "--duration", "2h"))
-	kc := filepath.Join(cluster.Dir, "kubeconfig-readme-"+sa)
-	cfg := fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: e2e
-  cluster: {server: %q, certificate-authority: %q}
-users:
-- name: %s
-  user: {token: %q}
-contexts:
-- name: e2e
-  context: {cluster: e2e, user: %s, namespace: %q}
-current-context: e2e
-`, cluster.APIServerURL, cluster.CACert, sa, token, sa, readmeNamespace)
-	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kc := tokenKubeconfig(t, readmeNamespace, sa)
 	// --in-cluster reads the namespace from the token's directory; the kubeconfig's stands in.
 	args = append(args, "--kubeconfig", kc, "--ledger-namespace", readmeNamespace)
 	return &chartPods{t: t, args: args, policy: cm, kubeconfig: kc}
@@ -221,18 +140,8 @@ current-context: e2e
 func (c *chartPods) start(i int) *Webhook {
 	t := c.t
 	t.Helper()
-	w := &Webhook{
-		t:           t,
-		bin:         requireExportgate(t),
-		Port:        freePort(t),
-		MetricsPort: freePort(t),
-		PolicyPath:  filepath.Join(cluster.Dir, "policy-readme.yaml"),
-		LogPath: filepath.Join(cluster.Dir, "logs",
-			fmt.Sprintf("exportgate-readme-g%d-r%d.log", c.generation, i)),
-		ExtraArgs: append(append([]string(nil), c.args...),
-			"--identity", fmt.Sprintf("exportgate-g%d-r%d", c.generation, i)),
-	}
-	t.Cleanup(w.Stop)
+	w := newWebhook(t, fmt.Sprintf("-g%d-r%d", c.generation, i), append(append([]string(nil), c.args...),
+		"--identity", fmt.Sprintf("exportgate-g%d-r%d", c.generation, i)))
 	w.start(c.policy)
 	return w
 }
@@ -284,7 +193,7 @@ func TestChartReadmeInstall(t *testing.T) {
 	for ns := range tenants {
 		mustApply(t, namespaceYAML(ns, nil))
 	}
-	proxy := startSwitchProxy(t)
+	proxy := startProxy(t, nil)
 	caFile := filepath.Join(webhookPKI.dir, "ca.crt")
 	t.Cleanup(func() {
 		for ns := range tenants {
