@@ -23,6 +23,18 @@ AdmissionRequest pod_request(const std::string& uid, const std::string& ns, cons
   return testing::pod_create(uid, ns, name, h100_pod(ns, name, gpus));
 }
 
+AdmissionRequest pod_delete(const std::string& uid, const std::string& ns,
+                            const std::string& name) {
+  AdmissionRequest del;
+  del.uid = uid;
+  del.kind = {"", "v1", "Pod"};
+  del.resource = "pods";
+  del.operation = "DELETE";
+  del.namespace_ = ns;
+  del.name = name;
+  return del;
+}
+
 policy::Policy sg_policy(double cap) {
   auto p = policy::load_preset(policy::kDefaultPreset);
   policy::Tenant t;
@@ -139,30 +151,13 @@ TEST(AdmissionHandler, ValidateReservesForPodCreateOnlyAndReleasesOnDelete) {
   handle_admission(pod_request("3", "sg", "c", 1), Endpoint::kMutate, policy, ledger);
   EXPECT_DOUBLE_EQ(ledger.snapshot("sg", "SG").tenant_tpp, 126656);
 
-  AdmissionRequest del;
-  del.uid = "4";
-  del.kind = {"", "v1", "Pod"};
-  del.operation = "DELETE";
-  del.namespace_ = "sg";
-  del.name = "a";
+  AdmissionRequest del = pod_delete("4", "sg", "a");
   del.old_object = h100_pod("sg", "a", 8);
   auto d = handle_admission(del, Endpoint::kValidate, policy, ledger);
   EXPECT_TRUE(d.response.allowed);
   EXPECT_DOUBLE_EQ(ledger.snapshot("sg", "SG").tenant_tpp, 0);
   EXPECT_TRUE(handle_admission(pod_request("5", "sg", "b", 8), Endpoint::kValidate, policy, ledger)
                   .response.allowed);
-}
-
-AdmissionRequest pod_delete(const std::string& uid, const std::string& ns,
-                            const std::string& name) {
-  AdmissionRequest del;
-  del.uid = uid;
-  del.kind = {"", "v1", "Pod"};
-  del.resource = "pods";
-  del.operation = "DELETE";
-  del.namespace_ = ns;
-  del.name = name;
-  return del;
 }
 
 // Issue 13: a forged DELETE review with no oldObject, sent by anything that reaches the port,

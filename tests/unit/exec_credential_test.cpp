@@ -89,14 +89,25 @@ struct SeenTokens {
   }
 };
 
-TEST_F(ExecPluginTest, TokenIsSentAndCachedUntilItNearsExpiry) {
+// An API server with a namespaces collection that records the bearer token of every request
+// and answers 401 to the `revoked` one ("" = none).
+struct TokenRecordingApi {
+  explicit TokenRecordingApi(std::string revoked = "") {
+    api.add_collection("/api/v1/namespaces");
+    api.set_fault(
+        [this, revoked](const std::string&, const std::string&, const std::string& token) {
+          seen.add(token);
+          return !revoked.empty() && token == revoked ? std::optional<int>(401) : std::nullopt;
+        });
+  }
   testing::FakeKubeApi api;
-  api.add_collection("/api/v1/namespaces");
   SeenTokens seen;
-  api.set_fault([&](const std::string&, const std::string&, const std::string& token) {
-    seen.add(token);
-    return std::optional<int>();
-  });
+};
+
+TEST_F(ExecPluginTest, TokenIsSentAndCachedUntilItNearsExpiry) {
+  TokenRecordingApi server;
+  auto& api = server.api;
+  auto& seen = server.seen;
   KubeClient client(kubeconfig(api.port(), "+1 hour"));
   EXPECT_EQ(client.get("/api/v1/namespaces").status, 200);
   EXPECT_EQ(client.get("/api/v1/namespaces").status, 200);
@@ -108,13 +119,9 @@ TEST_F(ExecPluginTest, TokenIsSentAndCachedUntilItNearsExpiry) {
 }
 
 TEST_F(ExecPluginTest, ATokenAboutToExpireIsRefreshed) {
-  testing::FakeKubeApi api;
-  api.add_collection("/api/v1/namespaces");
-  SeenTokens seen;
-  api.set_fault([&](const std::string&, const std::string&, const std::string& token) {
-    seen.add(token);
-    return std::optional<int>();
-  });
+  TokenRecordingApi server;
+  auto& api = server.api;
+  auto& seen = server.seen;
   // Valid for 30 s: within the refresh margin, so every request gets a new one.
   KubeClient client(kubeconfig(api.port(), "+30 seconds"));
   client.get("/api/v1/namespaces");
@@ -123,13 +130,9 @@ TEST_F(ExecPluginTest, ATokenAboutToExpireIsRefreshed) {
 }
 
 TEST_F(ExecPluginTest, A401RunsThePluginAgainAndRetries) {
-  testing::FakeKubeApi api;
-  api.add_collection("/api/v1/namespaces");
-  SeenTokens seen;
-  api.set_fault([&](const std::string&, const std::string&, const std::string& token) {
-    seen.add(token);
-    return token == "tok-1" ? std::optional<int>(401) : std::nullopt;  // tok-1 was revoked
-  });
+  TokenRecordingApi server("tok-1");  // tok-1 was revoked
+  auto& api = server.api;
+  auto& seen = server.seen;
   KubeClient client(kubeconfig(api.port(), "+1 hour"));
   EXPECT_EQ(client.get("/api/v1/namespaces").status, 200);
   EXPECT_EQ(seen.get(), (std::vector<std::string>{"tok-1", "tok-2"}));

@@ -140,16 +140,28 @@ struct Elector {
   wh::LeaseElector elector;
 };
 
+// replica-a elected, then replica-b started beside it; both record their changes in
+// `transitions`.
+struct LeaderAndChallenger {
+  FakeKubeApi api;
+  Transitions transitions;
+  Elector a{api, "replica-a", &transitions};
+  Elector b{api, "replica-b", &transitions};
+  // False when replica-a never led (replica-b is then not started).
+  bool start() {
+    a.elector.start();
+    if (!eventually([&] { return a.elector.leading(); })) return false;
+    b.elector.start();
+    return true;
+  }
+};
+
 // The renew deadline is below the duration: a leader cut off from the API steps down before a
 // replica that still reaches it can take over, so the two never lead at once.
 TEST(LeaseElector, ACutOffLeaderStepsDownBeforeASuccessorTakesOver) {
-  FakeKubeApi api;
-  Transitions transitions;
-  Elector a(api, "replica-a", &transitions);
-  a.elector.start();
-  ASSERT_TRUE(eventually([&] { return a.elector.leading(); }));
-  Elector b(api, "replica-b", &transitions);
-  b.elector.start();
+  LeaderAndChallenger two;
+  ASSERT_TRUE(two.start());
+  auto& [api, transitions, a, b] = two;
   // Every request of replica-a now fails, as for a replica partitioned from the API server.
   api.set_fault([](const std::string&, const std::string&, const std::string& token) {
     return token == "replica-a" ? std::optional<int>(503) : std::nullopt;
@@ -166,13 +178,9 @@ TEST(LeaseElector, ACutOffLeaderStepsDownBeforeASuccessorTakesOver) {
 // The same when the API server stops answering the leader (its requests hang): the leader's
 // requests end by its renew deadline instead of keeping it "leading" while it waits.
 TEST(LeaseElector, ALeaderWhoseRequestsHangStepsDownBeforeASuccessorTakesOver) {
-  FakeKubeApi api;
-  Transitions transitions;
-  Elector a(api, "replica-a", &transitions);
-  a.elector.start();
-  ASSERT_TRUE(eventually([&] { return a.elector.leading(); }));
-  Elector b(api, "replica-b", &transitions);
-  b.elector.start();
+  LeaderAndChallenger two;
+  ASSERT_TRUE(two.start());
+  auto& [api, transitions, a, b] = two;
   std::atomic<bool> hang{true};
   api.set_fault([&](const std::string&, const std::string&, const std::string& token) {
     if (token != "replica-a") return std::optional<int>();

@@ -11,6 +11,7 @@
 #include "policy/evaluate.hpp"
 #include "policy/policy_loader.hpp"
 #include "policy/workload.hpp"
+#include "tests/unit/support/rerated_h20.hpp"
 #include "webhook/annotations.hpp"
 #include "webhook/compact_uid.hpp"
 #include "webhook/kube_caches.hpp"
@@ -43,16 +44,7 @@ json template_pod(const std::string& name, const char* gpus, const std::string& 
 
 // The preset with the H20 re-rated above the 3A090 thresholds, so a reload changes its charge.
 policy::Policy rerated(const std::string& extra = "") {
-  return policy::load_policy(R"(apiVersion: exportgate.io/v1alpha1
-kind: Policy
-metadata: {name: rerated}
-spec:
-  preset: diffusion-2025
-  catalog:
-    models:
-      - {id: h20, denseTops: 2000}
-)" + extra,
-                             "rerated.yaml");
+  return testing::h20_rerated_policy(extra);
 }
 
 double whole_pod_charge(const json& pod, const policy::Policy& policy) {

@@ -5,6 +5,7 @@
 #include "policy/errors.hpp"
 #include "policy/policy_loader.hpp"
 #include "policy/workload.hpp"
+#include "tests/unit/support/rerated_h20.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_informer.hpp"
 
@@ -27,16 +28,7 @@ json h20_pod(const std::string& name) {
 
 // The same preset with the H20 re-rated above the 3A090 thresholds (a catalog correction).
 policy::Policy h20_controlled() {
-  return policy::load_policy(R"(apiVersion: exportgate.io/v1alpha1
-kind: Policy
-metadata: {name: rerated}
-spec:
-  preset: diffusion-2025
-  catalog:
-    models:
-      - {id: h20, denseTops: 2000}
-)",
-                             "rerated.yaml");
+  return testing::h20_rerated_policy();
 }
 
 TEST(PodRecharge, UncontrolledDevicePodsStayCachedAndAreChargedAfterAReload) {

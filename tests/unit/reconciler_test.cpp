@@ -15,6 +15,7 @@
 #include "tests/unit/support/cluster_caches.hpp"
 #include "tests/unit/support/fake_api_ledger.hpp"
 #include "tests/unit/support/policy_file.hpp"
+#include "tests/unit/support/rerated_h20.hpp"
 #include "webhook/kube_caches.hpp"
 #include "webhook/metrics.hpp"
 
@@ -79,8 +80,7 @@ TEST(Reconciler, APolicyReloadRechargesCachedPodsBeforeCounting) {
   EXPECT_FALSE(before && (*before)["spec"].value("inUseTPP", 0.0) > 0);
 
   // A catalog correction re-rates the H20 above the 3A090 threshold; the Pods did not change.
-  file.rewrite(testing::diffusion_policy_yaml(
-      "  catalog:\n    models:\n      - {id: h20, denseTops: 2000}\n"));
+  file.rewrite(testing::diffusion_policy_yaml(testing::kH20RerateYaml));
   auto fresh = project_pod(h20_pod("a"), *policies.current(), nullptr);
   ASSERT_TRUE(fresh && fresh->controlled_tpp > 0);
   ASSERT_TRUE(reconciler->run_once());
