@@ -28,56 +28,43 @@ AuditLoop::AuditLoop(KubeClient& client, PolicyStore& policies, AuditLoopOptions
       metrics_(metrics),
       log_(log),
       events_(client, options_.identity, log),
-      reports_(client, log) {}
+      reports_(client, log),
+      worker_(
+          {options_.interval}, [this] { return pass(); },
+          [this](bool ok, const std::string& error) {
+            if (!error.empty()) log_.warn("audit failed", {{"error", error}});
+            const double now =
+                std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+            metrics_.audit_run(ok, now);
+          }) {}
 
 AuditLoop::~AuditLoop() {
   stop();
 }
 
 void AuditLoop::start() {
-  if (options_.interval.count() <= 0 || thread_.joinable()) return;
-  thread_ = std::thread([this] { loop(); });
+  if (options_.interval.count() <= 0) return;  // disabled
+  worker_.start();
 }
 
 void AuditLoop::stop() {
-  stopping_ = true;
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  worker_.stop();
 }
 
 void AuditLoop::set_active(bool active) {
-  active_ = active;
-  {
-    std::lock_guard lock(mu_);
-    run_now_ = active;
-  }
+  worker_.set_active(active);
   // Only the leader's numbers mean anything; a replica that lost the Lease shows none.
   if (!active) metrics_.set_audit_violations({});
-  cv_.notify_all();
 }
 
-void AuditLoop::loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, options_.interval, [this] { return stop_ || run_now_; });
-    if (stop_) break;
-    run_now_ = false;
-    if (!active_) continue;
-    lock.unlock();
-    const bool ok = run_once();
-    // A pass parses every Pod of the cluster, page by page, between allocations that outlive
-    // it; glibc keeps the freed pages in its arenas rather than return them. Give them back
-    // (issue 19: a replica with 100,000 Pods; one call per pass, a few ms).
-    malloc_trim(0);
-    const double now =
-        std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
-    metrics_.audit_run(ok, now);
-    lock.lock();
-  }
+bool AuditLoop::pass() {
+  const bool ok = run_once();
+  // A pass parses every Pod of the cluster, page by page, between allocations that outlive
+  // it; glibc keeps the freed pages in its arenas rather than return them. Give them back
+  // (issue 19: a replica with 100,000 Pods; one call per pass, a few ms).
+  malloc_trim(0);
+  return ok;
 }
 
 bool AuditLoop::run_once() {
@@ -85,10 +72,10 @@ bool AuditLoop::run_once() {
   if (!policy) return false;
   try {
     AuditRunOptions options;
-    options.cancelled = [this] { return stopping_ || !active_; };
+    options.cancelled = [this] { return worker_.stopping() || !worker_.active(); };
     AuditRun run = run_audit(client_, *policy, options);
     // The Lease may have moved while the pass ran: the new leader reports from now on.
-    if (!active_) return true;
+    if (!worker_.active()) return true;
     metrics_.set_audit_violations(audit_violation_counts(run.report));
     const int events = events_.record(run.report.findings, std::chrono::system_clock::now());
     if (events > 0) metrics_.audit_events(events);

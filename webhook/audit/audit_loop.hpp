@@ -4,17 +4,14 @@
 // each namespace's PolicyReport (policy_report.hpp).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <map>
-#include <mutex>
-#include <thread>
 
 #include "policy/audit.hpp"
 #include "webhook/audit_events.hpp"
 #include "webhook/kube_client.hpp"
 #include "webhook/log.hpp"
+#include "webhook/periodic_worker.hpp"
 #include "webhook/policy_report.hpp"
 #include "webhook/policy_store.hpp"
 
@@ -50,7 +47,7 @@ class AuditLoop {
   bool run_once();
 
  private:
-  void loop();
+  bool pass();  // run_once() and the memory it leaves given back
 
   KubeClient& client_;
   PolicyStore& policies_;
@@ -59,13 +56,7 @@ class AuditLoop {
   Logger& log_;
   AuditEventRecorder events_;
   PolicyReportWriter reports_;
-  std::atomic<bool> active_{false};
-  std::atomic<bool> stopping_{false};  // read by a pass in progress, between requests
-  bool run_now_ = false;
-  bool stop_ = false;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::thread thread_;
+  PeriodicWorker worker_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace exportgate::webhook

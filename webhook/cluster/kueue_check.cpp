@@ -107,56 +107,37 @@ policy::WorkloadDemand kueue_workload_demand(const json& workload, const policy:
 
 KueueCheckController::KueueCheckController(KueueCheckInputs inputs, KueueCheckOptions options,
                                            Logger& log)
-    : in_(std::move(inputs)), options_(options), log_(log) {}
+    : in_(std::move(inputs)),
+      options_(options),
+      log_(log),
+      worker_(
+          {options.interval, options.debounce},
+          [this] {
+            run_once();
+            return true;
+          },
+          [this](bool, const std::string& error) {
+            if (!error.empty()) log_.warn("kueue admission check pass failed", {{"error", error}});
+          }) {}
 
 KueueCheckController::~KueueCheckController() {
   stop();
 }
 
 void KueueCheckController::start() {
-  thread_ = std::thread([this] { loop(); });
+  worker_.start();
 }
 
 void KueueCheckController::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  worker_.stop();
 }
 
 void KueueCheckController::set_active(bool active) {
-  active_ = active;
-  if (active) trigger();
+  worker_.set_active(active);
 }
 
 void KueueCheckController::trigger() {
-  {
-    std::lock_guard lock(mu_);
-    triggered_ = true;
-  }
-  cv_.notify_all();
-}
-
-void KueueCheckController::loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, options_.interval, [this] { return stop_ || triggered_; });
-    if (stop_) break;
-    if (triggered_) {
-      cv_.wait_for(lock, options_.debounce, [this] { return stop_; });
-      triggered_ = false;
-    }
-    if (!active_ || stop_) continue;
-    lock.unlock();
-    try {
-      run_once();
-    } catch (const std::exception& e) {
-      log_.warn("kueue admission check pass failed", {{"error", e.what()}});
-    }
-    lock.lock();
-  }
+  worker_.trigger();
 }
 
 std::set<std::string> KueueCheckController::our_checks(KueuePassStats& stats) {

@@ -15,18 +15,14 @@
 // subresource, as Kueue's own check controllers do.
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "policy/policy.hpp"
@@ -35,6 +31,7 @@
 #include "webhook/kube_client.hpp"
 #include "webhook/ledger_cluster.hpp"
 #include "webhook/log.hpp"
+#include "webhook/periodic_worker.hpp"
 #include "webhook/policy_store.hpp"
 
 namespace exportgate::webhook {
@@ -93,7 +90,6 @@ class KueueCheckController {
   KueuePassStats run_once();
 
  private:
-  void loop();
   std::set<std::string> our_checks(KueuePassStats& stats);
   CheckVerdict judge(const nlohmann::json& workload, const policy::Policy& policy,
                      const std::string& current_state, bool& holds);
@@ -103,16 +99,11 @@ class KueueCheckController {
   KueueCheckInputs in_;
   KueueCheckOptions options_;
   Logger& log_;
-  std::atomic<bool> active_{false};
-  bool triggered_ = false;
-  bool stop_ = false;
   bool missing_logged_ = false;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::thread thread_;
   // The policy with Kueue's Workload kind added (pod templates at spec.podSets[*].template).
   std::string kinds_hash_;
   std::shared_ptr<const policy::Policy> with_kind_;
+  PeriodicWorker worker_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace exportgate::webhook

@@ -9,54 +9,37 @@ namespace exportgate::webhook {
 
 Reconciler::Reconciler(ReconcilerInputs inputs, ReconcilerOptions options, Metrics& metrics,
                        Logger& log)
-    : in_(std::move(inputs)), options_(options), metrics_(metrics), log_(log) {}
+    : in_(std::move(inputs)),
+      options_(options),
+      metrics_(metrics),
+      log_(log),
+      // Debounced: let a burst of Pod events settle into one pass.
+      worker_(
+          {options.interval, options.debounce}, [this] { return pass(true); },
+          [this](bool ok, const std::string& error) {
+            if (!error.empty()) log_.warn("reconcile failed", {{"error", error}});
+            metrics_.reconcile_run(ok);
+          }) {}
 
 Reconciler::~Reconciler() {
   stop();
 }
 
 void Reconciler::start() {
-  thread_ = std::thread([this] { loop(); });
+  worker_.start();
 }
 
 void Reconciler::stop() {
-  {
-    std::lock_guard lock(mu_);
-    stop_ = true;
-  }
-  cv_.notify_all();
-  if (thread_.joinable()) thread_.join();
+  worker_.stop();
 }
 
 void Reconciler::set_active(bool active) {
   *active_ = active;
-  if (active) trigger();
+  worker_.set_active(active);
 }
 
 void Reconciler::trigger() {
-  {
-    std::lock_guard lock(mu_);
-    triggered_ = true;
-  }
-  cv_.notify_all();
-}
-
-void Reconciler::loop() {
-  std::unique_lock lock(mu_);
-  while (!stop_) {
-    cv_.wait_for(lock, options_.interval, [this] { return stop_ || triggered_; });
-    if (stop_) break;
-    if (triggered_) {
-      // Let a burst of Pod events settle into one pass.
-      cv_.wait_for(lock, options_.debounce, [this] { return stop_; });
-      triggered_ = false;
-    }
-    if (!*active_ || stop_) continue;
-    lock.unlock();
-    const bool ok = pass(true);
-    metrics_.reconcile_run(ok);
-    lock.lock();
-  }
+  worker_.trigger();
 }
 
 bool Reconciler::pass(bool while_active) {

@@ -6,17 +6,15 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <functional>
 #include <memory>
-#include <mutex>
-#include <thread>
 
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_dra_cache.hpp"
 #include "webhook/kube_informer.hpp"
 #include "webhook/ledger_cluster.hpp"
 #include "webhook/log.hpp"
+#include "webhook/periodic_worker.hpp"
 #include "webhook/policy_store.hpp"
 
 namespace exportgate::webhook {
@@ -53,7 +51,6 @@ class Reconciler {
   bool run_once() { return pass(false); }
 
  private:
-  void loop();
   // `while_active`: stop between jurisdictions once the Lease is lost, so a pass that outlives
   // leadership never writes beside the next leader's.
   bool pass(bool while_active);
@@ -63,11 +60,7 @@ class Reconciler {
   Logger& log_;
   // Shared with the changes this queues in the ledger's group commit, which may outlive a pass.
   std::shared_ptr<std::atomic<bool>> active_ = std::make_shared<std::atomic<bool>>(false);
-  bool triggered_ = false;
-  bool stop_ = false;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::thread thread_;
+  PeriodicWorker worker_;  // last: its thread stops before the members it uses go
 };
 
 }  // namespace exportgate::webhook
