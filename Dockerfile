@@ -14,7 +14,7 @@ RUN apt-get update -qq \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       g++ cmake ninja-build pkg-config ca-certificates \
       libcpp-httplib-dev libssl-dev libyaml-cpp-dev nlohmann-json3-dev prometheus-cpp-dev \
-      libcli11-dev \
+      libcli11-dev libboost-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only what the binary is built from, so changes elsewhere keep this layer's cache.

@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 DEB_PACKAGES := g++ cmake ninja-build pkg-config libcpp-httplib-dev libssl-dev libyaml-cpp-dev \
-  libcli11-dev nlohmann-json3-dev prometheus-cpp-dev libgtest-dev libbenchmark-dev openssl curl \
+  libcli11-dev libboost-dev nlohmann-json3-dev prometheus-cpp-dev libgtest-dev libbenchmark-dev openssl curl \
   clang-format prometheus python3-yaml clang libclang-rt-14-dev
 
 .PHONY: all deps build run test unit chart manifests image image-tested e2e e2e-kueue fuzz sanitize soak bench bench-e2e format format-check clean

@@ -82,7 +82,7 @@ start_serve() {
   SERVE_PID=$!
   PIDS+=("$SERVE_PID")
   for _ in $(seq 100); do
-    SERVE_PORT=$(grep -o '"listen":"127.0.0.1:[0-9]*"' "$OUT/serve.log" 2>/dev/null | grep -o '[0-9]*"$' | tr -d '"' || true)
+    SERVE_PORT=$(grep -m1 -o '"listen":"127.0.0.1:[0-9]*"' "$OUT/serve.log" 2>/dev/null | grep -o '[0-9]*"$' | tr -d '"' || true)
     [ -n "$SERVE_PORT" ] && return 0
     sleep 0.1
   done

@@ -207,7 +207,8 @@ std::function<ServeCommand()> define_serve_flags(CLI::App& app) {
                s.cmd.options.policy.in_force_on = v;
              })
       ->group(serving);
-  value_flag(app, state, "--threads", "N", "maximum worker threads, one per open connection",
+  value_flag(app, state, "--threads", "N",
+             "maximum handler threads in cluster mode (requests waiting on the ledger)",
              [](State& s, const std::string& f, const std::string& v) {
                auto& o = s.cmd.options;
                o.max_threads = static_cast<size_t>(parse_integer(f, v, 1, 65536));

@@ -4,9 +4,7 @@
 // logger callback (after the response is written) marks the connection idle again.
 #include "webhook/server.hpp"
 
-#include <httplib.h>
-#include <poll.h>
-#include <sys/socket.h>
+#include <openssl/ssl.h>
 
 #include <algorithm>
 #include <cctype>
@@ -19,39 +17,14 @@
 #include "policy/in_force.hpp"
 #include "webhook/admission_codec.hpp"
 #include "webhook/admission_handler.hpp"
-#include "webhook/connection_tracker.hpp"
 #include "webhook/file_watcher.hpp"
+#include "webhook/https_listener.hpp"
 #include "webhook/kube_cluster.hpp"
 #include "webhook/metric_labels.hpp"
 #include "webhook/metrics.hpp"
 #include "webhook/thread_pool.hpp"
 #include "webhook/tls_context.hpp"
 #include "webhook/usage_ledger.hpp"
-
-// cpp-httplib 0.11's keep_alive() (Debian's shared build) waits for the next request on a
-// keep-alive connection by polling for 10 ms and then sleeping 1 ms, in a loop: every idle
-// connection wakes ~90 times a second, and a request that arrives during the sleep waits up to
-// 1 ms, which alone breaks the p99 < 1 ms budget at 1,000 requests/s. The library calls it
-// through the PLT, so this definition, exported by the executable, takes its place: one poll()
-// for the whole timeout, woken at once by data, a peer close, or a shutdown() of the socket
-// (how Server::shutdown closes idle connections). Same contract: true = readable.
-#if defined(CPPHTTPLIB_VERSION)
-namespace httplib::detail {
-bool keep_alive(socket_t sock, time_t keep_alive_timeout_sec) {
-  using std::chrono::steady_clock;
-  const auto deadline = steady_clock::now() + std::chrono::seconds(keep_alive_timeout_sec);
-  for (;;) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - steady_clock::now());
-    if (left.count() <= 0) return false;
-    pollfd pfd{sock, POLLIN, 0};
-    const int n = ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 60'000)));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return false;
-  }
-}
-}  // namespace httplib::detail
-#endif
 
 namespace exportgate::webhook {
 
@@ -60,26 +33,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
-// cpp-httplib's listen backlog is a compile-time 5 in Debian's build; the apiserver opens many
-// connections at once, so the listening socket is re-listened with a deep backlog after bind.
+// The apiserver opens many connections at once: a deep accept queue.
 constexpr int kListenBacklog = 1024;
-// Requests with more header bytes than this get 431 (each line is also capped by httplib).
+// Requests with more header bytes than this get 431.
 constexpr size_t kMaxHeaderBytes = 64 * 1024;
-// Request body buffers up to this size stay with their worker thread for the next request.
-constexpr size_t kKeptBodyCapacity = 256 * 1024;
-// Under worker exhaustion, connections idle at least this long are closed (see run_reaper).
-constexpr std::chrono::milliseconds kShedMinIdle{500};
-// A connection never serves more than this many requests (httplib needs a finite count).
-constexpr size_t kKeepAliveMaxCount = 1'000'000;
-
-class HttpsServer : public httplib::SSLServer {
- public:
-  using httplib::SSLServer::SSLServer;
-  void set_backlog(int backlog) {
-    auto sock = svr_sock_.load();
-    if (sock != INVALID_SOCKET) ::listen(sock, backlog);
-  }
-};
 
 std::string endpoint_name(Endpoint e) {
   return e == Endpoint::kValidate ? "validate" : "mutate";
@@ -92,9 +49,16 @@ bool is_json_content_type(const std::string& value) {
   return media == "application/json";
 }
 
-void set_error(httplib::Response& res, int code, const std::string& message) {
+void set_error(HttpResponse& res, int code, const std::string& message) {
   res.status = code;
-  res.set_content(error_body(code, message), "application/json");
+  res.content_type = "application/json";
+  res.body = error_body(code, message);
+}
+
+void set_text(HttpResponse& res, int code, std::string text) {
+  res.status = code;
+  res.content_type = "text/plain";
+  res.body = std::move(text);
 }
 
 }  // namespace
@@ -108,19 +72,15 @@ struct Server::Impl {
   std::unique_ptr<KubeCluster> cluster;  // cluster mode (--in-cluster / --kubeconfig)
   UsageLedger* ledger = &memory_ledger;
   CertificateStore certificates;
-  ConnectionTracker connections;
   TlsContextOptions tls_options;
-  std::unique_ptr<HttpsServer> http;
+  // Declared before the listener: queued handlers hold its sessions, so the pool stops first.
+  std::unique_ptr<ElasticThreadPool> pool;  // cluster mode: handlers may block on the ledger
+  std::unique_ptr<HttpsListener> http;
   std::unique_ptr<MetricsEndpoint> metrics_endpoint;
   std::unique_ptr<FileWatcher> policy_watcher;
   std::unique_ptr<FileWatcher> cert_watcher;
   std::string policy_baseline;  // the watched files before the initial loads
   std::string cert_baseline;
-  std::thread listen_thread;
-  std::thread reaper_thread;
-  std::mutex reaper_mu;
-  std::condition_variable reaper_cv;
-  bool reaper_stop = false;
   std::atomic<bool> started{false};
   std::atomic<bool> draining{false};
   std::atomic<bool> stopped{false};
@@ -134,12 +94,11 @@ struct Server::Impl {
   void load_initial_policy();
   void reload_policy();
   void load_certificate(bool initial);
-  void install_routes();
-  void handle_review(Endpoint endpoint, const httplib::Request& req, httplib::Response& res,
-                     const httplib::ContentReader& reader);
+  void route(const HttpRequest& req, HttpResponse& res);
+  void on_rejected(const RejectedRequest& r);
+  void handle_review(Endpoint endpoint, const HttpRequest& req, HttpResponse& res);
   void update_tpp_gauges(const UsageScope& scope);
   void warn_open_port();
-  void run_reaper();
 };
 
 void Server::Impl::load_initial_policy() {
@@ -242,68 +201,37 @@ void Server::Impl::update_tpp_gauges(const UsageScope& scope) {
   }
 }
 
-void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
-                                 httplib::Response& res, const httplib::ContentReader& reader) {
+// Answers the transport gave itself (oversized, incomplete or malformed requests): counted and
+// logged like the handler's own refusals when they were meant for an admission endpoint.
+void Server::Impl::on_rejected(const RejectedRequest& r) {
+  if (r.path == "/validate" || r.path == "/mutate") {
+    RequestLabels labels;
+    labels.endpoint = r.path.substr(1);
+    labels.decision = "error";
+    labels.reason = "malformed";
+    metrics.observe_request(labels, 0.0);
+  }
+  log.warn(
+      "rejected request",
+      {{"path", r.path}, {"status", r.status}, {"error", r.message}, {"remote", r.remote_addr}});
+}
+
+void Server::Impl::handle_review(Endpoint endpoint, const HttpRequest& req, HttpResponse& res) {
   const auto start = Clock::now();
   RequestLabels labels;
   labels.endpoint = endpoint_name(endpoint);
   labels.decision = "error";
-  labels.reason = "malformed";  // until the review is decoded: body, content type, shape
+  labels.reason = "malformed";  // until the review is decoded: content type, shape
   auto finish = [&] {
     metrics.observe_request(labels, std::chrono::duration<double>(Clock::now() - start).count());
   };
-
-  // 1. Body, capped. httplib itself answers a Content-Length above the cap with 413 after
-  //    discarding the body (the connection stays usable); chunked bodies stop at the cap.
-  // The body buffer is reused by each worker thread, sized once to the announced length: a
-  // fresh multi-KiB allocation per request made glibc consolidate its fast bins (perf showed
-  // malloc_consolidate at 5-7% under load). Buffers that grew large are released after use.
-  thread_local std::string body;
-  body.clear();
-  struct ReleaseLarge {
-    ~ReleaseLarge() {
-      if (body.capacity() > kKeptBodyCapacity) std::string().swap(body);
-    }
-  } release_large;
-  bool too_big = false;
-  const size_t max = options.max_body_bytes;
-  if (req.has_header("Content-Length")) {
-    const std::string announced = req.get_header_value("Content-Length");
-    size_t n = 0;
-    auto [_, ec] = std::from_chars(announced.data(), announced.data() + announced.size(), n);
-    if (ec == std::errc() && n <= max) body.reserve(n);
-  }
-  bool complete = reader([&](const char* data, size_t n) {
-    if (body.size() + n > max) {
-      too_big = true;
-      return false;
-    }
-    body.append(data, n);
-    return true;
-  });
-  if (!complete) {
-    const bool oversized = too_big || res.status == 413;
-    if (too_big || !oversized) {
-      // The rest of the body is still on the wire: this connection cannot be reused.
-      res.set_header("Connection", "close");
-      connections.close_after_response(req.ssl);
-    }
-    if (oversized) {
-      set_error(res, 413, "request body exceeds the limit of " + std::to_string(max) + " bytes");
-    } else {
-      set_error(res, 400, "request body incomplete: the client stopped sending or timed out");
-    }
-    log.warn("rejected request",
-             {{"endpoint", labels.endpoint}, {"status", res.status}, {"remote", req.remote_addr}});
-    finish();
-    return;
-  }
+  // 1. The body arrived whole and within --max-body-bytes (the transport refuses others).
+  const std::string& body = req.body;
 
   // 2. Content type and AdmissionReview shape.
-  if (!is_json_content_type(req.get_header_value("Content-Type"))) {
+  if (!is_json_content_type(req.header("Content-Type"))) {
     set_error(res, 415,
-              "Content-Type must be application/json, not \"" +
-                  req.get_header_value("Content-Type") + "\"");
+              "Content-Type must be application/json, not \"" + req.header("Content-Type") + "\"");
     finish();
     return;
   }
@@ -345,7 +273,8 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
   env.record_allows = options.decision_sink && options.decision_sink->wants_allows();
   AdmissionOutcome outcome = handle_admission(review, endpoint, *policy, *ledger, env);
   if (outcome.ledger_unavailable) metrics.ledger_unavailable();
-  res.set_content(encode_admission_review(outcome.response), "application/json");
+  res.content_type = "application/json";
+  res.body = encode_admission_review(outcome.response);
   labels.decision = outcome.decision;
   labels.tier = outcome.tier;
   labels.jurisdiction = outcome.jurisdiction;
@@ -374,116 +303,39 @@ void Server::Impl::handle_review(Endpoint endpoint, const httplib::Request& req,
   }
 }
 
-void Server::Impl::install_routes() {
-  auto& s = *http;
-  s.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    connections.set_busy(req.ssl, true);
-    size_t header_bytes = 0;
-    for (const auto& [k, v] : req.headers) header_bytes += k.size() + v.size() + 4;
-    if (header_bytes > kMaxHeaderBytes) {
-      res.set_header("Connection", "close");
-      connections.close_after_response(req.ssl);
-      set_error(res, 431, "request headers exceed " + std::to_string(kMaxHeaderBytes) + " bytes");
-      return httplib::Server::HandlerResponse::Handled;
+void Server::Impl::route(const HttpRequest& req, HttpResponse& res) {
+  try {
+    for (auto endpoint : {Endpoint::kValidate, Endpoint::kMutate}) {
+      if (req.path != "/" + endpoint_name(endpoint)) continue;
+      if (req.method == "POST") return handle_review(endpoint, req, res);
+      res.headers.emplace_back("Allow", "POST");
+      return set_error(res, 405,
+                       "method " + req.method + " not allowed on " + req.path + "; use POST");
     }
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  // Runs after the response is written.
-  s.set_logger([this](const httplib::Request& req, const httplib::Response&) {
-    connections.response_done(req.ssl);
-  });
-  s.set_error_handler(httplib::Server::HandlerWithResponse([](const httplib::Request& req,
-                                                              httplib::Response& res) {
-    if (!res.body.empty()) return httplib::Server::HandlerResponse::Unhandled;
-    std::string msg = res.status == 404   ? "no such endpoint: " + req.path
-                      : res.status == 414 ? std::string("request URI too long")
-                                          : "bad request (HTTP " + std::to_string(res.status) + ")";
-    res.set_content(error_body(res.status, msg), "application/json");
-    return httplib::Server::HandlerResponse::Handled;
-  }));
-  s.set_exception_handler(
-      [this](const httplib::Request& req, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown error";
-        try {
-          if (ep) std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        log.error("internal error", {{"path", req.path}, {"error", what}});
-        set_error(res, 500, "internal error: " + what);
-      });
-
-  for (auto endpoint : {Endpoint::kValidate, Endpoint::kMutate}) {
-    const std::string path = "/" + endpoint_name(endpoint);
-    s.Post(path, [this, endpoint](const httplib::Request& req, httplib::Response& res,
-                                  const httplib::ContentReader& reader) {
-      handle_review(endpoint, req, res, reader);
-    });
-    auto wrong_method = [](const httplib::Request& req, httplib::Response& res) {
-      res.set_header("Allow", "POST");
-      set_error(res, 405, "method " + req.method + " not allowed on " + req.path + "; use POST");
-    };
-    s.Get(path, wrong_method);
-    s.Put(path, wrong_method);
-    s.Patch(path, wrong_method);
-    s.Delete(path, wrong_method);
-    s.Options(path, wrong_method);
-  }
-  if (options.constant_endpoint) {
-    s.Post("/constant", [](const httplib::Request&, httplib::Response& res,
-                           const httplib::ContentReader& reader) {
-      std::string body;
-      reader([&](const char* data, size_t n) {
-        body.append(data, n);
-        return true;
-      });
+    if (req.path == "/constant" && options.constant_endpoint && req.method == "POST") {
       static const std::string kConstant =
           R"({"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":)"
           R"({"uid":"00000000-0000-0000-0000-000000000000","allowed":true}})";
-      res.set_content(kConstant, "application/json");
-    });
-  }
-  s.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
-  });
-  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
-    if (draining) {
-      res.status = 503;
-      res.set_content("not ready: shutting down\n", "text/plain");
-    } else if (!policies.current() || !certificates.current()) {
-      res.status = 503;
-      res.set_content("not ready: no policy or certificate loaded\n", "text/plain");
-    } else if (cluster && !cluster->synced()) {
-      res.status = 503;
-      res.set_content("not ready: caches of the Kubernetes API not synced yet\n", "text/plain");
-    } else {
-      res.set_content("ok\n", "text/plain");
+      res.content_type = "application/json";
+      res.body = kConstant;
+      return;
     }
-  });
-}
-
-void Server::Impl::run_reaper() {
-  const auto busy_limit = options.request_timeout;
-  const auto idle_limit = std::chrono::milliseconds(options.keep_alive_timeout_seconds * 1000) +
-                          options.request_timeout;
-  const size_t shed_headroom = std::max<size_t>(2, options.max_threads / 16);
-  const auto period = std::clamp(options.request_timeout / 4, std::chrono::milliseconds(50),
-                                 std::chrono::milliseconds(1000));
-  std::unique_lock lock(reaper_mu);
-  while (!reaper_cv.wait_for(lock, period, [&] { return reaper_stop; })) {
-    if (size_t n = connections.reap(Clock::now(), busy_limit, idle_limit)) {
-      log.warn("closed connections stuck mid-request", {{"count", n}});
-    }
-    // httplib gives each connection a worker for its whole life: once (nearly) every worker
-    // holds a connection, idle ones are closed so queued connections (the apiserver's next
-    // request) get a worker within a period instead of after a keep-alive or handshake timeout.
-    // Without this, a few thousand idle connections starve every real request.
-    if (connections.open_count() + shed_headroom >= options.max_threads) {
-      if (size_t n = connections.shed_idle(Clock::now(), kShedMinIdle)) {
-        log.warn("all workers busy: closed idle connections", {{"count", n}});
+    if (req.path == "/healthz" && req.method == "GET") return set_text(res, 200, "ok\n");
+    if (req.path == "/readyz" && req.method == "GET") {
+      if (draining) return set_text(res, 503, "not ready: shutting down\n");
+      if (!policies.current() || !certificates.current()) {
+        return set_text(res, 503, "not ready: no policy or certificate loaded\n");
       }
+      if (cluster && !cluster->synced()) {
+        return set_text(res, 503, "not ready: caches of the Kubernetes API not synced yet\n");
+      }
+      return set_text(res, 200, "ok\n");
     }
+    set_error(res, 404, "no such endpoint: " + req.path);
+  } catch (const std::exception& e) {
+    log.error("internal error", {{"path", req.path}, {"error", e.what()}});
+    res = HttpResponse{};
+    set_error(res, 500, std::string("internal error: ") + e.what());
   }
 }
 
@@ -541,51 +393,37 @@ void Server::start() {
   auto& m = *impl_;
   if (m.started.exchange(true)) return;
   m.tls_options.certificates = &m.certificates;
-  m.tls_options.connections = &m.connections;
   m.tls_options.client_ca_file = m.options.client_ca;
-  std::string tls_error;
-  m.http = std::make_unique<HttpsServer>([&](SSL_CTX& ctx) {
-    try {
-      configure_server_context(ctx, m.tls_options);
-      return true;
-    } catch (const TlsError& e) {
-      tls_error = e.what();
-      return false;
-    }
-  });
-  if (!m.http->is_valid()) throw StartupError("cannot set up TLS: " + tls_error);
-
-  auto& s = *m.http;
-  // Without TCP_NODELAY every response waits ~40 ms for a delayed ACK (see DESIGN.md).
-  s.set_tcp_nodelay(true);
-  // Only SO_REUSEADDR: httplib's default also sets SO_REUSEPORT, which would let a second
-  // instance bind the same port silently instead of failing.
-  s.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  s.set_keep_alive_max_count(kKeepAliveMaxCount);
-  s.set_keep_alive_timeout(m.options.keep_alive_timeout_seconds);
-  s.set_read_timeout(m.options.read_timeout);
-  s.set_write_timeout(m.options.write_timeout);
-  s.set_payload_max_length(m.options.max_body_bytes);
-  const size_t min_threads = m.options.min_threads, max_threads = m.options.max_threads;
-  // httplib takes ownership of the queue it gets from this factory.
-  s.new_task_queue = [min_threads, max_threads] {
-    return new ElasticThreadPool(min_threads, max_threads);
-  };
-  m.install_routes();
-
-  if (m.options.port == 0) {
-    m.port = s.bind_to_any_port(m.options.host);
-  } else {
-    m.port = s.bind_to_port(m.options.host, m.options.port) ? m.options.port : -1;
+  SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+  if (!ctx) throw StartupError("cannot set up TLS: " + openssl_error_text());
+  try {
+    configure_server_context(*ctx, m.tls_options);
+  } catch (const TlsError& e) {
+    SSL_CTX_free(ctx);
+    throw StartupError(std::string("cannot set up TLS: ") + e.what());
   }
-  if (m.port <= 0) {
+  if (m.cluster)
+    m.pool = std::make_unique<ElasticThreadPool>(m.options.min_threads, m.options.max_threads);
+  HttpsListenerOptions lo;
+  lo.host = m.options.host;
+  lo.port = m.options.port;
+  lo.backlog = kListenBacklog;
+  lo.max_header_bytes = kMaxHeaderBytes;
+  lo.max_body_bytes = m.options.max_body_bytes;
+  lo.read_timeout = m.options.read_timeout;
+  lo.write_timeout = m.options.write_timeout;
+  lo.keep_alive_timeout = std::chrono::seconds(m.options.keep_alive_timeout_seconds);
+  lo.request_timeout = m.options.request_timeout;
+  try {
+    m.http = std::make_unique<HttpsListener>(
+        lo, ctx, [&m](const HttpRequest& req, HttpResponse& res) { m.route(req, res); },
+        [](int status, const std::string& message) { return error_body(status, message); },
+        [&m](const RejectedRequest& r) { m.on_rejected(r); }, m.pool.get());
+  } catch (const std::exception& e) {
     throw StartupError("cannot listen on " + m.options.host + ":" + std::to_string(m.options.port) +
-                       " (address in use or not local?)");
+                       " (" + e.what() + ")");
   }
-  m.http->set_backlog(kListenBacklog);
+  m.port = m.http->port();
 
   if (!m.options.metrics_listen.empty()) {
     try {
@@ -600,12 +438,7 @@ void Server::start() {
     }
   }
 
-  m.listen_thread = std::thread([&m] { m.http->listen_after_bind(); });
-  // stop() is a no-op until the listen loop runs; wait for it so shutdown() cannot race it.
-  for (int i = 0; i < 5000 && !m.http->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  m.reaper_thread = std::thread([&m] { m.run_reaper(); });
+  m.http->start();
   if (m.cluster) m.cluster->start();
 
   if (!m.options.policy.file.empty()) {
@@ -637,22 +470,19 @@ void Server::shutdown() {
 
   m.policy_watcher.reset();
   m.cert_watcher.reset();
-  if (m.http) m.http->stop();  // no new connections
-  const auto deadline = Clock::now() + m.options.drain_timeout;
-  while (m.connections.open_count() > 0 && Clock::now() < deadline) {
-    m.connections.close_idle();  // in-flight requests finish; idle keep-alives close now
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  if (m.http) {
+    m.http->stop_accepting();
+    const auto deadline = Clock::now() + m.options.drain_timeout;
+    while (m.http->open_count() > 0 && Clock::now() < deadline) {
+      m.http->close_idle();  // in-flight requests finish; idle keep-alives close now
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (size_t n = m.http->close_all()) {
+      m.log.warn("drain timeout: closed connections still open", {{"count", n}});
+    }
+    m.http->stop();
   }
-  if (size_t n = m.connections.close_all()) {
-    m.log.warn("drain timeout: closed connections still open", {{"count", n}});
-  }
-  if (m.listen_thread.joinable()) m.listen_thread.join();
-  {
-    std::lock_guard lock(m.reaper_mu);
-    m.reaper_stop = true;
-  }
-  m.reaper_cv.notify_all();
-  if (m.reaper_thread.joinable()) m.reaper_thread.join();
+  if (m.pool) m.pool->shutdown();
   // After the drain: in-flight reservations finished; a leader hands its Lease back.
   if (m.cluster) m.cluster->stop();
   m.metrics_endpoint.reset();
@@ -670,7 +500,7 @@ bool Server::ready() const {
          (!impl_->cluster || impl_->cluster->synced());
 }
 size_t Server::open_connections() const {
-  return impl_->connections.open_count();
+  return impl_->http ? impl_->http->open_count() : 0;
 }
 Metrics& Server::metrics() {
   return impl_->metrics;

@@ -1,5 +1,6 @@
-// The admission webhook server: HTTPS (cpp-httplib + OpenSSL) with /validate, /mutate, /healthz,
-// /readyz; certificate and policy hot reload; request limits; metrics; graceful drain.
+// The admission webhook server: HTTPS (Boost.Beast + OpenSSL, https_listener.hpp) with /validate,
+// /mutate, /healthz, /readyz; certificate and policy hot reload; request limits; metrics; graceful
+// drain.
 #pragma once
 
 #include <atomic>

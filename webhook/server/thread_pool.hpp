@@ -1,11 +1,9 @@
-// The worker pool behind cpp-httplib. httplib runs one keep-alive connection per worker for the
-// connection's whole life, so the pool grows on demand to one thread per open connection (up to
-// a maximum) instead of queueing connections behind busy threads. Workers above the minimum that
-// stay idle for `idle_timeout` exit, so a burst of connections does not keep its threads (and
-// their stacks) for the life of the process.
+// The worker pool for admission handlers that may block (cluster mode waits for the ledger's
+// compare-and-swap write): it grows on demand to one thread per concurrent job (up to a maximum)
+// instead of queueing requests behind blocked ones. Workers above the minimum that stay idle for
+// `idle_timeout` exit, so a burst does not keep its threads (and their stacks) for the life of
+// the process.
 #pragma once
-
-#include <httplib.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -18,14 +16,17 @@
 
 namespace exportgate::webhook {
 
-class ElasticThreadPool : public httplib::TaskQueue {
+class ElasticThreadPool {
  public:
   ElasticThreadPool(size_t min_threads, size_t max_threads,
                     std::chrono::milliseconds idle_timeout = std::chrono::seconds(60));
-  ~ElasticThreadPool() override;
+  ~ElasticThreadPool();
+  ElasticThreadPool(const ElasticThreadPool&) = delete;
+  ElasticThreadPool& operator=(const ElasticThreadPool&) = delete;
 
-  void enqueue(std::function<void()> fn) override;
-  void shutdown() override;
+  void enqueue(std::function<void()> fn);
+  // Runs what is queued, then joins every worker.
+  void shutdown();
 
   size_t thread_count() const;
   // How many times a worker waited idle for the whole idle timeout (retiring or, at the

@@ -21,7 +21,6 @@ namespace {
 // Runs at every handshake: installs the current certificate on this connection only.
 int select_certificate(SSL* ssl, void* arg) {
   const auto* options = static_cast<const TlsContextOptions*>(arg);
-  if (options->connections) options->connections->add(ssl);
   auto identity = options->certificates->current();
   if (!identity) return 0;
   if (SSL_use_certificate(ssl, identity->cert.get()) != 1 ||
@@ -33,22 +32,6 @@ int select_certificate(SSL* ssl, void* arg) {
     if (SSL_add1_chain_cert(ssl, c.get()) != 1) return 0;
   }
   return 1;
-}
-
-// The TlsContextOptions of a context, for callbacks that get no argument of their own.
-int options_index() {
-  static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
-  return index;
-}
-
-// Registers the connection as soon as its handshake starts, before the ClientHello is read, so
-// a client that connects and never sends a byte is tracked (and can be shed when the workers
-// run out) like any idle keep-alive connection.
-void on_tls_info(const SSL* ssl, int where, int) {
-  if (!(where & SSL_CB_HANDSHAKE_START)) return;
-  const auto* options = static_cast<const TlsContextOptions*>(
-      SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), options_index()));
-  if (options && options->connections) options->connections->add(const_cast<SSL*>(ssl));
 }
 
 }  // namespace
@@ -68,8 +51,8 @@ void configure_server_context(SSL_CTX& ctx, const TlsContextOptions& options) {
                           "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305");
   // The options object is owned by the Server and outlives the context.
   SSL_CTX_set_cert_cb(&ctx, &select_certificate, const_cast<TlsContextOptions*>(&options));
-  SSL_CTX_set_ex_data(&ctx, options_index(), const_cast<TlsContextOptions*>(&options));
-  SSL_CTX_set_info_callback(&ctx, &on_tls_info);
+  // An idle keep-alive connection gives its two ~17 KB record buffers back until it is used.
+  SSL_CTX_set_mode(&ctx, SSL_MODE_RELEASE_BUFFERS);
 
   if (!options.client_ca_file.empty()) {
     if (SSL_CTX_load_verify_locations(&ctx, options.client_ca_file.c_str(), nullptr) != 1) {

@@ -7,7 +7,6 @@
 #include <mutex>
 #include <string>
 
-#include "webhook/connection_tracker.hpp"
 #include "webhook/tls_certs.hpp"
 
 namespace exportgate::webhook {
@@ -24,11 +23,10 @@ class CertificateStore {
 
 struct TlsContextOptions {
   CertificateStore* certificates = nullptr;  // required; must outlive the context
-  ConnectionTracker* connections = nullptr;  // optional
   std::string client_ca_file;                // "" = no client certificates requested
 };
 
-// Configures `ctx` (from cpp-httplib's SSLServer callback). Throws TlsError.
+// Configures `ctx` for the webhook's listener. Throws TlsError.
 void configure_server_context(SSL_CTX& ctx, const TlsContextOptions& options);
 
 }  // namespace exportgate::webhook
