@@ -386,7 +386,19 @@ spec: {clusterQueue: kq}
 		if rejected == nil {
 			return false, "no workload"
 		}
-		return rejected.check(check).State == "Rejected", fmt.Sprintf("%+v", rejected.Status)
+		if rejected.check(check).State == "Rejected" {
+			return true, ""
+		}
+		// Kueue deactivates a workload whose check is Rejected, evicts it and resets the check
+		// to Pending ("Reset to Pending after eviction. Previously: Rejected"), so the Rejected
+		// state can be gone by the next poll; the deactivation names the check that rejected it.
+		for _, c := range rejected.Status.Conditions {
+			if c.Type == "Evicted" && c.Status == "True" &&
+				strings.Contains(c.Message, "Admission check(s): "+check+", were rejected") {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("%+v", rejected.Status)
 	}, 60*time.Second); err != nil {
 		t.Fatalf("Tier 3 job: %v", err)
 	}
