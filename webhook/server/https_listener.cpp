@@ -88,6 +88,10 @@ struct HttpsListener::Impl {
   std::vector<std::unique_ptr<asio::io_context>> iocs;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::atomic<size_t> next_ioc{0};
+  // One timer per io_context, made at start: it creates that context's reactor (an epoll, an
+  // eventfd and a timerfd) now instead of at its first connection, so the descriptors a running
+  // process holds do not change with its traffic (the soak test counts them).
+  std::vector<asio::steady_timer> reactors;
   tcp::acceptor acceptor;
   asio::steady_timer accept_retry;
   std::vector<std::thread> threads;
@@ -103,7 +107,10 @@ struct HttpsListener::Impl {
         ctx(native),
         iocs(make_iocs(thread_count())),
         acceptor(*iocs.front()),
-        accept_retry(acceptor.get_executor()) {}
+        accept_retry(acceptor.get_executor()) {
+    reactors.reserve(iocs.size());
+    for (auto& ioc : iocs) reactors.emplace_back(*ioc);
+  }
 
   static std::vector<std::unique_ptr<asio::io_context>> make_iocs(size_t n) {
     std::vector<std::unique_ptr<asio::io_context>> v;
