@@ -131,12 +131,12 @@ struct HttpsListener::Impl {
 class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
  public:
   HttpsSession(tcp::socket socket, HttpsListener::Impl& owner)
-      : owner_(owner), stream_(std::move(socket), owner.ctx), timer_(stream_.get_executor()) {
+      : owner_(owner), socket_(std::move(socket)), timer_(socket_.get_executor()) {
     // No strand: the socket's io_context is run by one thread only.
     beast::error_code ec;
-    auto remote = stream_.next_layer().remote_endpoint(ec);
+    auto remote = socket_.remote_endpoint(ec);
     if (!ec) remote_ = remote.address().to_string();
-    stream_.next_layer().set_option(tcp::no_delay(true), ec);  // no delayed-ACK stall per reply
+    socket_.set_option(tcp::no_delay(true), ec);  // no delayed-ACK stall per reply
   }
   ~HttpsSession() {
     std::lock_guard lock(owner_.mu);
@@ -148,21 +148,21 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
       std::lock_guard lock(owner_.mu);
       owner_.sessions.emplace(this, weak_from_this());
     }
-    asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->handshake(); });
+    asio::dispatch(timer_.get_executor(), [self = shared_from_this()] { self->handshake(); });
   }
 
   // Called on any thread: each runs on the session's I/O thread.
   void close_if_idle() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(timer_.get_executor(), [self = shared_from_this()] {
       beast::error_code ec;
       // Bytes waiting on the socket: a request is arriving, let it finish first.
-      if (self->state_ == State::kIdle && self->stream_.next_layer().available(ec) == 0) {
+      if (self->state_ == State::kIdle && self->sock().available(ec) == 0) {
         self->close();
       }
     });
   }
   void close_now() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] { self->close(); });
+    asio::post(timer_.get_executor(), [self = shared_from_this()] { self->close(); });
   }
 
  private:
@@ -194,18 +194,26 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
     if (Clock::now() < deadline_at_) return start_timer();  // the deadline moved on
     timed_out_ = true;
     beast::error_code ignored;
-    stream_.next_layer().cancel(ignored);
+    sock().cancel(ignored);
   }
 
+  // The client's first bytes (within the read timeout), then the TLS handshake (within another).
   void handshake() {
     state_ = State::kHandshake;
     arm(owner_.options.read_timeout);
-    stream_.async_handshake(ssl::stream_base::server,
-                            [self = shared_from_this()](beast::error_code ec) {
-                              self->disarm();
-                              if (ec || self->state_ == State::kClosed) return self->close();
-                              self->wait_for_request();
-                            });
+    socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->disarm();
+      if (ec || self->state_ == State::kClosed) return self->close();
+      self->stream_.emplace(std::move(self->socket_), self->owner_.ctx);
+      self->arm(self->owner_.options.read_timeout);
+      self->stream_->async_handshake(ssl::stream_base::server, [self](beast::error_code e) {
+        self->disarm();
+        if (e || self->state_ == State::kClosed) {
+          return self->close();
+        }
+        self->wait_for_request();
+      });
+    });
   }
 
   // Idle between requests: wait for the first bytes of the next one (keep-alive timeout).
@@ -215,14 +223,14 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
     if (buffer_.capacity() > kKeptBufferBytes) buffer_.shrink_to_fit();
     state_ = State::kIdle;
     arm(owner_.options.keep_alive_timeout);
-    stream_.async_read_some(buffer_.prepare(kFirstRead),
-                            [self = shared_from_this()](beast::error_code ec, size_t n) {
-                              self->disarm();
-                              if (self->state_ == State::kClosed) return;
-                              if (ec) return self->close();
-                              self->buffer_.commit(n);
-                              self->start_request();
-                            });
+    stream_->async_read_some(buffer_.prepare(kFirstRead),
+                             [self = shared_from_this()](beast::error_code ec, size_t n) {
+                               self->disarm();
+                               if (self->state_ == State::kClosed) return;
+                               if (ec) return self->close();
+                               self->buffer_.commit(n);
+                               self->start_request();
+                             });
   }
 
   void start_request() {
@@ -240,7 +248,7 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
   void read_more() {
     const auto left = std::chrono::duration_cast<milliseconds>(deadline_ - Clock::now());
     arm(std::min(owner_.options.read_timeout, left));
-    http::async_read_some(stream_, buffer_, *parser_,
+    http::async_read_some(*stream_, buffer_, *parser_,
                           [self = shared_from_this()](beast::error_code ec, size_t) {
                             self->disarm();
                             self->on_read(ec);
@@ -324,7 +332,7 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
     owner_.pool->enqueue([self = shared_from_this(), req] {
       auto res = std::make_shared<HttpResponse>();
       self->owner_.call_handler(*req, *res);
-      asio::post(self->stream_.get_executor(), [self, res] { self->write(std::move(*res)); });
+      asio::post(self->timer_.get_executor(), [self, res] { self->write(std::move(*res)); });
     });
   }
 
@@ -341,7 +349,7 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
     response_.prepare_payload();
     state_ = State::kWriting;
     arm(owner_.options.write_timeout);
-    http::async_write(stream_, response_,
+    http::async_write(*stream_, response_,
                       [self = shared_from_this(), close_after](beast::error_code ec, size_t) {
                         self->disarm();
                         if (self->state_ == State::kClosed) return;
@@ -358,7 +366,7 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
   void linger() {
     state_ = State::kClosing;
     beast::error_code ec;
-    stream_.next_layer().shutdown(tcp::socket::shutdown_send, ec);
+    sock().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) return close();
     scratch_ = std::make_unique<std::array<char, 16384>>();
     linger_deadline_ = Clock::now() + owner_.options.request_timeout;
@@ -368,13 +376,14 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
   void linger_read() {
     const auto left = std::chrono::duration_cast<milliseconds>(linger_deadline_ - Clock::now());
     arm(std::min(owner_.options.read_timeout, left));
-    stream_.next_layer().async_read_some(
-        asio::buffer(*scratch_), [self = shared_from_this()](beast::error_code ec, size_t n) {
-          self->disarm();
-          if (ec || n >= self->linger_left_ || self->state_ == State::kClosed) return self->close();
-          self->linger_left_ -= n;
-          self->linger_read();
-        });
+    sock().async_read_some(asio::buffer(*scratch_),
+                           [self = shared_from_this()](beast::error_code ec, size_t n) {
+                             self->disarm();
+                             if (ec || n >= self->linger_left_ || self->state_ == State::kClosed)
+                               return self->close();
+                             self->linger_left_ -= n;
+                             self->linger_read();
+                           });
   }
 
   void close() {
@@ -384,12 +393,16 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
     ++timer_gen_;
     timer_.cancel();
     beast::error_code ec;
-    stream_.next_layer().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.next_layer().close(ec);
+    sock().shutdown(tcp::socket::shutdown_both, ec);
+    sock().close(ec);
   }
 
   HttpsListener::Impl& owner_;
-  ssl::stream<tcp::socket> stream_;
+  // The TLS stream is made when the client's first bytes arrive: a connection that never speaks
+  // costs its socket, not a TLS engine's buffers (~40 KB).
+  tcp::socket socket_;
+  std::optional<ssl::stream<tcp::socket>> stream_;
+  tcp::socket& sock() { return stream_ ? stream_->next_layer() : socket_; }
   asio::steady_timer timer_;
   unsigned timer_gen_ = 0;
   bool timer_running_ = false;
