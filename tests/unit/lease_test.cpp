@@ -161,23 +161,17 @@ struct LeaderAndChallenger {
 TEST(LeaseElector, ACutOffLeaderStepsDownBeforeASuccessorTakesOver) {
   LeaderAndChallenger two;
   ASSERT_TRUE(two.start());
-  // Plain references, not a structured binding: clang 14 (the sanitizer builds) cannot capture
-  // structured bindings in lambdas.
-  auto& api = two.api;
-  auto& transitions = two.transitions;
-  auto& a = two.a;
-  auto& b = two.b;
   // Every request of replica-a now fails, as for a replica partitioned from the API server.
-  api.set_fault([](const std::string&, const std::string&, const std::string& token) {
+  two.api.set_fault([](const std::string&, const std::string&, const std::string& token) {
     return token == "replica-a" ? std::optional<int>(503) : std::nullopt;
   });
-  ASSERT_TRUE(eventually([&] { return b.gained >= 1; }, std::chrono::seconds(20)));
+  ASSERT_TRUE(eventually([&] { return two.b.gained >= 1; }, std::chrono::seconds(20)));
   // The order of the changes, not a sample of both states: replica-a stopped first.
-  EXPECT_EQ(transitions.text(), "replica-a+ replica-a- replica-b+")
+  EXPECT_EQ(two.transitions.text(), "replica-a+ replica-a- replica-b+")
       << "replica-a still led when replica-b took over";
-  EXPECT_FALSE(a.elector.leading());
-  b.elector.stop();
-  a.elector.stop();
+  EXPECT_FALSE(two.a.elector.leading());
+  two.b.elector.stop();
+  two.a.elector.stop();
 }
 
 // The same when the API server stops answering the leader (its requests hang): the leader's
@@ -185,29 +179,23 @@ TEST(LeaseElector, ACutOffLeaderStepsDownBeforeASuccessorTakesOver) {
 TEST(LeaseElector, ALeaderWhoseRequestsHangStepsDownBeforeASuccessorTakesOver) {
   LeaderAndChallenger two;
   ASSERT_TRUE(two.start());
-  // Plain references, not a structured binding: clang 14 (the sanitizer builds) cannot capture
-  // structured bindings in lambdas.
-  auto& api = two.api;
-  auto& transitions = two.transitions;
-  auto& a = two.a;
-  auto& b = two.b;
   std::atomic<bool> hang{true};
-  api.set_fault([&](const std::string&, const std::string&, const std::string& token) {
+  two.api.set_fault([&](const std::string&, const std::string&, const std::string& token) {
     if (token != "replica-a") return std::optional<int>();
     // Longer than the lease duration, shorter than the client's request timeout.
     for (int i = 0; i < 280 && hang; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     return std::optional<int>(503);
   });
-  ASSERT_TRUE(eventually([&] { return b.gained >= 1; }, std::chrono::seconds(20)));
+  ASSERT_TRUE(eventually([&] { return two.b.gained >= 1; }, std::chrono::seconds(20)));
   // Wait for replica-a's step-down (late if it only notices when its hung request returns), then
   // check the order of the changes: it stepped down before replica-b took over.
-  ASSERT_TRUE(eventually([&] { return a.lost >= 1; }));
-  EXPECT_EQ(transitions.text(), "replica-a+ replica-a- replica-b+")
+  ASSERT_TRUE(eventually([&] { return two.a.lost >= 1; }));
+  EXPECT_EQ(two.transitions.text(), "replica-a+ replica-a- replica-b+")
       << "replica-a still led when replica-b took over";
   hang = false;
-  b.elector.stop();
-  a.elector.stop();
+  two.b.elector.stop();
+  two.a.elector.stop();
 }
 
 // A renewal refused with a 4xx and one failing with a 5xx are the same to the election: retried
