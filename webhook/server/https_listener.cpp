@@ -468,7 +468,7 @@ void HttpsListener::Impl::for_each_session(Fn fn) {
 HttpsListener::HttpsListener(HttpsListenerOptions options, SSL_CTX* ctx, Handler handler,
                              ErrorBody error_body, RejectObserver on_reject,
                              ElasticThreadPool* pool)
-    : impl_(std::make_shared<Impl>(std::move(options), ctx, std::move(handler),
+    : impl_(std::make_unique<Impl>(std::move(options), ctx, std::move(handler),
                                    std::move(error_body), std::move(on_reject), pool)) {
   auto& m = *impl_;
   beast::error_code ec;

@@ -91,7 +91,7 @@ class HttpsListener {
   struct Impl;
 
  private:
-  std::shared_ptr<Impl> impl_;
+  std::unique_ptr<Impl> impl_;  // its sessions refer to it: it outlives them
 };
 
 }  // namespace exportgate::webhook

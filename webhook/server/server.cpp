@@ -1,17 +1,15 @@
-// The webhook server (see server.hpp). Request flow: pre-routing marks the connection busy and
-// bounds headers; the POST handlers read the body with a size cap, decode the AdmissionReview,
-// run handle_admission on the current policy, answer, and record metrics and decision logs; the
-// logger callback (after the response is written) marks the connection idle again.
+// The webhook server (see server.hpp). Request flow: the listener (https_listener.hpp) reads a
+// whole request within the header, body and time limits, or answers the refusal itself
+// (on_rejected counts it); route() sends /validate and /mutate to handle_review, which decodes
+// the AdmissionReview, runs handle_admission on the current policy, answers, and records metrics
+// and decision logs.
 #include "webhook/server.hpp"
 
 #include <openssl/ssl.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <charconv>
-#include <condition_variable>
-#include <mutex>
+#include <thread>
 
 #include "policy/errors.hpp"
 #include "policy/in_force.hpp"
@@ -73,9 +71,11 @@ struct Server::Impl {
   UsageLedger* ledger = &memory_ledger;
   CertificateStore certificates;
   TlsContextOptions tls_options;
-  // Declared before the listener: queued handlers hold its sessions, so the pool stops first.
-  std::unique_ptr<ElasticThreadPool> pool;  // cluster mode: handlers may block on the ledger
   std::unique_ptr<HttpsListener> http;
+  // Declared after the listener, so it is destroyed (its queued handlers run, their sessions
+  // released) before the listener those sessions belong to. Cluster mode only: handlers there
+  // may block on the ledger.
+  std::unique_ptr<ElasticThreadPool> pool;
   std::unique_ptr<MetricsEndpoint> metrics_endpoint;
   std::unique_ptr<FileWatcher> policy_watcher;
   std::unique_ptr<FileWatcher> cert_watcher;
