@@ -221,7 +221,11 @@ def main():
     # --- Webhook configurations.
     vwc, mwc = one("ValidatingWebhookConfiguration"), one("MutatingWebhookConfiguration")
     check(vwc is not None, "no ValidatingWebhookConfiguration")
-    check((mwc is not None) == v["webhook"]["mutating"]["enabled"], "MutatingWebhookConfiguration presence")
+    # "auto" (the default): /mutate in cluster mode only (the admission uid), not in standalone.
+    want_mwc = v["webhook"]["mutating"]["enabled"]
+    if want_mwc == "auto":
+        want_mwc = v["cluster"]["enabled"]
+    check((mwc is not None) == want_mwc, "MutatingWebhookConfiguration presence")
     hooks = [(vwc, h) for h in (vwc or {}).get("webhooks", [])] + [(mwc, h) for h in (mwc or {}).get("webhooks", [])]
     names = [h["name"] for _, h in hooks]
     check(len(names) == len(set(names)), "duplicate webhook names")

@@ -109,6 +109,7 @@ bad=(
 	"cluster.auditInterval=-1|$schema|at '/cluster/auditInterval': minimum"
 	"networkPolicy.apiServerCIDRs[0]=|$schema|at '/networkPolicy/apiServerCIDRs/0'"
 	"crds.install=maybe|$schema|at '/crds/install': got string, want boolean"
+	"webhook.mutating.enabled=sometimes|$schema|at '/webhook/mutating/enabled': value must be one of"
 	# Not expressible in the schema: the template refuses it with its own message.
 	"networkPolicy.enabled=true|networkpolicy.yaml|networkPolicy.enabled needs networkPolicy.apiServerCIDRs"
 )
@@ -177,6 +178,48 @@ else
 	cat "$tmp/err"
 	fail "standalone with deployment.enabled=false refused"
 fi
+
+# --- The mutating webhook by mode (webhook.mutating.enabled, default "auto"): cluster mode needs
+# it (the admission uid ties a stored Pod to its reservation), standalone drops it (one webhook
+# call per Pod instead of two); explicit values are honoured, except false in cluster mode.
+mutating=(
+	"default (cluster mode)||1"
+	"auto, cluster mode|webhook.mutating.enabled=auto|1"
+	"standalone|cluster.enabled=false,policy.preset=controls-2023|0"
+	"auto, standalone|cluster.enabled=false,policy.preset=controls-2023,webhook.mutating.enabled=auto|0"
+	"true, standalone|cluster.enabled=false,policy.preset=controls-2023,webhook.mutating.enabled=true|1"
+	"false, standalone|cluster.enabled=false,policy.preset=controls-2023,webhook.mutating.enabled=false|0"
+	"true, cluster mode|webhook.mutating.enabled=true|1"
+)
+for m in "${mutating[@]}"; do
+	IFS='|' read -r what set_args want <<<"$m"
+	args=()
+	[[ -z "$set_args" ]] || args=(--set "$set_args")
+	if ! tpl "${args[@]}" >"$tmp/mwc.yaml" 2>"$tmp/err"; then
+		cat "$tmp/err"
+		fail "mutating webhook ($what): helm template failed"
+		continue
+	fi
+	n="$(grep -c '^kind: MutatingWebhookConfiguration$' "$tmp/mwc.yaml" || true)"
+	v="$(grep -c '^kind: ValidatingWebhookConfiguration$' "$tmp/mwc.yaml" || true)"
+	if [[ "$n" == "$want" && "$v" == 1 ]]; then
+		pass "mutating webhook ($what): $n MutatingWebhookConfiguration"
+	else
+		fail "mutating webhook ($what): $n MutatingWebhookConfiguration, want $want ($v validating)"
+	fi
+done
+# Cluster mode without /mutate: reservations would only expire, so the chart refuses it.
+for set_args in "webhook.mutating.enabled=false" "webhook.mutating.enabled=false,kueue.enabled=true"; do
+	if tpl --set "$set_args" >/dev/null 2>"$tmp/err"; then
+		fail "cluster mode rendered without the mutating webhook: --set $set_args"
+	elif grep -q "webhook.mutating.enabled=false cannot go with cluster.enabled=true" "$tmp/err" &&
+		grep -q "exportgate.io/admission-uid" "$tmp/err"; then
+		pass "cluster mode without the mutating webhook refused (--set $set_args)"
+	else
+		cat "$tmp/err"
+		fail "cluster mode without the mutating webhook refused without saying why: --set $set_args"
+	fi
+done
 
 # --- generated certificates: a fresh pair each render under `helm template` (lookup is empty),
 # so two renders must differ (nothing fixed baked into the chart).

@@ -121,6 +121,19 @@ previous one).
 {{- end -}}
 {{- end }}
 
+{{/*
+"true" when the MutatingWebhookConfiguration is rendered, "" when not: webhook.mutating.enabled,
+where "auto" follows cluster.enabled (cluster mode needs the admission uid /mutate stamps; in
+standalone the annotations are informational and the second call per Pod is saved).
+*/}}
+{{- define "exportgate.mutatingEnabled" -}}
+{{- $enabled := .Values.webhook.mutating.enabled -}}
+{{- if eq (toString $enabled) "auto" -}}
+{{- $enabled = .Values.cluster.enabled -}}
+{{- end -}}
+{{- if $enabled -}}true{{- end -}}
+{{- end }}
+
 {{/* The clientConfig of a webhook for PATH (/validate or /mutate). */}}
 {{- define "exportgate.clientConfig" -}}
 {{- $root := index . 0 -}}
