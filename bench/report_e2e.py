@@ -88,10 +88,12 @@ def render(res_dir):
       "**(a)** no admission check of ours; **(b)** a ValidatingAdmissionPolicy in CEL doing the "
       "Tier 3 check (`nvidia.com/gpu` requested in a namespace whose `exportgate.io/jurisdiction` "
       "is a Tier 3 code): the in-process lower bound; **(c)** exportgate standalone (one "
-      "process, validating and mutating webhooks, as the e2e harness registers them and as the chart does by default, Tier 1 tenant); "
+      "process, the validating webhook only, as the chart registers it in standalone mode by "
+      "default: one webhook call per Pod; Tier 1 tenant); "
       "**(d)** exportgate cluster mode, 3 replicas behind a round-robin TCP proxy (the harness's "
-      "model of a Service), the chart's RBAC, the GPU Pods in a capped Tier 2 tenant (IN), so "
-      "each one is a reservation on the TPPLedger. *Added* = the configuration minus (a) at the "
+      "model of a Service), the chart's RBAC, validating and mutating webhooks (two calls per "
+      "Pod: cluster mode needs the admission uid `/mutate` stamps), the GPU Pods in a capped "
+      "Tier 2 tenant (IN), so each one is a reservation on the TPPLedger. *Added* = the configuration minus (a) at the "
       "same number of creators.")
     w("")
 

@@ -4,9 +4,9 @@
 # TestBenchE2E (tests/e2e/suite/bench_*_test.go, build tag benche2e), then the section
 # "On the real control plane" of docs/benchmarks.md (bench/report.py --e2e).
 # Usage: bench/run-e2e.sh BUILD_DIR   (a Release build; BUILD_DIR/exportgate is measured)
-# Environment: BENCH_E2E_SECONDS (per latency point, default 6), BENCH_E2E_CAP_PODS (tenant cap
-# of the ledger phase in 8 x H100 Pods, default 2000), BENCH_E2E_MEM_PODS (default 100000),
-# BENCH_OUT (results dir).
+# Environment: BENCH_E2E_SECONDS (per latency point, default 6), BENCH_E2E_CREATORS (creator
+# counts, default 1,16,64), BENCH_E2E_CAP_PODS (tenant cap of the ledger phase in 8 x H100 Pods,
+# default 2000), BENCH_E2E_MEM_PODS (default 100000), BENCH_OUT (results dir).
 set -euo pipefail
 
 BUILD=${1:?usage: bench/run-e2e.sh BUILD_DIR}

@@ -11,7 +11,8 @@ package e2e_test
 //   - Pod-create latency and throughput, 1/16/64 concurrent creators (client-go, protobuf, as
 //     a controller would), 80 % CPU-only and 20 % 8 x H100 Pods, in four configurations:
 //     (a) no admission check; (b) a ValidatingAdmissionPolicy doing the Tier 3 check in CEL;
-//     (c) exportgate standalone; (d) exportgate cluster mode, 3 replicas, capped Tier 2 tenant.
+//     (c) exportgate standalone, validating webhook only (the chart's standalone default);
+//     (d) exportgate cluster mode, 3 replicas, capped Tier 2 tenant, validating and mutating.
 //     Pods name a scheduler that does not exist, so nothing schedules or runs them.
 //   - Ledger: 64 creators of 8 x H100 Pods in one capped Tier 2 tenant until the cap; the cap
 //     must hold exactly (the pods stored sum to the cap and the next one is denied); then the API
@@ -61,8 +62,24 @@ var (
 	benchPointSeconds = benchEnvInt("BENCH_E2E_SECONDS", 6)       // per latency point
 	benchCapPods      = benchEnvInt("BENCH_E2E_CAP_PODS", 2000)   // ledger phase: tenant cap in 8 x H100 Pods
 	benchMemPods      = benchEnvInt("BENCH_E2E_MEM_PODS", 100000) // memory phase
-	benchCreators     = []int{1, 16, 64}
+	benchCreators     = benchEnvInts("BENCH_E2E_CREATORS", []int{1, 16, 64})
 )
+
+// benchEnvInts reads a comma-separated list of positive integers from the environment, e.g.
+// BENCH_E2E_CREATORS=1 to measure only the one-creator points (a shorter run when only the
+// latency at one creator is compared).
+func benchEnvInts(name string, def []int) []int {
+	var out []int
+	for _, f := range strings.Split(os.Getenv(name), ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && v > 0 {
+			out = append(out, v)
+		}
+	}
+	if len(out) == 0 {
+		return def
+	}
+	return out
+}
 
 // benchScheduler is a scheduler nobody runs: the Pods stay Pending and unbound, so neither the
 // kube-scheduler nor kwok adds load to the API server during the measurement.
@@ -664,7 +681,9 @@ func TestBenchE2E(t *testing.T) {
 	})
 	t.Run("c exportgate standalone", func(t *testing.T) {
 		w := startExportgate(t, benchPolicy(capTPP, standaloneTenants))
-		registerWebhooks(t, w)
+		// What the chart registers in standalone mode (webhook.mutating.enabled=auto): the
+		// validating webhook only, one call per Pod. (d) keeps both: cluster mode needs /mutate.
+		registerValidatingWebhooks(t, w)
 		setBenchProcs(w)
 		res.Configs = append(res.Configs, measureConfig(t, "c", "exportgate standalone", "bench-c", nil))
 	})

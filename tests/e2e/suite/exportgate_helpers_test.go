@@ -536,7 +536,24 @@ webhooks:
 // them when the test ends (before w stops: cleanups run in reverse).
 func registerWebhooks(t *testing.T, w *Webhook) {
 	t.Helper()
-	mustApply(t, webhookConfigYAML(w))
+	registerWebhookConfig(t, w, webhookConfigYAML(w))
+}
+
+// registerValidatingWebhooks is registerWebhooks without the mutating
+// configuration: what the chart registers in standalone mode by default
+// (webhook.mutating.enabled=auto), one webhook call per Pod create.
+func registerValidatingWebhooks(t *testing.T, w *Webhook) {
+	t.Helper()
+	validating, _, found := strings.Cut(webhookConfigYAML(w), "\n---\n")
+	if !found || strings.Contains(validating, "MutatingWebhookConfiguration") {
+		t.Fatalf("webhookConfigYAML: no validating configuration of its own:\n%s", validating)
+	}
+	registerWebhookConfig(t, w, validating)
+}
+
+func registerWebhookConfig(t *testing.T, w *Webhook, config string) {
+	t.Helper()
+	mustApply(t, config)
 	t.Cleanup(func() {
 		kubectl("delete", "--ignore-not-found", "validatingwebhookconfiguration,mutatingwebhookconfiguration", webhookConfigName)
 		// Let the apiserver drop the configuration before the next test.
