@@ -242,5 +242,53 @@ TEST(Reconciler, APassRidesInItsReplicasGroupCommitInsteadOfRacingIt) {
       2 * 126656.0);
 }
 
+// A lease its holder stopped renewing (the replica died) is dropped once it has been seen
+// unchanged for the holder's term plus the TTL; one renewed meanwhile is kept.
+TEST(Reconciler, DropsALeaseOnlyAfterItsHolderStoppedRenewingIt) {
+  testing::PolicyFile file("reconciler-leases", testing::diffusion_policy_yaml());
+  PolicyStore& policies = file.store();
+  testing::ClusterCaches caches(policies);
+  caches.list({testing::tenant_namespace("team", "SG")}, {});
+  testing::FakeApiLedger cluster;
+  auto& api = cluster.api;
+  auto ledger_with = [&](int live_generation) {
+    json lease = [](const std::string& holder, int generation) {
+      return json{{"holder", holder},
+                  {"tenant", "team"},
+                  {"tpp", 126656},
+                  {"generation", generation},
+                  {"renewed", format_time(std::chrono::system_clock::now())}};
+    }("dead/1", 7);
+    json live = {
+        {"holder", "live/2"}, {"tenant", "team"}, {"tpp", 126656}, {"generation", live_generation}};
+    json obj = {{"apiVersion", "exportgate.io/v1alpha1"},
+                {"kind", "TPPLedger"},
+                {"metadata", {{"name", "jurisdiction-sg"}, {"namespace", "eg"}}},
+                {"spec", {{"jurisdiction", "SG"}, {"leases", {lease, live}}}}};
+    if (auto old = api.object(kSgLedgerPath)) obj["metadata"] = (*old)["metadata"];
+    api.put_object(kSgLedgerPath, obj);
+    json copy = *api.object(kSgLedgerPath);
+    cluster.ledger.sink().apply(WatchEventType::kModified, copy);  // as the watch delivers it
+  };
+  ledger_with(1);
+  ReconcilerOptions options;
+  options.lease_term = std::chrono::milliseconds(0);
+  options.reservation_ttl = std::chrono::seconds(0);
+  auto reconciler = reconciler_over(caches, policies, cluster, false, options);
+  ASSERT_TRUE(reconciler->run_once());  // first seen: kept, whatever the term
+  auto holders = [&] {
+    std::set<std::string> out;
+    for (const auto& l : (*api.object(kSgLedgerPath))["spec"].value("leases", json::array()))
+      out.insert(l.value("holder", ""));
+    return out;
+  };
+  EXPECT_EQ(holders(), (std::set<std::string>{"dead/1", "live/2"}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ledger_with(2);  // the live holder renewed
+  ASSERT_TRUE(reconciler->run_once());
+  EXPECT_EQ(holders(), std::set<std::string>{"live/2"});
+  EXPECT_EQ(cluster.api.object(kSgLedgerPath).value()["spec"].value("leasedTPP", 0.0), 126656);
+}
+
 }  // namespace
 }  // namespace exportgate::webhook

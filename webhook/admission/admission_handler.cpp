@@ -357,6 +357,7 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
   // says, else the tenant's jurisdiction.
   const std::string alloc =
       policy::allocation_key(policy, tenant.jurisdiction, policy::workload_site(policy, demand));
+  bool reclaimed = false;
   for (int attempt = 0;; ++attempt) {
     auto usage = ledger.snapshot(tenant.tenant, alloc);
     // A tenant cap counts the tenant's usage in every country: with nodes mapped to countries its
@@ -382,6 +383,13 @@ void handle_validate(const AdmissionRequest& req, const policy::Policy& policy, 
     usage.tenant_tpp = std::max(0.0, usage.tenant_tpp - already_counted);
     usage.jurisdiction_tpp = std::max(0.0, drawn - (self_draws ? already_counted : 0.0));
     d = policy::evaluate(demand, tenant, usage, policy);
+    // A cap denial counts other replicas' leased headroom as used: ask it back once and decide
+    // again, so the cap denies only when admitted Pods fill it.
+    if (d.verdict == policy::Verdict::kDeny && !reclaimed &&
+        (d.code == "tenant-cap" || d.code == "jurisdiction-cap")) {
+      reclaimed = true;
+      if (ledger.reclaim(alloc, tenant.tenant)) continue;
+    }
     if (!reserves || d.verdict == policy::Verdict::kDeny || !(d.requested_tpp > 0)) break;
     Reservation r{key, tenant.tenant, alloc, d.requested_tpp, req.uid, req.namespace_, link};
     // Claimed by the uid /mutate stamped (it ran before this call, with a uid of its own).

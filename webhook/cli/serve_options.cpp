@@ -336,6 +336,18 @@ std::function<ServeCommand()> define_serve_flags(CLI::App& app) {
              })
       ->default_str("deny")
       ->group(cluster);
+  value_flag(app, state, "--ledger-leases", "on|off",
+             "leased headroom: each replica admits capped Pods from a share of the room it "
+             "holds in the ledger, without a write per Pod (docs/cluster-mode.md)",
+             [cluster_only](State& s, const std::string& f, const std::string& v) {
+               if (v != "on" && v != "off") {
+                 throw UsageError(f + ": expected on or off, got \"" + v + "\"", f);
+               }
+               s.cmd.options.cluster.ledger_leases = v == "on";
+               cluster_only(s, f);
+             })
+      ->default_str("on")
+      ->group(cluster);
   value_flag(app, state, "--ledger-timeout", "SECONDS", "a reservation gives up after this",
              [cluster_only](State& s, const std::string& f, const std::string& v) {
                s.cmd.options.cluster.ledger_timeout = parse_seconds(f, v, 0.1, 30);

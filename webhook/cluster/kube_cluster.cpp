@@ -3,6 +3,9 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+#include <random>
+
 #include "webhook/host_name.hpp"
 #include "webhook/metrics.hpp"
 
@@ -17,6 +20,13 @@ KubeConfig load_config(const ClusterOptions& o) {
 std::string default_identity() {
   const std::string host = host_name();
   return (host.empty() ? "exportgate" : host) + "-" + std::to_string(getpid());
+}
+
+std::string random_nonce() {
+  std::random_device rd;
+  char buf[9];
+  std::snprintf(buf, sizeof buf, "%08x", static_cast<unsigned>(rd()));
+  return buf;
 }
 
 }  // namespace
@@ -54,11 +64,15 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   LedgerOptions lo;
   lo.namespace_ = ledger_namespace_;
   lo.deadline = options_.ledger_timeout;
+  lo.leases.enabled = options_.ledger_leases;
+  // A restarted replica (same pod name, same pid 1) must never take an old lease for its own.
+  lo.leases.holder = options_.identity + "/" + random_nonce();
   ledger_ = std::make_unique<ClusterLedger>(*client_, lo, &metrics_, log_);
 
   ReconcilerOptions ro;
   ro.interval = options_.reconcile_interval;
   ro.reservation_ttl = options_.reservation_ttl;
+  ro.lease_term = lo.leases.term;
   reconciler_ = std::make_unique<Reconciler>(
       ReconcilerInputs{&pods_, &namespaces_, [this] { return synced(); },
                        [this](const policy::Policy& policy) { recharge_pods(policy); }, &policies_,

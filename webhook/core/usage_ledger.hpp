@@ -69,6 +69,11 @@ class UsageLedger {
   virtual double headroom(const std::string& /*jurisdiction*/, const std::string& /*link*/) const {
     return 0;
   }
+  // Called before a cap denial. Returns true when TPP counted as used was only held for other
+  // admissions (the cluster ledger's leased headroom) and has been asked back: decide again.
+  virtual bool reclaim(const std::string& /*jurisdiction*/, const std::string& /*tenant*/) {
+    return false;
+  }
 };
 
 // Standalone mode: counts live in this process only. It never sees pods finish (no watch), so

@@ -18,6 +18,7 @@ struct ClusterOptions {
   // ledger-unavailable path. Keep it below the webhook's timeoutSeconds.
   std::chrono::milliseconds ledger_timeout{3'000};
   bool allow_when_ledger_unavailable = false;  // --ledger-unavailable allow
+  bool ledger_leases = true;                   // --ledger-leases (leased headroom)
   // Background audit period while this replica holds the Lease (--audit-interval); 0 = off.
   std::chrono::milliseconds audit_interval{300'000};
   // The Kueue AdmissionCheck controller (kueue_check.hpp), run while holding the Lease.

@@ -69,9 +69,93 @@ LedgerEntry ledger_entry_from_object(const json& object) {
 
 ClusterLedger::ClusterLedger(KubeClient& client, LedgerOptions options, Metrics* metrics,
                              Logger& log)
-    : client_(client), options_(std::move(options)), metrics_(metrics), log_(log) {}
+    : client_(client), options_(std::move(options)), metrics_(metrics), log_(log) {
+  if (options_.leases.enabled) {
+    book_ = std::make_shared<LeaseBook>(options_.leases);
+    flusher_ = std::thread([this] { flusher_loop(); });
+  }
+}
 
-ClusterLedger::~ClusterLedger() = default;
+ClusterLedger::~ClusterLedger() {
+  if (flusher_.joinable()) {
+    {
+      std::lock_guard lock(flusher_mu_);
+      stopping_ = true;
+    }
+    flusher_cv_.notify_all();
+    flusher_.join();
+  }
+}
+
+void ClusterLedger::flusher_loop() {
+  std::unique_lock lock(flusher_mu_);
+  while (!stopping_) {
+    flusher_cv_.wait_for(lock, options_.leases.flush_interval, [this] { return stopping_; });
+    if (stopping_) break;
+    lock.unlock();
+    for (const auto& j : book_->jurisdictions()) flush_leases(j);
+    lock.lock();
+  }
+  lock.unlock();
+  // Going away: hand every lease back (and flush what was admitted), so its room is not locked
+  // up until the reconciler expires it.
+  for (const auto& j : book_->jurisdictions()) {
+    book_->give_back(j, Steady::now());
+    flush_leases(j);
+  }
+}
+
+bool ClusterLedger::flush_leases(const std::string& jurisdiction) {
+  if (!book_) return false;
+  std::lock_guard serial(flush_mu_);
+  const std::uint64_t token = book_->begin(jurisdiction);
+  const auto sent = Steady::now();
+  try {
+    // Owns the book: a batch may still run the plan after this gave up (it then changes nothing).
+    const bool wrote = transform(jurisdiction, [book = book_, jurisdiction, token](LedgerState& s) {
+      return book->plan(jurisdiction, token, s, std::chrono::system_clock::now(), Steady::now());
+    });
+    book_->finish(jurisdiction, token,
+                  wrote ? LeaseBook::Outcome::kWritten : LeaseBook::Outcome::kNotWritten, sent);
+    return wrote;
+  } catch (const LedgerUnavailable& e) {
+    book_->finish(jurisdiction, token, LeaseBook::Outcome::kUnknown, sent);
+    log_.warn("could not flush leased headroom",
+              {{"jurisdiction", jurisdiction}, {"error", e.what()}});
+    return false;
+  }
+}
+
+bool ClusterLedger::reclaim(const std::string& jurisdiction, const std::string& tenant) {
+  const std::string self = book_ ? book_->settings().holder : "";
+  auto others = [&](const std::shared_ptr<const LedgerEntry>& e) {
+    if (!e) return false;
+    return std::any_of(e->state.leases.begin(), e->state.leases.end(), [&](const LedgerLease& l) {
+      return l.tpp > 0 && !(l.holder == self && l.tenant == tenant);
+    });
+  };
+  if (!others(cached(jurisdiction))) return false;
+  if (book_) book_->give_back(jurisdiction, Steady::now());
+  const auto deadline = Steady::now() + options_.deadline;
+  try {
+    const std::string mark = format_time(std::chrono::system_clock::now()) + " " + self;
+    transform(jurisdiction, [mark](LedgerState& s) {
+      if (s.leases.empty()) return false;
+      s.reclaim = mark;
+      return true;
+    });
+    if (book_) flush_leases(jurisdiction);
+    // Holders see the mark through their watch and give back at their next flush.
+    for (int i = 1; Steady::now() < deadline; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      if (!others(i % 8 == 0 ? fetch(jurisdiction) : cached(jurisdiction))) break;
+    }
+  } catch (const LedgerUnavailable& e) {
+    log_.warn("could not ask leased headroom back",
+              {{"jurisdiction", jurisdiction}, {"error", e.what()}});
+  }
+  return true;
+}
 
 std::string ClusterLedger::collection_path() const {
   return std::string("/apis/exportgate.io/v1alpha1/namespaces/") + options_.namespace_ + "/" +
@@ -295,6 +379,12 @@ bool ClusterLedger::reserve(const Reservation& r, std::optional<double> tenant_c
   p->tenant_cap = tenant_cap;
   p->jurisdiction_cap = jurisdiction_cap;
   if (p->r.uid.empty()) throw LedgerUnavailable("a reservation needs the admission uid");
+  // Pods of a Kueue workload draw on its reservation, which only the ledger object knows.
+  if (book_ && p->r.link.empty() &&
+      book_->try_consume(r.jurisdiction, p->r, tenant_cap, jurisdiction_cap, Steady::now())) {
+    if (metrics_) metrics_->ledger_lease_admit();
+    return true;
+  }
 
   submit(r.jurisdiction, p);
   return p->accepted;
@@ -355,7 +445,9 @@ policy::UsageSnapshot ClusterLedger::snapshot(const std::string& tenant,
                                               const std::string& jurisdiction) const {
   auto e = cached(jurisdiction);
   if (!e) return {};
-  return {e->state.tenant_total(tenant), e->state.total()};
+  // This replica's unused lease for the tenant is room for its own decisions.
+  const double free = book_ ? book_->unused(jurisdiction, tenant, e->state) : 0;
+  return {e->state.tenant_total(tenant) - free, e->state.total() - free};
 }
 
 std::optional<Reservation> ClusterLedger::release(const std::string&) {

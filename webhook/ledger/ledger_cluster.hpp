@@ -13,10 +13,12 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "webhook/kube_client.hpp"
 #include "webhook/kube_informer.hpp"
+#include "webhook/lease_book.hpp"
 #include "webhook/ledger_model.hpp"
 #include "webhook/log.hpp"
 #include "webhook/usage_ledger.hpp"
@@ -35,6 +37,7 @@ struct LedgerOptions {
   std::string namespace_;                     // where the TPPLedger objects live
   std::chrono::milliseconds deadline{3'000};  // a reservation gives up after this
   int max_attempts = 16;                      // compare-and-swap attempts per write
+  LeaseSettings leases;                       // leased headroom; off unless enabled
 };
 
 // What a read-modify-write step wants done with the state it was given.
@@ -61,6 +64,12 @@ class ClusterLedger : public UsageLedger {
   std::optional<Reservation> release(const std::string& key) override;
   UsageTotals totals() const override;
   double headroom(const std::string& jurisdiction, const std::string& link) const override;
+  // Before a cap denial: when other leases hold room in the jurisdiction, marks the ledger for
+  // their holders to give it back and waits (at most the ledger deadline) until they have.
+  bool reclaim(const std::string& jurisdiction, const std::string& tenant) override;
+  // Moves this replica's lease admissions of `jurisdiction` into reservations and resizes its
+  // leases (the flusher does this every flush interval). Returns whether it wrote.
+  bool flush_leases(const std::string& jurisdiction);
 
   // Read-modify-write of one jurisdiction's object with compare-and-swap. `edit` gets the state
   // (a fresh copy on each attempt) and whether it was just read from the API. Returns whether a
@@ -101,6 +110,15 @@ class ClusterLedger : public UsageLedger {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const LedgerEntry>> entries_;
   std::map<std::string, std::unique_ptr<Committer>> committers_;
+  std::shared_ptr<LeaseBook> book_;  // null when leases are off
+  // One flush at a time: the book's outcome of a write must be that of the plan it carried.
+  std::mutex flush_mu_;
+  // The flusher: every flush interval, each jurisdiction this replica leases in.
+  std::mutex flusher_mu_;
+  std::condition_variable flusher_cv_;
+  bool stopping_ = false;
+  std::thread flusher_;  // last: stopped before the members it uses go
+  void flusher_loop();
 };
 
 // Parses a TPPLedger object. Throws LedgerFormatError.

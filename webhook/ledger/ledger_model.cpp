@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <utility>
 
 #include "policy/json_member.hpp"
 #include "webhook/usage_ledger.hpp"
@@ -100,8 +101,35 @@ double LedgerState::reserved() const {
   return s;
 }
 
-double LedgerState::tenant_total(const std::string& tenant) const {
+double LedgerState::leased() const {
   double s = 0;
+  for (const auto& l : leases) s += l.tpp;
+  return s;
+}
+
+double LedgerState::leased(const std::string& tenant) const {
+  double s = 0;
+  for (const auto& l : leases) s += l.tenant == tenant ? l.tpp : 0;
+  return s;
+}
+
+const LedgerLease* LedgerState::lease(const std::string& holder, const std::string& tenant) const {
+  for (const auto& l : leases) {
+    if (l.holder == holder && l.tenant == tenant) return &l;
+  }
+  return nullptr;
+}
+
+LedgerLease* LedgerState::lease(const std::string& holder, const std::string& tenant) {
+  return const_cast<LedgerLease*>(std::as_const(*this).lease(holder, tenant));
+}
+
+std::string lease_key(const LedgerLease& l) {
+  return l.holder + "|" + l.tenant + "|" + std::to_string(l.generation);
+}
+
+double LedgerState::tenant_total(const std::string& tenant) const {
+  double s = leased(tenant);
   if (auto it = tenants.find(tenant); it != tenants.end()) s += it->second.in_use;
   const auto reserved = reserved_by_tenant();
   if (auto it = reserved.find(tenant); it != reserved.end()) s += it->second;
@@ -158,6 +186,25 @@ LedgerState ledger_from_spec(const json& spec) {
       s.reservations.push_back(std::move(lr));
     }
   }
+  if (auto ls = spec.find("leases"); ls != spec.end() && !ls->is_null()) {
+    if (!ls->is_array()) throw LedgerFormatError("spec.leases: expected a list");
+    for (size_t i = 0; i < ls->size(); ++i) {
+      const json& l = (*ls)[i];
+      const std::string where = "spec.leases[" + std::to_string(i) + "]";
+      if (!l.is_object()) throw LedgerFormatError(where + ": expected an object");
+      LedgerLease ll;
+      ll.holder = json_string(l, "holder");
+      ll.tenant = json_string(l, "tenant");
+      if (ll.holder.empty() || ll.tenant.empty()) {
+        throw LedgerFormatError(where + ": holder and tenant are required");
+      }
+      ll.tpp = number(l, "tpp", where);
+      ll.generation = static_cast<std::uint64_t>(number(l, "generation", where));
+      if (auto renewed = parse_time(json_string(l, "renewed"))) ll.renewed = *renewed;
+      s.leases.push_back(std::move(ll));
+    }
+  }
+  s.reclaim = json_string(spec, "reclaim");
   if (auto lr = json_string(spec, "lastReconcileTime"); !lr.empty())
     s.last_reconcile = parse_time(lr);
   s.refresh_reserved();
@@ -169,6 +216,11 @@ json ledger_to_spec(const LedgerState& s) {
   auto reserved = s.reserved_by_tenant();
   for (const auto& [name, u] : s.tenants) {
     tenants[name] = {{"inUseTPP", tidy(u.in_use)}, {"reservedTPP", tidy(reserved[name])}};
+  }
+  for (const auto& l : s.leases) {
+    json& t = tenants[l.tenant];
+    if (!t.contains("inUseTPP")) t = {{"inUseTPP", 0}, {"reservedTPP", tidy(reserved[l.tenant])}};
+    t["leasedTPP"] = tidy(s.leased(l.tenant));
   }
   json reservations = json::array();
   for (const auto& r : s.reservations) {
@@ -191,6 +243,19 @@ json ledger_to_spec(const LedgerState& s) {
                {"reservedTPP", tidy(s.reserved())},
                {"tenants", std::move(tenants)},
                {"reservations", std::move(reservations)}};
+  if (!s.leases.empty()) {
+    json leases = json::array();
+    for (const auto& l : s.leases) {
+      leases.push_back({{"holder", l.holder},
+                        {"tenant", l.tenant},
+                        {"tpp", tidy(l.tpp)},
+                        {"generation", l.generation},
+                        {"renewed", format_time(l.renewed)}});
+    }
+    spec["leasedTPP"] = tidy(s.leased());
+    spec["leases"] = std::move(leases);
+  }
+  if (!s.reclaim.empty()) spec["reclaim"] = s.reclaim;
   if (s.last_reconcile) spec["lastReconcileTime"] = format_time(*s.last_reconcile);
   return spec;
 }
@@ -252,6 +317,9 @@ ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input
     }
   }
   state.reservations = std::move(kept);
+  res.leases_expired = static_cast<int>(std::erase_if(state.leases, [&](const LedgerLease& l) {
+    return input.expired_leases.contains(lease_key(l));
+  }));
   std::map<std::string, TenantUsage> tenants;
   for (const auto& [name, tpp] : input.in_use) {
     if (tpp > 0) tenants[name].in_use = tpp;
@@ -283,7 +351,8 @@ ReconcileResult reconcile_ledger(LedgerState& state, const ReconcileInput& input
     if (std::abs(before - after) > 1e-6) ++res.usage_corrections;
   }
   res.changed = res.usage_corrections > 0 || res.claimed > 0 || res.expired > 0 ||
-                workload_corrections > 0 || tenants.size() != state.tenants.size();
+                res.leases_expired > 0 || workload_corrections > 0 ||
+                tenants.size() != state.tenants.size();
   state.tenants = std::move(tenants);
   return res;
 }

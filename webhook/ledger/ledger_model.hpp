@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -58,18 +59,41 @@ struct TenantUsage {
   double reserved = 0;  // sum of the tenant's reservations
 };
 
+// Headroom a replica holds for one tenant (docs/cluster-mode.md, "Leased headroom"): carved out
+// of the caps by a compare-and-swap like a reservation and counted as used by every decision,
+// so the replica can admit that tenant's Pods up to `tpp` without writing. Its flushes move
+// what it admitted into ordinary reservations.
+struct LedgerLease {
+  std::string holder;  // the replica's identity plus a per-process nonce
+  std::string tenant;
+  double tpp = 0;
+  // Bumped by every write of the holder: the reconciler drops a lease whose generation it has
+  // seen unchanged for longer than a holder may use it (on its own clock, so skew is harmless).
+  std::uint64_t generation = 0;
+  SystemTime renewed;  // informational
+};
+
 // One TPPLedger object: all usage of one jurisdiction, so a reservation checks the tenant cap and
 // the jurisdiction cap in one compare-and-swap.
 struct LedgerState {
   std::string jurisdiction;
   std::map<std::string, TenantUsage> tenants;
   std::vector<LedgerReservation> reservations;
+  std::vector<LedgerLease> leases;
+  // Set by a replica about to deny on a cap while leases hold room: holders return their
+  // unconsumed headroom at their next flush. Compared for change only.
+  std::string reclaim;
   std::optional<SystemTime> last_reconcile;
 
   double in_use() const;
   double reserved() const;
-  double tenant_total(const std::string& tenant) const;  // in use + reserved
-  double total() const { return in_use() + reserved(); }
+  double leased() const;
+  double leased(const std::string& tenant) const;
+  double tenant_total(const std::string& tenant) const;  // in use + reserved + leased
+  double total() const { return in_use() + reserved() + leased(); }
+  // The lease of `holder` for `tenant`; nullptr when none.
+  const LedgerLease* lease(const std::string& holder, const std::string& tenant) const;
+  LedgerLease* lease(const std::string& holder, const std::string& tenant);
   bool holds(const std::string& uid) const;
   // What each tenant's reservations count (workload reservations as above).
   std::map<std::string, double> reserved_by_tenant() const;
@@ -117,7 +141,12 @@ struct ReconcileInput {
   // owner link -> its Pods: counted in the workload reservation of that link when one is held,
   // in the tenant's in-use TPP otherwise.
   std::map<std::string, LinkedUsage> linked = {};
+  // lease_key() of leases whose holder can no longer use them (unchanged past their term): dropped.
+  std::set<std::string> expired_leases = {};
 };
+
+// "holder|tenant|generation": a lease as the reconciler watches it for expiry.
+std::string lease_key(const LedgerLease& l);
 
 // Whether `pod` may end reservation `r` that carries its uid: only when the ledger's own record
 // matches it (same namespace, the pod name the admission saw when it had one) and the Pod counts
@@ -130,6 +159,7 @@ struct ReconcileResult {
   int usage_corrections = 0;  // tenants whose in-use TPP differed from the Pods
   int claimed = 0;            // reservations handed over to their stored Pod
   int expired = 0;            // reservations no Pod claimed within the TTL
+  int leases_expired = 0;     // leases dropped: their holder stopped renewing them
 };
 
 // Removes the reservation of `uid` (and its TPP from its tenant). A workload reservation's Pods

@@ -42,6 +42,26 @@ void Reconciler::trigger() {
   worker_.trigger();
 }
 
+std::map<std::string, std::set<std::string>> Reconciler::expired_leases() {
+  const auto now = std::chrono::steady_clock::now();
+  const auto limit = options_.lease_term + options_.reservation_ttl;
+  std::map<std::string, std::set<std::string>> out;
+  std::map<std::string, std::chrono::steady_clock::time_point> seen;
+  for (const auto& [j, e] : in_.ledger->entries()) {
+    for (const auto& l : e->state.leases) {
+      const std::string key = lease_key(l);
+      auto it = lease_seen_.find(key);
+      const auto first = it == lease_seen_.end() ? now : it->second;
+      seen[key] = first;
+      // Its holder stopped admitting under it `term` after the write that set this generation,
+      // which was before this replica first saw it; its Pods had the TTL to be stored.
+      if (now - first > limit) out[j].insert(key);
+    }
+  }
+  lease_seen_ = std::move(seen);
+  return out;
+}
+
 bool Reconciler::pass(bool while_active) {
   if (!in_.synced || !in_.synced()) return true;
   auto policy = in_.policies->current();
@@ -98,6 +118,7 @@ bool Reconciler::pass(bool while_active) {
           claim.controlled_tpp;
     }
   }
+  auto expired = expired_leases();
   std::set<std::string> jurisdictions;
   for (const auto& [j, _] : usage) jurisdictions.insert(j);
   for (const auto& [j, _] : linked) jurisdictions.insert(j);
@@ -110,7 +131,7 @@ bool Reconciler::pass(bool while_active) {
     // admissions this replica writes, and is applied again to every fresh read of a retry. Owns
     // its input: a write in flight may apply it after this pass gave up on it.
     auto input = std::make_shared<const ReconcileInput>(
-        ReconcileInput{usage[j], claims, now, options_.reservation_ttl, linked[j]});
+        ReconcileInput{usage[j], claims, now, options_.reservation_ttl, linked[j], expired[j]});
     auto last = std::make_shared<ReconcileResult>();
     try {
       auto active = while_active ? active_ : nullptr;
@@ -127,6 +148,11 @@ bool Reconciler::pass(bool while_active) {
       if (result.usage_corrections)
         metrics_.reconcile_corrections("usage", result.usage_corrections);
       if (result.expired) metrics_.reconcile_corrections("expired", result.expired);
+      if (result.leases_expired) {
+        metrics_.reconcile_corrections("lease-expired", result.leases_expired);
+        log_.info("dropped leases their holders stopped renewing",
+                  {{"jurisdiction", j}, {"leases", result.leases_expired}});
+      }
       log_.debug("ledger reconciled", {{"jurisdiction", j},
                                        {"usage_corrections", result.usage_corrections},
                                        {"claimed", result.claimed},

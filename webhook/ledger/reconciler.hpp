@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <set>
 
 #include "webhook/kube_caches.hpp"
 #include "webhook/kube_dra_cache.hpp"
@@ -25,6 +27,9 @@ struct ReconcilerOptions {
   std::chrono::milliseconds interval{5'000};
   std::chrono::milliseconds debounce{300};
   std::chrono::seconds reservation_ttl{30};
+  // How long a holder may admit under a lease after renewing it (LeaseSettings::term): a lease
+  // seen unchanged for this plus the reservation TTL is dropped.
+  std::chrono::milliseconds lease_term{10'000};
 };
 
 struct ReconcilerInputs {
@@ -54,7 +59,11 @@ class Reconciler {
   // `while_active`: stop between jurisdictions once the Lease is lost, so a pass that outlives
   // leadership never writes beside the next leader's.
   bool pass(bool while_active);
+  // Leases that no holder renewed for their term plus the TTL, by jurisdiction (lease_key()).
+  std::map<std::string, std::set<std::string>> expired_leases();
   ReconcilerInputs in_;
+  // lease_key() -> when this replica first saw that lease generation (its own clock).
+  std::map<std::string, std::chrono::steady_clock::time_point> lease_seen_;
   ReconcilerOptions options_;
   Metrics& metrics_;
   Logger& log_;

@@ -72,6 +72,12 @@ Metrics::Metrics()
                                     "because the ledger could not be written")
                               .Register(*registry_)
                               .Add({})),
+      ledger_lease_admissions_(BuildCounter()
+                                   .Name("exportgate_ledger_lease_admissions_total")
+                                   .Help("Capped requests admitted under this replica's leased "
+                                         "headroom, without a TPPLedger write of their own")
+                                   .Register(*registry_)
+                                   .Add({})),
       reconcile_runs_(BuildCounter()
                           .Name("exportgate_reconcile_runs_total")
                           .Help("Reconciler runs by result (ok|error)")
@@ -193,6 +199,10 @@ void Metrics::set_tpp(const TppGauges& g) {
 
 void Metrics::ledger_conflict() {
   ledger_conflicts_.Increment();
+}
+
+void Metrics::ledger_lease_admit() {
+  ledger_lease_admissions_.Increment();
 }
 
 void Metrics::ledger_retry() {

@@ -59,6 +59,7 @@ class Metrics {
   void ledger_conflict();     // a TPPLedger write answered 409 Conflict
   void ledger_retry();        // a TPPLedger write attempt after the first
   void ledger_unavailable();  // a request decided by the ledger-unavailable fallback
+  void ledger_lease_admit();  // a capped request admitted under this replica's leased headroom
   void reconcile_run(bool ok);
   void reconcile_corrections(const std::string& kind, int n);  // kind: usage | expired
   void set_leader(bool leading);
@@ -84,6 +85,7 @@ class Metrics {
   prometheus::Counter& ledger_conflicts_;
   prometheus::Counter& ledger_retries_;
   prometheus::Counter& ledger_unavailable_;
+  prometheus::Counter& ledger_lease_admissions_;
   prometheus::Family<prometheus::Counter>& reconcile_runs_;
   prometheus::Family<prometheus::Counter>& reconcile_corrections_;
   prometheus::Gauge& leader_;

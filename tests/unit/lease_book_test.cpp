@@ -1,0 +1,161 @@
+// LeaseBook: the bookkeeping of a replica's leased headroom, on ledger states built by hand and
+// with the time passed in. What must hold: nothing is admitted past what the object holds for
+// the holder, in every outcome of the write that changes it.
+#include "webhook/lease_book.hpp"
+
+#include <gtest/gtest.h>
+
+namespace exportgate::webhook {
+namespace {
+
+using Steady = LeaseBook::Steady;
+using namespace std::chrono_literals;
+
+constexpr double kPod = 126656;  // 8 x H100
+
+LeaseSettings settings() {
+  LeaseSettings s;
+  s.enabled = true;
+  s.holder = "replica-a/0001";
+  return s;
+}
+
+LedgerReservation pod(const std::string& uid) {
+  LedgerReservation r;
+  r.uid = uid;
+  r.tenant = "acme";
+  r.tpp = kPod;
+  r.namespace_ = "acme";
+  r.pod = uid;
+  return r;
+}
+
+struct Book {
+  LeaseBook book{settings()};
+  LedgerState state;  // the object as the API server holds it
+  Steady::time_point now = Steady::now();
+  double cap = 100 * kPod;
+
+  bool admit(const std::string& uid) {
+    return book.try_consume("IN", pod(uid), cap, std::nullopt, now);
+  }
+  // One flush whose write ends with `outcome`; the object takes the plan only when written.
+  bool flush(LeaseBook::Outcome outcome = LeaseBook::Outcome::kWritten) {
+    const auto token = book.begin("IN");
+    LedgerState next = state;
+    const bool changed = book.plan("IN", token, next, std::chrono::system_clock::now(), now);
+    if (changed && outcome != LeaseBook::Outcome::kNotWritten) state = next;
+    book.finish("IN", token, changed ? outcome : LeaseBook::Outcome::kNotWritten, now);
+    return changed;
+  }
+  double leased() const { return state.leased("acme"); }
+};
+
+TEST(LeaseBook, GrantsAShareOfTheRoomAndAdmitsOnlyWithinIt) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.state.tenants["acme"].in_use = 40 * kPod;
+  EXPECT_FALSE(b.admit("first"));  // no lease yet: the per-request path
+  ASSERT_TRUE(b.flush());
+  // 60 Pods of room, three replicas assumed: at most a sixth of it, and the demand seen.
+  EXPECT_GT(b.leased(), 0);
+  EXPECT_LE(b.leased(), 60 * kPod / 6);
+  EXPECT_LE(b.state.tenant_total("acme"), b.cap);
+  int admitted = 0;
+  for (int i = 0; i < 100; ++i) admitted += b.admit("p" + std::to_string(i));
+  EXPECT_GE(admitted, 1);
+  EXPECT_LE(admitted * kPod, b.leased() + 1e-6) << "admitted past the lease";
+  // The flush moves them into reservations, each counted once, all within the cap.
+  b.now += 1ms;
+  ASSERT_TRUE(b.flush());
+  EXPECT_EQ(b.state.reservations.size(), static_cast<size_t>(admitted));
+  EXPECT_GE(b.state.tenant_total("acme") + 1e-6, 40 * kPod + admitted * kPod);
+  EXPECT_LE(b.state.tenant_total("acme"), b.cap);
+}
+
+TEST(LeaseBook, NothingIsAdmittedUnderALeasePastItsTerm) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.admit("seed");
+  ASSERT_TRUE(b.flush());
+  ASSERT_GT(b.leased(), kPod);
+  EXPECT_TRUE(b.admit("in-term"));
+  b.now += settings().term;  // the holder's deadline, measured from before the write
+  EXPECT_FALSE(b.admit("past-term"));
+}
+
+TEST(LeaseBook, AWriteWithAnUnknownOutcomeLeavesTheSmallerRoom) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.admit("seed");
+  ASSERT_TRUE(b.flush());
+  // Demand stops: the next flush returns the lease (idle), and its answer is lost.
+  b.now += settings().idle + 1ms;
+  ASSERT_TRUE(b.flush(LeaseBook::Outcome::kUnknown));
+  EXPECT_EQ(b.leased(), 0) << "the API server took the write";
+  EXPECT_FALSE(b.admit("after-lost-answer")) << "admitted under a lease the object no longer holds";
+}
+
+TEST(LeaseBook, ALeaseIsNotUsedForRequestsUnderTighterCaps) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.admit("seed");
+  ASSERT_TRUE(b.flush());
+  ASSERT_GT(b.leased(), kPod);
+  b.cap = 50 * kPod;  // a reload lowered the tenant cap
+  EXPECT_FALSE(b.admit("tighter"));
+  // And it is given back at the next flush rather than kept.
+  b.now += 1ms;
+  ASSERT_TRUE(b.flush());
+  EXPECT_EQ(b.leased(), 0);
+}
+
+TEST(LeaseBook, AReclaimMarkEmptiesTheLeaseAndNoneIsGrantedDuringTheCooldown) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.admit("seed");
+  ASSERT_TRUE(b.flush());
+  ASSERT_TRUE(b.admit("used"));
+  b.state.reclaim = "2026-12-03T11:00:00Z replica-b";
+  b.now += 1ms;
+  ASSERT_TRUE(b.flush());
+  EXPECT_EQ(b.leased(), 0);
+  EXPECT_TRUE(b.state.holds("used")) << "what was admitted is kept as a reservation";
+  EXPECT_FALSE(b.admit("during-cooldown"));
+  b.now += 1ms;
+  EXPECT_FALSE(b.flush()) << "a lease granted during the cooldown";
+}
+
+TEST(LeaseBook, APlanAfterItsFlushGaveUpChangesNothing) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.admit("seed");
+  const auto token = b.book.begin("IN");
+  b.book.finish("IN", token, LeaseBook::Outcome::kUnknown, b.now);
+  LedgerState late = b.state;
+  EXPECT_FALSE(b.book.plan("IN", token, late, std::chrono::system_clock::now(), b.now));
+  EXPECT_TRUE(late.leases.empty());
+}
+
+TEST(LeaseBook, NoLeaseNearTheCap) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.state.tenants["acme"].in_use = 90 * kPod;  // room for 10 Pods: under 16 of the largest
+  b.admit("seed");
+  EXPECT_FALSE(b.flush());
+  EXPECT_TRUE(b.state.leases.empty());
+}
+
+TEST(LeaseBook, UnusedHeadroomIsFreeForTheHoldersOwnDecisions) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.admit("seed");
+  ASSERT_TRUE(b.flush());
+  const double lease = b.leased();
+  EXPECT_DOUBLE_EQ(b.book.unused("IN", "acme", b.state), lease);
+  ASSERT_TRUE(b.admit("one"));
+  EXPECT_DOUBLE_EQ(b.book.unused("IN", "acme", b.state), lease - kPod);
+}
+
+}  // namespace
+}  // namespace exportgate::webhook
