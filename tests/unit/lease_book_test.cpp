@@ -27,6 +27,7 @@ LedgerReservation pod(const std::string& uid) {
   r.tpp = kPod;
   r.namespace_ = "acme";
   r.pod = uid;
+  r.created = std::chrono::system_clock::now();
   return r;
 }
 
@@ -71,6 +72,32 @@ TEST(LeaseBook, GrantsAShareOfTheRoomAndAdmitsOnlyWithinIt) {
   EXPECT_EQ(b.state.reservations.size(), static_cast<size_t>(admitted));
   EXPECT_GE(b.state.tenant_total("acme") + 1e-6, 40 * kPod + admitted * kPod);
   EXPECT_LE(b.state.tenant_total("acme"), b.cap);
+}
+
+// Each write sends the whole object: a replica with room left in its lease does not write at
+// every flush interval, only once its admissions wait too long for their reservations, its
+// lease runs low, or its term needs renewing.
+TEST(LeaseBook, AFlushWritesOnlyWhenSomethingNeedsIt) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.admit("seed");
+  ASSERT_TRUE(b.flush());
+  ASSERT_GT(b.leased(), 4 * kPod);
+  ASSERT_TRUE(b.admit("one"));
+  b.now += 100ms;
+  EXPECT_FALSE(b.flush()) << "wrote with most of the lease left and a fresh admission";
+  Book c;
+  c.state.jurisdiction = "IN";
+  c.admit("seed");
+  ASSERT_TRUE(c.flush());
+  c.book.try_consume("IN", [] {
+    LedgerReservation r = pod("old");
+    r.created -= std::chrono::seconds(2);  // admitted longer ago than max_unflushed
+    return r;
+  }(), c.cap, std::nullopt, c.now);
+  c.now += 100ms;
+  EXPECT_TRUE(c.flush());
+  EXPECT_TRUE(c.state.holds("old"));
 }
 
 TEST(LeaseBook, NothingIsAdmittedUnderALeasePastItsTerm) {

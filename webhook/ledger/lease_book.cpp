@@ -107,55 +107,59 @@ bool LeaseBook::plan(const std::string& j, std::uint64_t token, LedgerState& sta
     jd.reclaim_seen = state.reclaim;
     jd.cooldown_until = now + settings_.cooldown;
   }
-  bool changed = false;
   std::unordered_set<std::string> held;
   for (const auto& r : state.reservations) held.insert(r.uid);
   struct Next {
     Slot* slot;
     std::string tenant;
+    double in_object;
     double base;
     double target;
     bool grown;
   };
+  // First decide, without touching the state: each write sends the whole object, so this
+  // replica writes only when something needs it, not at every flush interval.
   std::vector<Next> next;
+  bool due = false;
   for (auto& [tenant, s] : jd.tenants) {
     s.planned = false;
-    LedgerLease* mine = state.lease(settings_.holder, tenant);
+    const LedgerLease* mine = state.lease(settings_.holder, tenant);
     const double in_object = mine ? mine->tpp : 0;
-    // Admissions move into reservations whatever the caps say now: they are admitted, and the
-    // lease counted them until this write.
     double moved = 0;
+    bool stale = false;  // an admission logged for a while: its reservation should exist
     for (const auto& item : s.log) {
-      if (held.insert(item.uid).second) {
-        state.reservations.push_back(item);
-        moved += item.tpp;
-        changed = true;
-      }
+      if (held.contains(item.uid)) continue;
+      moved += item.tpp;
+      stale |= wall - item.created > settings_.max_unflushed;
     }
     const double base = std::max(0.0, in_object - moved);
-    if (mine) mine->tpp = base;
+    // `state` counts the moved admissions inside the lease: the room besides `base` is right.
     double target = floor_milli(size_for(s, tenant, state, base, now, jd));
-    bool grown = false;
-    if (target > base + kEps) {
-      grown = true;
-    } else if (target > base - kEps) {
-      target = base;
+    const bool grown = target > base + kEps;
+    if (!grown && target > base - kEps) target = base;
+    const double left = s.room();  // what admissions may still use now
+    due |= stale;
+    due |= in_object > 0 && !(target > 0);             // given back
+    due |= !(in_object > 0) && target > 0;             // a new lease
+    due |= target > 0 && target < 0.5 * base;          // shrunk by half
+    due |= grown && left < settings_.refill * target;  // running low
+    // Renew before half the term is gone, so a busy holder never stops at its deadline.
+    due |= target > 0 && s.valid_until - now < settings_.term / 2;
+    next.push_back({&s, tenant, in_object, base, target, grown});
+  }
+  if (!due) return false;
+  // Admissions move into reservations whatever the caps say now: they are admitted, and the
+  // lease counted them until this write.
+  for (auto& n : next) {
+    for (const auto& item : n.slot->log) {
+      if (held.insert(item.uid).second) state.reservations.push_back(item);
     }
-    if (mine == nullptr && target > 0) {
-      state.leases.push_back({settings_.holder, tenant, 0, 0, wall});
+    LedgerLease* mine = state.lease(settings_.holder, n.tenant);
+    if (mine == nullptr && n.target > 0) {
+      state.leases.push_back({settings_.holder, n.tenant, 0, 0, wall});
       mine = &state.leases.back();
     }
-    if (mine) {
-      changed |= std::abs(in_object - target) > kEps;
-      mine->tpp = target;
-    }
-    // Renew before half the term is gone, so a busy holder never stops at its deadline.
-    if (target > 0 && s.valid_until - now < settings_.term / 2) changed = true;
-    next.push_back({&s, tenant, base, target, grown});
-  }
-  if (!changed) {
-    // Nothing to write for this replica (the state is as the object holds it): leave it.
-    return false;
+    if (mine) mine->tpp = n.target;
   }
   for (auto& l : state.leases) {
     if (l.holder != settings_.holder) continue;

@@ -30,7 +30,10 @@ struct LeaseSettings {
   std::chrono::milliseconds term{10'000};
   std::chrono::milliseconds idle{1'000};      // unused this long: returned
   std::chrono::milliseconds cooldown{2'000};  // after a reclaim: no new headroom
-  std::chrono::milliseconds window{500};      // a lease covers this much of the recent demand
+  std::chrono::milliseconds window{1'000};    // a lease covers this much of the recent demand
+  double refill = 0.5;  // grow a lease when less than this share of it is left
+  // Admissions are moved into reservations at the latest this long after they were made.
+  std::chrono::milliseconds max_unflushed{1'000};
   double min_requests = 16;  // no lease while the room left is under this many of the largest Pod
   int min_holders = 3;       // a lease is at most room / (2 x max(this, holders))
 };

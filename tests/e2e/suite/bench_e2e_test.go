@@ -135,6 +135,7 @@ type ledgerResult struct {
 	Conflicts         float64 `json:"conflicts"`
 	Retries           float64 `json:"retries"`
 	Unavailable       float64 `json:"unavailable"`
+	LeaseAdmissions   float64 `json:"lease_admissions"` // admitted under a replica's leased headroom
 	ConflictsPerAdmit float64 `json:"conflicts_per_admission"`
 	RetriesPerAdmit   float64 `json:"retries_per_admission"`
 	StoredPods        int     `json:"stored_pods"`
@@ -724,6 +725,7 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 	c0 := metricTotal(replicas, "exportgate_ledger_conflicts_total")
 	r0 := metricTotal(replicas, "exportgate_ledger_retries_total")
 	u0 := metricTotal(replicas, "exportgate_ledger_unavailable_total")
+	l0 := metricTotal(replicas, "exportgate_ledger_lease_admissions_total")
 	var (
 		mu        sync.Mutex
 		lat       []time.Duration
@@ -822,6 +824,7 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 	r.Conflicts = metricTotal(replicas, "exportgate_ledger_conflicts_total") - c0
 	r.Retries = metricTotal(replicas, "exportgate_ledger_retries_total") - r0
 	r.Unavailable = metricTotal(replicas, "exportgate_ledger_unavailable_total") - u0
+	r.LeaseAdmissions = metricTotal(replicas, "exportgate_ledger_lease_admissions_total") - l0
 	if r.Admitted > 0 {
 		r.ConflictsPerAdmit = r.Conflicts / float64(r.Admitted)
 		r.RetriesPerAdmit = r.Retries / float64(r.Admitted)
@@ -884,10 +887,10 @@ func benchLedger(t *testing.T, env ledgerEnv, replicas []*Webhook, capTPP float6
 	t.Logf("ledger: %d admitted in %.1f s = %.0f/s by %d creators; %d denied by the cap, %d other (%s); "+
 		"conflicts %.0f, retries %.0f, unavailable %.0f; stored %d pods = %.0f TPP (cap %.0f); next "+
 		"denied %v after %d more (%d denials reversed once settled); ledger in use %.0f; ledger object up to %d bytes, %d "+
-		"reservations; %d reconcile failures", r.Admitted, r.Seconds, r.AdmissionsPerS, creators, r.DeniedByCap,
+		"reservations; %d reconcile failures; %.0f admitted under a lease", r.Admitted, r.Seconds, r.AdmissionsPerS, creators, r.DeniedByCap,
 		r.Other, r.FirstOther, r.Conflicts, r.Retries, r.Unavailable, r.StoredPods, r.StoredTPP, capTPP,
 		r.NextDenied, r.TopUp, r.UnsettledDenials, r.LedgerInUse, r.MaxLedgerBytes, r.MaxLedgerReservations,
-		r.ReconcileFailures)
+		r.ReconcileFailures, r.LeaseAdmissions)
 	if !r.CapExact {
 		t.Errorf("the cap did not hold exactly: %+v", *r)
 	}

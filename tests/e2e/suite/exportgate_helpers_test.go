@@ -216,6 +216,8 @@ func (w *Webhook) start(policyYAML string) {
 		"--tls-key", webhookPKI.keyFile,
 	}
 	args = append(args, w.ExtraArgs...)
+	// A debugging aid: extra flags for every exportgate the suite starts (e.g. --log-level debug).
+	args = append(args, strings.Fields(os.Getenv("E2E_EXPORTGATE_DEBUG_ARGS"))...)
 	cmd := exec.Command(w.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = sanitizerEnv(os.Environ())
