@@ -90,11 +90,14 @@ TEST(LeaseBook, AFlushWritesOnlyWhenSomethingNeedsIt) {
   c.state.jurisdiction = "IN";
   c.admit("seed");
   ASSERT_TRUE(c.flush());
-  c.book.try_consume("IN", [] {
-    LedgerReservation r = pod("old");
-    r.created -= std::chrono::seconds(2);  // admitted longer ago than max_unflushed
-    return r;
-  }(), c.cap, std::nullopt, c.now);
+  c.book.try_consume(
+      "IN",
+      [] {
+        LedgerReservation r = pod("old");
+        r.created -= std::chrono::seconds(2);  // admitted longer ago than max_unflushed
+        return r;
+      }(),
+      c.cap, std::nullopt, c.now);
   c.now += 100ms;
   EXPECT_TRUE(c.flush());
   EXPECT_TRUE(c.state.holds("old"));

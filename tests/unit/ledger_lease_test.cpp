@@ -23,7 +23,8 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr double kPod = 126656;  // 8 x H100
-const std::string kInLedger = "/apis/exportgate.io/v1alpha1/namespaces/eg/tppledgers/jurisdiction-in";
+const std::string kInLedger =
+    "/apis/exportgate.io/v1alpha1/namespaces/eg/tppledgers/jurisdiction-in";
 
 std::string policy_with_cap(int pods) {
   return "apiVersion: exportgate.io/v1alpha1\nkind: Policy\nmetadata: {name: leases}\nspec:\n"
@@ -116,7 +117,8 @@ TEST(LedgerLeases, AdmissionsUnderALeaseWriteNothingUntilAFlushMovesThemIntoRese
     return std::optional<int>();
   });
   Replica a(api, "replica-a/1", 1h);  // flushed by hand below
-  const auto policy = std::make_shared<const policy::Policy>(policy::load_policy(policy_with_cap(100), "leases.yaml"));
+  const auto policy = std::make_shared<const policy::Policy>(
+      policy::load_policy(policy_with_cap(100), "leases.yaml"));
   const AdmissionEnv env = acme_env();
   auto admit = [&](int i) {
     const std::string name = "p" + std::to_string(i);
@@ -155,7 +157,7 @@ TEST(LedgerLeases, ACapDenialWaitsForAnotherReplicasLeaseToBeGivenBack) {
   testing::FakeKubeApi api;
   // Holds its lease however long it stays unused and however near the cap.
   Replica a(api, "replica-a/1", 10ms, 1h, 0);
-  Replica b(api, "", 1h);                   // leases off: every admission by compare-and-swap
+  Replica b(api, "", 1h);  // leases off: every admission by compare-and-swap
   WatchFeed feed(api, {&a, &b});
   const auto policy = std::make_shared<const policy::Policy>(
       policy::load_policy(policy_with_cap(kCap), "leases.yaml"));
@@ -189,7 +191,8 @@ TEST(LedgerLeases, ThreeReplicasFillATenantCapExactly) {
   testing::FakeKubeApi api;
   Replica a(api, "replica-a/1", 10ms), b(api, "replica-b/2", 10ms), c(api, "replica-c/3", 10ms);
   WatchFeed feed(api, {&a, &b, &c});
-  const auto policy = std::make_shared<const policy::Policy>(policy::load_policy(policy_with_cap(kCap), "leases.yaml"));
+  const auto policy = std::make_shared<const policy::Policy>(
+      policy::load_policy(policy_with_cap(kCap), "leases.yaml"));
   const AdmissionEnv env = acme_env();
   std::atomic<int> seq{0}, admitted{0}, denied{0}, other{0};
   std::vector<std::thread> creators;

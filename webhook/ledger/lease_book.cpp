@@ -79,22 +79,24 @@ double LeaseBook::size_for(const Slot& s, const std::string& tenant, const Ledge
   }
   // The room the caps leave besides this lease.
   double room = std::numeric_limits<double>::infinity();
-  if (s.want_tenant_cap) room = std::min(room, *s.want_tenant_cap - (state.tenant_total(tenant) - base));
-  if (s.want_jurisdiction_cap) room = std::min(room, *s.want_jurisdiction_cap - (state.total() - base));
+  if (s.want_tenant_cap)
+    room = std::min(room, *s.want_tenant_cap - (state.tenant_total(tenant) - base));
+  if (s.want_jurisdiction_cap)
+    room = std::min(room, *s.want_jurisdiction_cap - (state.total() - base));
   // Near the caps, per-request reservations: no room left stranded in a lease.
   if (!(room >= settings_.min_requests * s.largest) || !(room > 0)) return 0;
   std::set<std::string> holders{settings_.holder};
   for (const auto& l : state.leases) holders.insert(l.holder);
   const double shares = 2.0 * std::max<double>(settings_.min_holders, holders.size());
-  const double seconds =
-      std::max(0.1, std::chrono::duration<double>(now - s.demand_since).count());
+  const double seconds = std::max(0.1, std::chrono::duration<double>(now - s.demand_since).count());
   const double rate = s.demand / seconds;  // TPP per second asked of this replica
-  const double want = rate * std::chrono::duration<double>(settings_.window).count() + 2 * s.largest;
+  const double want =
+      rate * std::chrono::duration<double>(settings_.window).count() + 2 * s.largest;
   return std::min(room / shares, want);
 }
 
-bool LeaseBook::plan(const std::string& j, std::uint64_t token, LedgerState& state,
-                     SystemTime wall, Steady::time_point now) {
+bool LeaseBook::plan(const std::string& j, std::uint64_t token, LedgerState& state, SystemTime wall,
+                     Steady::time_point now) {
   std::lock_guard lock(mu_);
   auto jit = by_jurisdiction_.find(j);
   if (jit == by_jurisdiction_.end() || jit->second.token != token) return false;
@@ -184,9 +186,8 @@ bool LeaseBook::plan(const std::string& j, std::uint64_t token, LedgerState& sta
     s.plan_tenant_cap = n.grown ? s.want_tenant_cap : s.grant_tenant_cap;
     s.plan_jurisdiction_cap = n.grown ? s.want_jurisdiction_cap : s.grant_jurisdiction_cap;
   }
-  std::erase_if(state.leases, [&](const LedgerLease& l) {
-    return l.holder == settings_.holder && !(l.tpp > 0);
-  });
+  std::erase_if(state.leases,
+                [&](const LedgerLease& l) { return l.holder == settings_.holder && !(l.tpp > 0); });
   state.refresh_reserved();
   return true;
 }

@@ -73,10 +73,10 @@ class LeaseBook {
 
  private:
   struct Slot {
-    double granted = 0;                   // the lease in the object, in units of `consumed`
-    std::vector<LedgerReservation> log;   // admitted under the lease, not yet flushed
-    double consumed = 0;                  // sum of log
-    Steady::time_point valid_until{};     // no admission under the lease after this
+    double granted = 0;                  // the lease in the object, in units of `consumed`
+    std::vector<LedgerReservation> log;  // admitted under the lease, not yet flushed
+    double consumed = 0;                 // sum of log
+    Steady::time_point valid_until{};    // no admission under the lease after this
     std::optional<double> grant_tenant_cap, grant_jurisdiction_cap;  // caps it was granted under
     std::optional<double> want_tenant_cap, want_jurisdiction_cap;    // the latest request's
     bool caps_known = false;
