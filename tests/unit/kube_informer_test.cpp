@@ -154,3 +154,43 @@ TEST(Informer, AnEmptyListStartsAndEndsAList) {
 }
 
 }  // namespace
+
+// applied_through() is what the reconciler writes as the ledger's countedThrough: a reader must
+// find every event up to it in the cache. So it is 0 while a list fills the sink, the list's
+// revision once it is done, and a watch event's revision only after the sink has applied it.
+TEST(Informer, AppliedThroughFollowsTheSinkNotTheStream) {
+  exportgate::testing::LoopbackHttpServer api;
+  api.server().Get("/api/v1/pods", [](const httplib::Request& req, httplib::Response& res) {
+    if (!req.has_param("watch")) {
+      res.set_content(
+          R"({"kind":"PodList","apiVersion":"v1","metadata":{"resourceVersion":"42"},)"
+          R"("items":[{"metadata":{"namespace":"ns","name":"a","resourceVersion":"40"}}]})",
+          "application/json");
+      return;
+    }
+    if (req.get_param_value("resourceVersion") != "42") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      res.set_content("", "application/json");
+      return;
+    }
+    res.set_content(R"({"type":"ADDED","object":{"kind":"Pod","apiVersion":"v1","metadata":)"
+                    R"({"namespace":"ns","name":"b","resourceVersion":"57"}}})"
+                    "\n",
+                    "application/json");
+  });
+  api.start();
+  wh::KubeClient client(api.kube_config());
+  wh::Logger log(wh::LogLevel::kError);
+  std::unique_ptr<wh::Informer> informer;
+  std::atomic<uint64_t> during_list{99}, during_event{99};
+  wh::InformerSink sink{
+      [&](std::vector<json>&, bool) { during_list = informer->applied_through(); }, [] {},
+      [&](wh::WatchEventType, json&) { during_event = informer->applied_through(); }, nullptr};
+  informer = std::make_unique<wh::Informer>(client, "/api/v1/pods", sink, log);
+  informer->start();
+  ASSERT_TRUE(eventually([&] { return informer->applied_through() == 57; }));
+  client.cancel_all();
+  informer->stop();
+  EXPECT_EQ(during_list, 0u) << "a revision claimed while the list was still filling the cache";
+  EXPECT_EQ(during_event, 42u) << "the event's revision claimed before the sink had it";
+}

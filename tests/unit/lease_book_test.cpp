@@ -187,5 +187,32 @@ TEST(LeaseBook, UnusedHeadroomIsFreeForTheHoldersOwnDecisions) {
   EXPECT_DOUBLE_EQ(b.book.unused("IN", "acme", b.state), lease - kPod);
 }
 
+// A lease admission whose Pod the ledger's in-use figure already counts (countedThrough at or
+// past the revision this replica saw the Pod at) leaves the lease without a reservation: the
+// object does not grow with every Pod admitted. Before that, and for any other Pod carrying its
+// uid, it becomes a reservation as usual.
+TEST(LeaseBook, AnAdmissionWhosePodIsCountedNeedsNoReservation) {
+  Book b;
+  b.state.jurisdiction = "IN";
+  b.admit("seed");
+  ASSERT_TRUE(b.flush());
+  ASSERT_TRUE(b.admit("counted"));
+  ASSERT_TRUE(b.admit("not-yet"));
+  ASSERT_TRUE(b.admit("impostor"));
+  b.book.pod_seen("counted", {"acme", "counted", kPod, true}, 50);
+  b.book.pod_seen("not-yet", {"acme", "not-yet", kPod, true}, 70);
+  b.book.pod_seen("impostor", {"acme", "some-other-pod", kPod, true}, 50);  // a copied uid
+  b.state.counted_through = 60;
+  b.state.tenants["acme"].in_use = kPod;  // the reconciler counted "counted"
+  b.now += 1ms;
+  b.state.reclaim = "give it all back";  // forces the flush of every logged admission
+  ASSERT_TRUE(b.flush());
+  EXPECT_FALSE(b.state.holds("counted"));
+  EXPECT_TRUE(b.state.holds("not-yet"));
+  EXPECT_TRUE(b.state.holds("impostor"));
+  // Given back (reclaim): what the caps see is the three admitted Pods, each once.
+  EXPECT_NEAR(b.state.tenant_total("acme"), 3 * kPod, 1e-3);
+}
+
 }  // namespace
 }  // namespace exportgate::webhook

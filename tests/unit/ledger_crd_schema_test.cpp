@@ -69,6 +69,7 @@ TEST(LedgerCrdSchema, DeclaresEveryFieldTheLedgerWrites) {
   s.reservations.back().claim_uid = "mutate-uid";  // what the stored Pod carries
   s.leases.push_back({"replica-a/1f2e", "acme", 400, 3, std::chrono::system_clock::now()});
   s.reclaim = "2026-12-03T10:00:00.000Z";
+  s.counted_through = 123456;
   s.refresh_reserved();
   const json spec = wh::ledger_to_spec(s);
   ASSERT_TRUE(spec["reservations"][0].contains("link"));  // what this test is about
@@ -77,6 +78,7 @@ TEST(LedgerCrdSchema, DeclaresEveryFieldTheLedgerWrites) {
   ASSERT_TRUE(spec["leases"][0].contains("generation"));
   ASSERT_TRUE(spec["tenants"]["acme"].contains("leasedTPP"));
   ASSERT_TRUE(spec.contains("reclaim"));
+  ASSERT_TRUE(spec.contains("countedThrough"));
 
   const YAML::Node crd = ledger_crd();
   ASSERT_EQ(crd["spec"]["names"]["kind"].as<std::string>(), "TPPLedger");

@@ -290,5 +290,49 @@ TEST(Reconciler, DropsALeaseOnlyAfterItsHolderStoppedRenewingIt) {
   EXPECT_EQ(cluster.api.object(kSgLedgerPath).value()["spec"].value("leasedTPP", 0.0), 126656);
 }
 
+// countedThrough: with leases in the ledger, the reconciler publishes how far its Pod cache
+// was when it counted; and it never counts from a cache behind the revision already published
+// (a new leader catching up), as lease holders released admissions against that count.
+TEST(Reconciler, PublishesHowFarItCountedAndNeverCountsFromAnOlderCache) {
+  testing::PolicyFile file("reconciler-through", testing::diffusion_policy_yaml());
+  PolicyStore& policies = file.store();
+  testing::ClusterCaches caches(policies);
+  caches.list({testing::tenant_namespace("team", "SG")}, {});  // no Pod cached yet
+  testing::FakeApiLedger cluster;
+  auto& api = cluster.api;
+  api.put_object(
+      kSgLedgerPath,
+      {{"apiVersion", "exportgate.io/v1alpha1"},
+       {"kind", "TPPLedger"},
+       {"metadata", {{"name", "jurisdiction-sg"}, {"namespace", "eg"}}},
+       {"spec",
+        {{"jurisdiction", "SG"},
+         {"countedThrough", "100"},
+         {"tenants", {{"team", {{"inUseTPP", 126656}}}}},
+         {"leases",
+          {{{"holder", "r/1"}, {"tenant", "team"}, {"tpp", 126656}, {"generation", 1}}}}}}});
+  json copy = *api.object(kSgLedgerPath);
+  cluster.ledger.sink().apply(WatchEventType::kModified, copy);
+  std::atomic<uint64_t> through{50};
+  ReconcilerInputs inputs{&caches.pods,
+                          &caches.namespaces,
+                          [] { return true; },
+                          nullptr,
+                          &policies,
+                          &cluster.ledger,
+                          nullptr,
+                          [&] { return through.load(); }};
+  Reconciler reconciler(inputs, {}, cluster.metrics, cluster.log);
+  ASSERT_TRUE(reconciler.run_once());
+  auto spec = (*api.object(kSgLedgerPath))["spec"];
+  EXPECT_EQ(spec["tenants"]["team"]["inUseTPP"].get<double>(), 126656)
+      << "counted from a cache older than the published count";
+  through = 150;
+  ASSERT_TRUE(reconciler.run_once());
+  spec = (*api.object(kSgLedgerPath))["spec"];
+  EXPECT_EQ(spec.value("countedThrough", ""), "150");
+  EXPECT_EQ(spec["tenants"].value("team", json::object()).value("inUseTPP", 0.0), 0);
+}
+
 }  // namespace
 }  // namespace exportgate::webhook

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdio>
 #include <random>
 
@@ -20,6 +21,18 @@ KubeConfig load_config(const ClusterOptions& o) {
 std::string default_identity() {
   const std::string host = host_name();
   return (host.empty() ? "exportgate" : host) + "-" + std::to_string(getpid());
+}
+
+// metadata.resourceVersion as a number; 0 when it is not one.
+uint64_t revision_of(const nlohmann::json& object) {
+  const auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return 0;
+  const auto rv = m->find("resourceVersion");
+  if (rv == m->end() || !rv->is_string()) return 0;
+  const std::string& text = rv->get_ref<const std::string&>();
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  return ec == std::errc() && end == text.data() + text.size() ? n : 0;
 }
 
 std::string random_nonce() {
@@ -43,7 +56,17 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
         auto policy = policies_.current();
         if (!policy) return std::nullopt;
         auto models = available_models(*policy);
-        return project_pod(pod, *policy, models.get());
+        auto info = project_pod(pod, *policy, models.get());
+        // A Pod admitted under this replica's lease: once the ledger's count reaches this
+        // revision, its admission needs no reservation.
+        if (info && !info->admission_uid.empty() && ledger_) {
+          ledger_->pod_seen(
+              info->admission_uid.str(),
+              PodClaim{info->namespace_.str(), std::string(info->name()), info->controlled_tpp,
+                       info->in_use(std::chrono::system_clock::now())},
+              revision_of(pod));
+        }
+        return info;
       }) {
   KubeConfig config = load_config(options_);
   ledger_namespace_ = options_.ledger_namespace;
@@ -74,12 +97,14 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   ro.reservation_ttl = options_.reservation_ttl;
   ro.lease_term = lo.leases.term;
   reconciler_ = std::make_unique<Reconciler>(
-      ReconcilerInputs{&pods_, &namespaces_, [this] { return synced(); },
-                       [this](const policy::Policy& policy) { recharge_pods(policy); }, &policies_,
-                       ledger_.get(),
-                       [this](const policy::Policy& policy) {
-                         return dra_claims_in_use(*dra_.context(), policy);
-                       }},
+      ReconcilerInputs{
+          &pods_, &namespaces_, [this] { return synced(); },
+          [this](const policy::Policy& policy) { recharge_pods(policy); }, &policies_,
+          ledger_.get(),
+          [this](const policy::Policy& policy) {
+            return dra_claims_in_use(*dra_.context(), policy);
+          },
+          [this]() -> uint64_t { return pods_informer_ ? pods_informer_->applied_through() : 0; }},
       ro, metrics_, log_);
 
   AuditLoopOptions audit;
@@ -105,6 +130,7 @@ KubeCluster::KubeCluster(const ClusterOptions& options, PolicyStore& policies, M
   add("/api/v1/namespaces", namespaces_.sink());
   add("/api/v1/nodes", nodes_.sink());
   add("/api/v1/pods", pods_.sink([this] { reconciler_->trigger(); }));
+  pods_informer_ = informers_.back().get();
   add(ledger_->collection_path(), ledger_->sink([this] {
     refresh_gauges();
     // TPP freed (or taken): workloads waiting on a cap are judged again.

@@ -68,6 +68,7 @@ class KubeCluster {
   ObjectStore<PodInfo> pods_;
   std::unique_ptr<ClusterLedger> ledger_;
   std::vector<std::unique_ptr<Informer>> informers_;
+  Informer* pods_informer_ = nullptr;  // one of informers_: how far the Pod cache is
   // Not part of synced(): a cluster without resource.k8s.io/v1 must still become ready, and a DRA
   // object not cached yet is charged as the worst case.
   DraCaches dra_;

@@ -3,6 +3,9 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+#include <charconv>
+
 #include "webhook/kube_list.hpp"
 
 namespace exportgate::webhook {
@@ -47,7 +50,18 @@ void Informer::sleep_for(std::chrono::milliseconds d) {
   cv_.wait_for(lock, d, [this] { return stop_.load(); });
 }
 
+namespace {
+
+uint64_t revision_number(const std::string& rv) {
+  uint64_t n = 0;
+  const auto [end, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
+  return ec == std::errc() && end == rv.data() + rv.size() ? n : 0;
+}
+
+}  // namespace
+
 void Informer::list() {
+  applied_through_ = 0;  // the cache may be partly replaced until the list is done
   std::string rv;
   bool first = true;
   size_t listed = 0;
@@ -93,6 +107,7 @@ void Informer::list() {
   if (listed > static_cast<size_t>(kListPageSize)) malloc_trim(0);
   if (sink_.changed) sink_.changed();
   resource_version_ = rv;
+  applied_through_ = revision_number(rv);
   ++relists_;
   if (!synced_.exchange(true)) {
     log_.info("cache synced", {{"resource", path_}, {"objects", listed}});
@@ -127,9 +142,15 @@ void Informer::watch() {
         return false;
       }
       if (!ev.resource_version.empty()) resource_version_ = ev.resource_version;
-      if (ev.type == WatchEventType::kBookmark) continue;
-      sink_.apply(ev.type, ev.object);
-      if (sink_.changed) sink_.changed();
+      if (ev.type != WatchEventType::kBookmark) {
+        sink_.apply(ev.type, ev.object);
+        if (sink_.changed) sink_.changed();
+      }
+      // After the sink has it: a reader of applied_through() finds the cache at least as new.
+      if (!ev.resource_version.empty() && applied_through_ != 0) {
+        applied_through_ =
+            std::max<uint64_t>(applied_through_, revision_number(ev.resource_version));
+      }
     }
     return !stop_;
   });

@@ -53,6 +53,10 @@ class Informer {
   void stop();  // the client's streams must be cancelled too (KubeClient::cancel_all)
   bool synced() const { return synced_; }
   uint64_t relists() const { return relists_; }
+  // The resourceVersion (as a number) up to which every event is in the sink: the cache holds
+  // each object as of that revision or later. 0 while (re)listing or when versions are not
+  // numbers (they are opaque; etcd's are increasing integers).
+  uint64_t applied_through() const { return applied_through_; }
   const std::string& path() const { return path_; }
 
  private:
@@ -68,6 +72,7 @@ class Informer {
   std::string resource_version_;
   std::atomic<bool> synced_{false};
   std::atomic<uint64_t> relists_{0};
+  std::atomic<uint64_t> applied_through_{0};
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::condition_variable cv_;

@@ -59,7 +59,16 @@ bool LeaseBook::try_consume(const std::string& j, const LedgerReservation& r,
   if (s.room() + kEps < r.tpp) return false;
   s.log.push_back(r);
   s.consumed += r.tpp;
+  seen_.emplace(r.claimed_by(), Seen{r, 0});
   return true;
+}
+
+void LeaseBook::pod_seen(const std::string& claim_uid, const PodClaim& pod,
+                         std::uint64_t revision) {
+  std::lock_guard lock(mu_);
+  auto it = seen_.find(claim_uid);
+  if (it == seen_.end() || it->second.revision != 0 || revision == 0) return;
+  if (pod.in_use && claim_matches(it->second.admission, pod)) it->second.revision = revision;
 }
 
 std::uint64_t LeaseBook::begin(const std::string& j) {
@@ -152,8 +161,16 @@ bool LeaseBook::plan(const std::string& j, std::uint64_t token, LedgerState& sta
   if (!due) return false;
   // Admissions move into reservations whatever the caps say now: they are admitted, and the
   // lease counted them until this write.
+  // A Pod the in-use figure already counts needs no reservation: the lease gave its TPP to
+  // inUseTPP (countedThrough is at or past the revision this replica saw the Pod at).
+  auto counted = [&](const LedgerReservation& item) {
+    auto it = seen_.find(item.claimed_by());
+    return state.counted_through > 0 && it != seen_.end() && it->second.revision > 0 &&
+           it->second.revision <= state.counted_through;
+  };
   for (auto& n : next) {
     for (const auto& item : n.slot->log) {
+      if (counted(item)) continue;
       if (held.insert(item.uid).second) state.reservations.push_back(item);
     }
     LedgerLease* mine = state.lease(settings_.holder, n.tenant);
@@ -205,6 +222,7 @@ void LeaseBook::finish(const std::string& j, std::uint64_t token, Outcome outcom
       s.planned = false;
       if (outcome == Outcome::kWritten) {
         s.granted = s.plan_target;
+        for (size_t i = 0; i < s.plan_count; ++i) seen_.erase(s.log[i].claimed_by());
         s.log.erase(s.log.begin(), s.log.begin() + static_cast<std::ptrdiff_t>(s.plan_count));
         s.consumed = 0;
         for (const auto& item : s.log) s.consumed += item.tpp;

@@ -70,6 +70,12 @@ class LeaseBook {
   double unused(const std::string& j, const std::string& tenant, const LedgerState& state) const;
   // Return every lease of `j` at the next flush and lease nothing for the cooldown.
   void give_back(const std::string& j, Steady::time_point now);
+  // This replica's Pod cache holds the Pod carrying admission uid `claim_uid` as of revision
+  // `revision`. Once the ledger's countedThrough reaches it, the in-use figure counts the Pod and
+  // its lease admission leaves the lease without becoming a reservation.
+  // Like a reservation's claim (claim_matches), only the Pod the admission was for counts: same
+  // namespace, same name when the admission had one, at least the TPP admitted.
+  void pod_seen(const std::string& claim_uid, const PodClaim& pod, std::uint64_t revision);
 
  private:
   struct Slot {
@@ -104,6 +110,13 @@ class LeaseBook {
 
   LeaseSettings settings_;
   mutable std::mutex mu_;
+  // claimed_by() of every logged admission -> the admission, and the revision its Pod was seen
+  // at (0: not yet).
+  struct Seen {
+    LedgerReservation admission;
+    std::uint64_t revision = 0;
+  };
+  std::map<std::string, Seen> seen_;
   std::map<std::string, Jurisdiction> by_jurisdiction_;
 };
 

@@ -70,6 +70,11 @@ class ClusterLedger : public UsageLedger {
   // Moves this replica's lease admissions of `jurisdiction` into reservations and resizes its
   // leases (the flusher does this every flush interval). Returns whether it wrote.
   bool flush_leases(const std::string& jurisdiction);
+  // From the Pod watch: a stored Pod carrying admission uid `claim_uid`, at `revision`
+  // (LeaseBook::pod_seen).
+  void pod_seen(const std::string& claim_uid, const PodClaim& pod, std::uint64_t revision) {
+    if (book_) book_->pod_seen(claim_uid, pod, revision);
+  }
 
   // Read-modify-write of one jurisdiction's object with compare-and-swap. `edit` gets the state
   // (a fresh copy on each attempt) and whether it was just read from the API. Returns whether a

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -205,6 +206,12 @@ LedgerState ledger_from_spec(const json& spec) {
     }
   }
   s.reclaim = json_string(spec, "reclaim");
+  if (auto ct = json_string(spec, "countedThrough"); !ct.empty()) {
+    const auto [end, ec] = std::from_chars(ct.data(), ct.data() + ct.size(), s.counted_through);
+    if (ec != std::errc() || end != ct.data() + ct.size()) {
+      throw LedgerFormatError("spec.countedThrough: expected a resourceVersion number");
+    }
+  }
   if (auto lr = json_string(spec, "lastReconcileTime"); !lr.empty())
     s.last_reconcile = parse_time(lr);
   s.refresh_reserved();
@@ -256,6 +263,7 @@ json ledger_to_spec(const LedgerState& s) {
     spec["leases"] = std::move(leases);
   }
   if (!s.reclaim.empty()) spec["reclaim"] = s.reclaim;
+  if (s.counted_through) spec["countedThrough"] = std::to_string(s.counted_through);
   if (s.last_reconcile) spec["lastReconcileTime"] = format_time(*s.last_reconcile);
   return spec;
 }

@@ -83,6 +83,9 @@ struct LedgerState {
   // Set by a replica about to deny on a cap while leases hold room: holders return their
   // unconsumed headroom at their next flush. Compared for change only.
   std::string reclaim;
+  // The Pod resourceVersion up to which the reconciler's cache held every Pod when it last set
+  // the in-use figures (0: unknown). A Pod first seen at or before it is counted in inUseTPP.
+  std::uint64_t counted_through = 0;
   std::optional<SystemTime> last_reconcile;
 
   double in_use() const;

@@ -70,6 +70,8 @@ bool Reconciler::pass(bool while_active) {
   // policy, never with the one the Pod was first seen under.
   if (in_.recharge) in_.recharge(*policy);
   const auto now = std::chrono::system_clock::now();
+  // Read before the cache: every Pod up to this revision is in what the pass counts.
+  const uint64_t through = in_.pods_through ? in_.pods_through() : 0;
 
   // Usage by jurisdiction and tenant from the Pods, and every admission uid a Pod claims.
   std::map<std::string, std::map<std::string, double>> usage;
@@ -135,14 +137,22 @@ bool Reconciler::pass(bool while_active) {
     auto last = std::make_shared<ReconcileResult>();
     try {
       auto active = while_active ? active_ : nullptr;
-      const bool wrote = in_.ledger->transform(j, [input, last, active](LedgerState& state) {
-        // Leadership lost while this waited for a write: leave the ledger to the next leader.
-        if (active && !*active) return false;
-        *last = reconcile_ledger(state, *input);
-        if (!last->changed) return false;
-        state.last_reconcile = input->now;
-        return true;
-      });
+      const bool wrote =
+          in_.ledger->transform(j, [input, last, active, through](LedgerState& state) {
+            // Leadership lost while this waited for a write: leave the ledger to the next leader.
+            if (active && !*active) return false;
+            // A cache behind the one the figures were last counted from (a new leader still
+            // catching up, a relist): counting from it could drop Pods whose leased admissions
+            // were released against that count. Wait for it.
+            if (through < state.counted_through) return false;
+            *last = reconcile_ledger(state, *input);
+            // Lease holders release admissions whose Pods the count includes: tell them how far.
+            const bool advance = through > state.counted_through && !state.leases.empty();
+            if (!last->changed && !advance) return false;
+            state.counted_through = through;
+            state.last_reconcile = input->now;
+            return true;
+          });
       if (!wrote) continue;
       const ReconcileResult result = *last;
       if (result.usage_corrections)

@@ -42,6 +42,8 @@ struct ReconcilerInputs {
   ClusterLedger* ledger = nullptr;
   // DRA claims holding devices now (allocated), charged under the policy; unset: none.
   std::function<std::vector<ClaimInUse>(const policy::Policy&)> dra_claims;
+  // The Pod informer's applied_through(): written as the ledger's countedThrough; unset: 0.
+  std::function<uint64_t()> pods_through = nullptr;
 };
 
 class Reconciler {
