@@ -50,7 +50,7 @@ TSAN_FILTER='ElasticThreadPool.*:ReloadTest.*:TlsTest.*:LimitsTest.*:Hostile*.*:
 
 # Cluster mode's threads: the Lease elector, the ledger's group commit and the informers, each
 # against the in-memory API server of tests/unit/fake_kube_api.hpp.
-TSAN_UNIT_FILTER='PeriodicWorker.*:LeaseElector.*:ClusterLedger.*:LedgerFallback.*:PodRecharge.*:Reconciler.*:Informer.*:ExecPlugin*'
+TSAN_UNIT_FILTER='PeriodicWorker.*:LeaseElector.*:ClusterLedger.*:LedgerLeases.*:LedgerFallback.*:PodRecharge.*:Reconciler.*:Informer.*:ExecPlugin*'
 
 # The suite names of gtest filters as one regex: "A.*:Hostile*.*" -> "A|Hostile[A-Za-z0-9_]*".
 suites_regex() {
