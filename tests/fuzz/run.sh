@@ -18,7 +18,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD
 BUILD=${FUZZ_BUILD:-build-asan}
 SECONDS_PER_TARGET=${FUZZ_SECONDS:-45}
-TARGETS=${FUZZ_TARGETS:-admission_review admission_skim manifest policy dra}
+TARGETS=${FUZZ_TARGETS:-admission_review admission_skim manifest policy dra ledger}
 JOBS=${JOBS:-$(nproc)}
 # libFuzzer runs one process per target on one core: run as many targets at once as there are
 # cores, so a 2-core run takes half the wall time for the same executions per target.
