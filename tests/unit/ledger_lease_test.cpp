@@ -148,6 +148,9 @@ TEST(LedgerLeases, AdmissionsUnderALeaseWriteNothingUntilAFlushMovesThemIntoRese
   const double reserved = flushed["reservedTPP"].get<double>();
   EXPECT_DOUBLE_EQ(reserved, (fit + 1) * kPod);
   EXPECT_LE(reserved + flushed.value("leasedTPP", 0.0), 100 * kPod);
+  // The usage gauges show TPP reserved or in use, not the room a lease holds.
+  EXPECT_GT(flushed.value("leasedTPP", 0.0), 0);
+  EXPECT_DOUBLE_EQ(a.ledger.totals().jurisdictions.at("IN"), reserved);
 }
 
 // At the cap, room held in another replica's lease is asked back before a denial: the cap denies

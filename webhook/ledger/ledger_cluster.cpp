@@ -462,7 +462,8 @@ double ClusterLedger::headroom(const std::string& jurisdiction, const std::strin
 UsageTotals ClusterLedger::totals() const {
   UsageTotals t;
   for (const auto& [j, e] : entries()) {
-    t.jurisdictions[j] = e->state.total();
+    // Usage only: leased headroom is room held for admissions, not TPP in use or reserved.
+    t.jurisdictions[j] = e->state.in_use() + e->state.reserved();
     for (const auto& [name, u] : e->state.tenants) t.tenants[name] += u.in_use + u.reserved;
   }
   return t;
