@@ -118,6 +118,10 @@ def main():
         audit_flags = [a for a in args if a.startswith("--audit-interval=")]
         want_audit = [f"--audit-interval={v['cluster'].get('auditInterval', '5m')}"] if v["cluster"]["enabled"] else []
         check(audit_flags == want_audit, f"audit interval flags {audit_flags}, want {want_audit}")
+        lease_flags = [a for a in args if a.startswith("--ledger-leases=")]
+        want_leases = ([f"--ledger-leases={'off' if v['cluster'].get('ledgerLeases') is False else 'on'}"]
+                       if v["cluster"]["enabled"] else [])
+        check(lease_flags == want_leases, f"ledger lease flags {lease_flags}, want {want_leases}")
         check(pod.get("automountServiceAccountToken") == v["cluster"]["enabled"], "token mounted without cluster.enabled")
         for m in c["volumeMounts"]:
             check("subPath" not in m, f"subPath mount {m['name']} would never see updates")

@@ -107,6 +107,7 @@ bad=(
 	"webhook.namespaces.matchConditions[0].name=x|$schema|at '/webhook/namespaces/matchConditions/0': missing property 'expression'"
 	"cluster.auditInterval=5 minutes|$schema|at '/cluster/auditInterval'"
 	"cluster.auditInterval=-1|$schema|at '/cluster/auditInterval': minimum"
+	"cluster.ledgerLeases=maybe|$schema|at '/cluster/ledgerLeases'"
 	"networkPolicy.apiServerCIDRs[0]=|$schema|at '/networkPolicy/apiServerCIDRs/0'"
 	"crds.install=maybe|$schema|at '/crds/install': got string, want boolean"
 	"webhook.mutating.enabled=sometimes|$schema|at '/webhook/mutating/enabled': value must be one of"
