@@ -69,6 +69,7 @@ class ExportgateProcess {
   ExportgateProcess(const ExportgateProcess&) = delete;
   ExportgateProcess& operator=(const ExportgateProcess&) = delete;
 
+  pid_t pid() const { return pid_; }
   void signal(int sig) {
     if (pid_ > 0) ::kill(pid_, sig);
   }

@@ -13,7 +13,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
@@ -27,13 +26,13 @@
 #include <unordered_map>
 
 #include "webhook/thread_pool.hpp"
+#include "webhook/tls_stream.hpp"
 
 namespace exportgate::webhook {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
-namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
@@ -54,8 +53,6 @@ constexpr size_t kLingerBytesPerBodyLimit = 16;
 // The first read of a request takes this much at once: a typical AdmissionReview (4-8 KB) and
 // its headers then arrive in one read.
 constexpr size_t kFirstRead = 16 * 1024;
-// A connection's read buffer is given back while idle when a large request grew it past this.
-constexpr size_t kKeptBufferBytes = 64 * 1024;
 
 }  // namespace
 
@@ -79,7 +76,7 @@ struct HttpsListener::Impl {
   ErrorBody error_body;
   RejectObserver on_reject;
   ElasticThreadPool* pool;
-  ssl::context ctx;
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx;
   std::atomic<bool> draining{false};
   mutable std::mutex mu;
   std::unordered_map<HttpsSession*, std::weak_ptr<HttpsSession>> sessions;
@@ -104,7 +101,7 @@ struct HttpsListener::Impl {
         error_body(std::move(e)),
         on_reject(std::move(r)),
         pool(p),
-        ctx(native),
+        ctx(native, &SSL_CTX_free),
         iocs(make_iocs(thread_count())),
         acceptor(*iocs.front()),
         accept_retry(acceptor.get_executor()) {
@@ -204,9 +201,10 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
     socket_.async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
       self->disarm();
       if (ec || self->state_ == State::kClosed) return self->close();
-      self->stream_.emplace(std::move(self->socket_), self->owner_.ctx);
+      self->stream_.emplace(std::move(self->socket_), self->owner_.ctx.get());
+      if (!self->stream_->ok()) return self->close();
       self->arm(self->owner_.options.read_timeout);
-      self->stream_->async_handshake(ssl::stream_base::server, [self](beast::error_code e) {
+      self->stream_->async_handshake([self](beast::error_code e) {
         self->disarm();
         if (e || self->state_ == State::kClosed) {
           return self->close();
@@ -216,13 +214,28 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
     });
   }
 
-  // Idle between requests: wait for the first bytes of the next one (keep-alive timeout).
+  // Idle between requests: wait for the next one's first bytes (keep-alive timeout) without a
+  // read buffer, which is only made once they are there (16 KB per kept-alive connection
+  // otherwise).
   void wait_for_request() {
     if (owner_.draining) return close();
     if (buffer_.size() > 0) return start_request();
-    if (buffer_.capacity() > kKeptBufferBytes) buffer_.shrink_to_fit();
+    buffer_.shrink_to_fit();  // empty: frees it
     state_ = State::kIdle;
+    if (stream_->has_pending()) return read_first();  // pipelined: already read by OpenSSL
     arm(owner_.options.keep_alive_timeout);
+    sock().async_wait(tcp::socket::wait_read, [self = shared_from_this()](beast::error_code ec) {
+      self->disarm();
+      if (self->state_ == State::kClosed) return;
+      if (ec) return self->close();
+      self->read_first();
+    });
+  }
+
+  // The first read of a request: a typical review and its headers in one go.
+  void read_first() {
+    state_ = State::kReading;
+    arm(owner_.options.read_timeout);
     stream_->async_read_some(buffer_.prepare(kFirstRead),
                              [self = shared_from_this()](beast::error_code ec, size_t n) {
                                self->disarm();
@@ -266,7 +279,7 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
         return reject(400, "request body incomplete: the client stopped sending or timed out");
       }
       if (timed_out_ || ec == http::error::end_of_stream || ec == asio::error::eof ||
-          ec == ssl::error::stream_truncated || ec == asio::error::operation_aborted ||
+          ec == asio::ssl::error::stream_truncated || ec == asio::error::operation_aborted ||
           ec.category() == asio::error::get_system_category()) {
         return close();  // the client went away, or stalled before its request was read
       }
@@ -401,7 +414,7 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
   // The TLS stream is made when the client's first bytes arrive: a connection that never speaks
   // costs its socket, not a TLS engine's buffers (~40 KB).
   tcp::socket socket_;
-  std::optional<ssl::stream<tcp::socket>> stream_;
+  std::optional<TlsStream> stream_;
   tcp::socket& sock() { return stream_ ? stream_->next_layer() : socket_; }
   asio::steady_timer timer_;
   unsigned timer_gen_ = 0;
