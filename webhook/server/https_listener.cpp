@@ -235,6 +235,13 @@ class HttpsSession : public std::enable_shared_from_this<HttpsSession> {
   // The first read of a request: a typical review and its headers in one go.
   void read_first() {
     state_ = State::kReading;
+    // The socket is readable: the record is usually all there, read it now rather than through
+    // another turn of the event loop.
+    size_t got = 0;
+    if (stream_->try_read(buffer_.prepare(kFirstRead), got)) {
+      buffer_.commit(got);
+      return start_request();
+    }
     arm(owner_.options.read_timeout);
     stream_->async_read_some(buffer_.prepare(kFirstRead),
                              [self = shared_from_this()](beast::error_code ec, size_t n) {

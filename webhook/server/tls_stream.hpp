@@ -58,6 +58,17 @@ class TlsStream {
   // the socket may never become readable again for them.
   bool has_pending() const { return ssl_ && SSL_has_pending(ssl_.get()) == 1; }
 
+  // Reads what OpenSSL can give without waiting; false when nothing (or an error, which the next
+  // asynchronous read reports).
+  bool try_read(boost::asio::mutable_buffer b, size_t& n) {
+    if (!ssl_ || !socket_.is_open()) return false;
+    ERR_clear_error();
+    const bool got =
+        SSL_read_ex(ssl_.get(), b.data(), std::min<size_t>(b.size(), INT_MAX), &n) == 1;
+    ERR_clear_error();
+    return got;
+  }
+
   template <typename Handler>
   auto async_handshake(Handler&& handler) {
     return boost::asio::async_compose<Handler, void(error_code)>(
