@@ -180,4 +180,9 @@ TEST(LedgerModel, TimesRoundTripWithMicroseconds) {
   EXPECT_EQ(wh::parse_time("2023-11-15T00:13:20+02:00"), at(0));
   EXPECT_FALSE(wh::parse_time("2023-11-14 22:13:20"));
   EXPECT_FALSE(wh::parse_time("2023-11-14T22:13:20"));
+  // Out of SystemTime's range (its nanoseconds overflowed: fuzz_ledger), or not a date at all.
+  EXPECT_FALSE(wh::parse_time("2664-12-03T11:00:00Z"));
+  EXPECT_FALSE(wh::parse_time("2023-13-14T22:13:20Z"));
+  EXPECT_FALSE(wh::parse_time("2023-11-14T25:13:20Z"));
+  EXPECT_FALSE(wh::parse_time("2023-11-14T22:13:20+99:00"));
 }

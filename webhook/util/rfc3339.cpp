@@ -32,6 +32,14 @@ std::optional<SystemTime> parse_time(const std::string& s) {
       consumed != 19) {
     return std::nullopt;
   }
+  // SystemTime counts nanoseconds in 64 bits: about 1678-2262. Outside a plain range the
+  // arithmetic below would overflow (a TPPLedger "created" in year 2664 did, found by fuzz_ledger);
+  // fields out of range are not a time either.
+  if (tm.tm_year < 1900 || tm.tm_year > 2200 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+      tm.tm_mday > 31 || tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
+      tm.tm_sec < 0 || tm.tm_sec > 60) {
+    return std::nullopt;
+  }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   size_t i = 19;
@@ -54,6 +62,7 @@ std::optional<SystemTime> parse_time(const std::string& s) {
   } else if (i + 6 == s.size() && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
     const int h = std::atoi(s.substr(i + 1, 2).c_str());
     const int m = std::atoi(s.substr(i + 4, 2).c_str());
+    if (h < 0 || h > 23 || m < 0 || m > 59) return std::nullopt;
     offset = (s[i] == '-' ? -1 : 1) * (h * 3600 + m * 60);
     i += 6;
   } else {
