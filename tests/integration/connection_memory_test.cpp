@@ -10,21 +10,13 @@
 
 #include "exportgate_process.hpp"
 #include "server_support.hpp"
+#include "tests/sanitizer_allocator.hpp"
 
 namespace eg_test {
+
 namespace {
 
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizerAllocator = true;
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
+using exportgate::testing::kSanitizerAllocator;
 
 constexpr int kConnections = 200;
 // Measured: ~16 KB (the SSL object and its session, the socket's reactor state, the session
@@ -65,16 +57,10 @@ TEST(ConnectionMemory, AnIdleKeptAliveConnectionHoldsNoTlsOrReadBuffers) {
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);
   TempDir dir;
-  Pki pki;
-  auto [cert, key] = pki.issue("exportgate");
-  write_file(dir.file("tls.crt"), cert);
-  write_file(dir.file("tls.key"), key);
-  write_file(dir.file("ca.crt"), pki.ca_pem());
   const int port = free_port();
-  ExportgateProcess p({"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--metrics-listen",
-                       "", "--tls-cert", dir.file("tls.crt"), "--tls-key", dir.file("tls.key"),
-                       "--tenant-namespace", "team-us=US"},
-                      {.stderr_file = dir.file("stderr")});
+  auto args = serve_tls_args(dir, port);
+  args.insert(args.end(), {"--tenant-namespace", "team-us=US"});
+  ExportgateProcess p(args, {.stderr_file = dir.file("stderr")});
   const std::string body = review("mem", cpu_pod("team-us", "web"), "team-us").dump();
   const std::string req = http_post_head("/validate", body.size()) + body;
   // Two connections first, so what the first requests allocate once is in the baseline.

@@ -24,26 +24,10 @@ using exportgate::testing::lines_of;
 // H100 pods for the Tier 3 tenant and one admitted Tier 1 pod, then stops it with SIGTERM.
 void serve_and_deny(const TempDir& dir, const std::string& log, int denials,
                     std::vector<std::string> extra = {}) {
-  Pki pki;
-  auto [cert, key] = pki.issue("exportgate");
-  write_file(dir.file("tls.crt"), cert);
-  write_file(dir.file("tls.key"), key);
-  write_file(dir.file("ca.crt"), pki.ca_pem());
   write_file(dir.file("policy.yaml"), test_policy("log-test"));
   const int port = free_port();
-  std::vector<std::string> args = {"serve",
-                                   "--listen",
-                                   "127.0.0.1:" + std::to_string(port),
-                                   "--metrics-listen",
-                                   "",
-                                   "--policy",
-                                   dir.file("policy.yaml"),
-                                   "--tls-cert",
-                                   dir.file("tls.crt"),
-                                   "--tls-key",
-                                   dir.file("tls.key"),
-                                   "--decision-log",
-                                   log};
+  auto args = serve_tls_args(dir, port);
+  args.insert(args.end(), {"--policy", dir.file("policy.yaml"), "--decision-log", log});
   args.insert(args.end(), extra.begin(), extra.end());
   ExportgateProcess p(args,
                       {.stdout_file = dir.file("serve.out"), .stderr_file = dir.file("serve.err")});

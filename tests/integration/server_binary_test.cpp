@@ -99,16 +99,10 @@ TEST(ServeBinary, EmbeddedDefaultServesSelfSignedAndDeniesTheSample) {
 
 TEST(ServeBinary, SigtermDrainsGracefully) {
   TempDir dir;
-  Pki pki;
-  auto [cert, key] = pki.issue("exportgate");
-  write_file(dir.file("tls.crt"), cert);
-  write_file(dir.file("tls.key"), key);
-  write_file(dir.file("ca.crt"), pki.ca_pem());
   const int port = free_port();
-  ExportgateProcess p({"serve", "--listen", "127.0.0.1:" + std::to_string(port), "--metrics-listen",
-                       "", "--tls-cert", dir.file("tls.crt"), "--tls-key", dir.file("tls.key"),
-                       "--shutdown-delay", "2", "--tenant-namespace", "team-us=US"},
-                      {.stderr_file = dir.file("stderr")});
+  auto args = serve_tls_args(dir, port);
+  args.insert(args.end(), {"--shutdown-delay", "2", "--tenant-namespace", "team-us=US"});
+  ExportgateProcess p(args, {.stderr_file = dir.file("stderr")});
   auto c = client(port, dir.file("ca.crt"));
   ASSERT_TRUE(eventually([&] {
     auto r = c->Get("/readyz");

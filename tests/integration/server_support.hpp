@@ -20,6 +20,7 @@
 #include <sstream>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "tests/eventually.hpp"
 #include "tests/log_capture.hpp"
@@ -107,6 +108,26 @@ struct Pki {
     return {wh::to_pem(cert.get()), wh::to_pem(key.get())};
   }
 };
+
+// `exportgate serve` over TLS on 127.0.0.1:port with metrics off: writes tls.crt and tls.key
+// (for "exportgate", from a fresh CA) and ca.crt (that CA, for clients) into `dir`, and returns
+// the flags that use them; the caller appends its own.
+inline std::vector<std::string> serve_tls_args(const TempDir& dir, int port) {
+  Pki pki;
+  auto [cert, key] = pki.issue("exportgate");
+  write_file(dir.file("tls.crt"), cert);
+  write_file(dir.file("tls.key"), key);
+  write_file(dir.file("ca.crt"), pki.ca_pem());
+  return {"serve",
+          "--listen",
+          "127.0.0.1:" + std::to_string(port),
+          "--metrics-listen",
+          "",
+          "--tls-cert",
+          dir.file("tls.crt"),
+          "--tls-key",
+          dir.file("tls.key")};
+}
 
 // A test policy on the default preset: tenants in Tier 2 (SG, with a small cap), Tier 3 (CN)
 // and Tier 1 (US), and admins.

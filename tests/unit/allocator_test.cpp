@@ -8,6 +8,8 @@
 
 #include <cstdlib>
 
+#include "tests/sanitizer_allocator.hpp"
+
 namespace {
 
 // Keeps the compiler from dropping a malloc/free pair.
@@ -15,17 +17,7 @@ void* volatile sink;
 
 // Under ASan or TSan malloc is the sanitizer's own allocator: glibc's thresholds and mallinfo2's
 // counts do not describe it, so there is nothing of glibc's to check.
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kSanitizerAllocator = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-constexpr bool kSanitizerAllocator = true;
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
-#else
-constexpr bool kSanitizerAllocator = false;
-#endif
+using exportgate::testing::kSanitizerAllocator;
 
 TEST(Allocator, LargeBlocksStayMappedAfterALargerOneWasFreed) {
   if (kSanitizerAllocator) GTEST_SKIP() << "malloc is the sanitizer's, not glibc's";

@@ -33,7 +33,11 @@ LedgerReservation pod(const std::string& uid) {
 
 struct Book {
   LeaseBook book{settings()};
-  LedgerState state;  // the object as the API server holds it
+  LedgerState state = [] {  // the object as the API server holds it
+    LedgerState s;
+    s.jurisdiction = "IN";
+    return s;
+  }();
   Steady::time_point now = Steady::now();
   double cap = 100 * kPod;
 
@@ -50,11 +54,15 @@ struct Book {
     return changed;
   }
   double leased() const { return state.leased("acme"); }
+  // A first request (per request: no lease yet), then the flush that grants a lease for more.
+  bool lease_granted() {
+    admit("seed");
+    return flush() && leased() > kPod;
+  }
 };
 
 TEST(LeaseBook, GrantsAShareOfTheRoomAndAdmitsOnlyWithinIt) {
   Book b;
-  b.state.jurisdiction = "IN";
   b.state.tenants["acme"].in_use = 40 * kPod;
   EXPECT_FALSE(b.admit("first"));  // no lease yet: the per-request path
   ASSERT_TRUE(b.flush());
@@ -79,17 +87,13 @@ TEST(LeaseBook, GrantsAShareOfTheRoomAndAdmitsOnlyWithinIt) {
 // lease runs low, or its term needs renewing.
 TEST(LeaseBook, AFlushWritesOnlyWhenSomethingNeedsIt) {
   Book b;
-  b.state.jurisdiction = "IN";
-  b.admit("seed");
-  ASSERT_TRUE(b.flush());
+  ASSERT_TRUE(b.lease_granted());
   ASSERT_GT(b.leased(), 4 * kPod);
   ASSERT_TRUE(b.admit("one"));
   b.now += 100ms;
   EXPECT_FALSE(b.flush()) << "wrote with most of the lease left and a fresh admission";
   Book c;
-  c.state.jurisdiction = "IN";
-  c.admit("seed");
-  ASSERT_TRUE(c.flush());
+  ASSERT_TRUE(c.lease_granted());
   c.book.try_consume(
       "IN",
       [] {
@@ -105,10 +109,7 @@ TEST(LeaseBook, AFlushWritesOnlyWhenSomethingNeedsIt) {
 
 TEST(LeaseBook, NothingIsAdmittedUnderALeasePastItsTerm) {
   Book b;
-  b.state.jurisdiction = "IN";
-  b.admit("seed");
-  ASSERT_TRUE(b.flush());
-  ASSERT_GT(b.leased(), kPod);
+  ASSERT_TRUE(b.lease_granted());
   EXPECT_TRUE(b.admit("in-term"));
   b.now += settings().term;  // the holder's deadline, measured from before the write
   EXPECT_FALSE(b.admit("past-term"));
@@ -116,9 +117,7 @@ TEST(LeaseBook, NothingIsAdmittedUnderALeasePastItsTerm) {
 
 TEST(LeaseBook, AWriteWithAnUnknownOutcomeLeavesTheSmallerRoom) {
   Book b;
-  b.state.jurisdiction = "IN";
-  b.admit("seed");
-  ASSERT_TRUE(b.flush());
+  ASSERT_TRUE(b.lease_granted());
   // Demand stops: the next flush returns the lease (idle), and its answer is lost.
   b.now += settings().idle + 1ms;
   ASSERT_TRUE(b.flush(LeaseBook::Outcome::kUnknown));
@@ -128,10 +127,7 @@ TEST(LeaseBook, AWriteWithAnUnknownOutcomeLeavesTheSmallerRoom) {
 
 TEST(LeaseBook, ALeaseIsNotUsedForRequestsUnderTighterCaps) {
   Book b;
-  b.state.jurisdiction = "IN";
-  b.admit("seed");
-  ASSERT_TRUE(b.flush());
-  ASSERT_GT(b.leased(), kPod);
+  ASSERT_TRUE(b.lease_granted());
   b.cap = 50 * kPod;  // a reload lowered the tenant cap
   EXPECT_FALSE(b.admit("tighter"));
   // And it is given back at the next flush rather than kept.
@@ -142,9 +138,7 @@ TEST(LeaseBook, ALeaseIsNotUsedForRequestsUnderTighterCaps) {
 
 TEST(LeaseBook, AReclaimMarkEmptiesTheLeaseAndNoneIsGrantedDuringTheCooldown) {
   Book b;
-  b.state.jurisdiction = "IN";
-  b.admit("seed");
-  ASSERT_TRUE(b.flush());
+  ASSERT_TRUE(b.lease_granted());
   ASSERT_TRUE(b.admit("used"));
   b.state.reclaim = "2026-12-03T11:00:00Z replica-b";
   b.now += 1ms;
@@ -158,7 +152,6 @@ TEST(LeaseBook, AReclaimMarkEmptiesTheLeaseAndNoneIsGrantedDuringTheCooldown) {
 
 TEST(LeaseBook, APlanAfterItsFlushGaveUpChangesNothing) {
   Book b;
-  b.state.jurisdiction = "IN";
   b.admit("seed");
   const auto token = b.book.begin("IN");
   b.book.finish("IN", token, LeaseBook::Outcome::kUnknown, b.now);
@@ -169,7 +162,6 @@ TEST(LeaseBook, APlanAfterItsFlushGaveUpChangesNothing) {
 
 TEST(LeaseBook, NoLeaseNearTheCap) {
   Book b;
-  b.state.jurisdiction = "IN";
   b.state.tenants["acme"].in_use = 90 * kPod;  // room for 10 Pods: under 16 of the largest
   b.admit("seed");
   EXPECT_FALSE(b.flush());
@@ -178,9 +170,7 @@ TEST(LeaseBook, NoLeaseNearTheCap) {
 
 TEST(LeaseBook, UnusedHeadroomIsFreeForTheHoldersOwnDecisions) {
   Book b;
-  b.state.jurisdiction = "IN";
-  b.admit("seed");
-  ASSERT_TRUE(b.flush());
+  ASSERT_TRUE(b.lease_granted());
   const double lease = b.leased();
   EXPECT_DOUBLE_EQ(b.book.unused("IN", "acme", b.state), lease);
   ASSERT_TRUE(b.admit("one"));
@@ -193,9 +183,7 @@ TEST(LeaseBook, UnusedHeadroomIsFreeForTheHoldersOwnDecisions) {
 // uid, it becomes a reservation as usual.
 TEST(LeaseBook, AnAdmissionWhosePodIsCountedNeedsNoReservation) {
   Book b;
-  b.state.jurisdiction = "IN";
-  b.admit("seed");
-  ASSERT_TRUE(b.flush());
+  ASSERT_TRUE(b.lease_granted());
   ASSERT_TRUE(b.admit("counted"));
   ASSERT_TRUE(b.admit("not-yet"));
   ASSERT_TRUE(b.admit("impostor"));

@@ -10,6 +10,7 @@
 #include "policy/policy_loader.hpp"
 #include "tests/unit/fake_kube_api.hpp"
 #include "tests/unit/support/admission_reviews.hpp"
+#include "tests/unit/support/counter_total.hpp"
 #include "webhook/admission_handler.hpp"
 #include "webhook/kube_client.hpp"
 #include "webhook/ledger_cluster.hpp"
@@ -40,16 +41,6 @@ LedgerOptions lease_options(const std::string& holder, std::chrono::milliseconds
   o.leases.holder = holder;
   o.leases.flush_interval = flush;
   return o;
-}
-
-double metric(const Metrics& m, const std::string& name) {
-  for (const auto& family : m.registry()->Collect()) {
-    if (family.name != name) continue;
-    double sum = 0;
-    for (const auto& metric : family.metric) sum += metric.counter.value;
-    return sum;
-  }
-  return 0;
 }
 
 struct Replica {
@@ -137,7 +128,7 @@ TEST(LedgerLeases, AdmissionsUnderALeaseWriteNothingUntilAFlushMovesThemIntoRese
   ASSERT_GE(fit, 1);
   for (int i = 1; i <= fit; ++i) ASSERT_TRUE(admit(i)) << i;
   EXPECT_EQ(writes, after_grant) << "a Pod admitted under the lease wrote the ledger";
-  EXPECT_EQ(metric(a.metrics, "exportgate_ledger_lease_admissions_total"), fit);
+  EXPECT_EQ(testing::counter_total(a.metrics, "exportgate_ledger_lease_admissions_total"), fit);
 
   ASSERT_TRUE(a.ledger.flush_leases("IN"));
   const auto flushed = json(*api.object(kInLedger))["spec"];
@@ -223,9 +214,10 @@ TEST(LedgerLeases, ThreeReplicasFillATenantCapExactly) {
   for (auto& t : creators) t.join();
   EXPECT_EQ(other, 0);
   EXPECT_EQ(admitted, kCap) << "the cap fits exactly " << kCap << " Pods";
-  const double by_lease = metric(a.metrics, "exportgate_ledger_lease_admissions_total") +
-                          metric(b.metrics, "exportgate_ledger_lease_admissions_total") +
-                          metric(c.metrics, "exportgate_ledger_lease_admissions_total");
+  const double by_lease =
+      testing::counter_total(a.metrics, "exportgate_ledger_lease_admissions_total") +
+      testing::counter_total(b.metrics, "exportgate_ledger_lease_admissions_total") +
+      testing::counter_total(c.metrics, "exportgate_ledger_lease_admissions_total");
   EXPECT_GT(by_lease, 0) << "no admission used a lease: the scenario did not happen";
   // Once flushed, the object holds one reservation per admitted Pod and no more.
   for (Replica* r : {&a, &b, &c}) r->ledger.flush_leases("IN");

@@ -13,6 +13,7 @@
 #include "tests/eventually.hpp"
 #include "tests/unit/support/admission_reviews.hpp"
 #include "tests/unit/support/cluster_caches.hpp"
+#include "tests/unit/support/counter_total.hpp"
 #include "tests/unit/support/fake_api_ledger.hpp"
 #include "tests/unit/support/policy_file.hpp"
 #include "tests/unit/support/rerated_h20.hpp"
@@ -36,16 +37,6 @@ json h100_pod(const std::string& ns) {
   pod["metadata"]["namespace"] = ns;
   pod["spec"]["nodeSelector"]["nvidia.com/gpu.product"] = "NVIDIA-H100-80GB-HBM3";
   return pod;
-}
-
-double metric_value(const Metrics& m, const std::string& name) {
-  for (const auto& family : m.registry()->Collect()) {
-    if (family.name != name) continue;
-    double sum = 0;
-    for (const auto& metric : family.metric) sum += metric.counter.value;
-    return sum;
-  }
-  return 0;
 }
 
 // A reconciler over `caches` writing through `cluster`; with `recharge`, a policy reload recharges
@@ -119,8 +110,9 @@ TEST(Reconciler, APassStopsWritingOnceTheLeaseIsLost) {
   reconciler->set_active(true);
   ASSERT_TRUE(testing::eventually([&] { return writes >= 1; }));
   // The pass has ended: it counts itself in exportgate_reconcile_runs_total after its writes.
-  ASSERT_TRUE(testing::eventually(
-      [&] { return metric_value(cluster.metrics, "exportgate_reconcile_runs_total") >= 1; }));
+  ASSERT_TRUE(testing::eventually([&] {
+    return testing::counter_total(cluster.metrics, "exportgate_reconcile_runs_total") >= 1;
+  }));
   reconciler->stop();
   EXPECT_EQ(writes, 1) << "the reconciler kept writing ledgers after losing the Lease";
 }
@@ -228,7 +220,7 @@ TEST(Reconciler, APassRidesInItsReplicasGroupCommitInsteadOfRacingIt) {
 
   EXPECT_TRUE(ok);
   EXPECT_TRUE(accepted);
-  EXPECT_EQ(metric_value(cluster.metrics, "exportgate_ledger_conflicts_total"), 0)
+  EXPECT_EQ(testing::counter_total(cluster.metrics, "exportgate_ledger_conflicts_total"), 0)
       << "the reconcile write raced its own replica's admission write";
   auto obj = api.object(kSgLedgerPath);
   ASSERT_TRUE(obj);
