@@ -13,6 +13,7 @@ package e2e_test
 // maxUnavailable 0 does), and at the end the TPPLedger equals the Pods that exist.
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -222,8 +223,15 @@ func TestChartReadmeInstall(t *testing.T) {
 		}
 	}
 	values := mustHelm(t, "get", "values", readmeRelease, "-n", readmeNamespace, "--all", "-o", "json")
-	if !strings.Contains(values, `"cluster":{"auditInterval":"5m","enabled":true}`) {
-		t.Errorf("the default values are not cluster mode: %s", values)
+	var defaults struct {
+		Cluster struct {
+			Enabled      bool `json:"enabled"`
+			LedgerLeases bool `json:"ledgerLeases"`
+		} `json:"cluster"`
+	}
+	if err := json.Unmarshal([]byte(values), &defaults); err != nil || !defaults.Cluster.Enabled ||
+		!defaults.Cluster.LedgerLeases {
+		t.Errorf("the default values are not cluster mode with leased headroom (%v): %s", err, values)
 	}
 
 	// The chart's webhook pods, three as replicaCount says.
