@@ -3,12 +3,12 @@
 
 #include <unistd.h>
 
-#include <charconv>
 #include <cstdio>
 #include <random>
 
 #include "webhook/host_name.hpp"
 #include "webhook/metrics.hpp"
+#include "webhook/resource_version.hpp"
 
 namespace exportgate::webhook {
 
@@ -29,10 +29,7 @@ uint64_t revision_of(const nlohmann::json& object) {
   if (m == object.end() || !m->is_object()) return 0;
   const auto rv = m->find("resourceVersion");
   if (rv == m->end() || !rv->is_string()) return 0;
-  const std::string& text = rv->get_ref<const std::string&>();
-  uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
-  return ec == std::errc() && end == text.data() + text.size() ? n : 0;
+  return parse_resource_version(rv->get_ref<const std::string&>()).value_or(0);
 }
 
 std::string random_nonce() {

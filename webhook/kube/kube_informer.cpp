@@ -4,9 +4,9 @@
 #include <malloc.h>
 
 #include <algorithm>
-#include <charconv>
 
 #include "webhook/kube_list.hpp"
+#include "webhook/resource_version.hpp"
 
 namespace exportgate::webhook {
 
@@ -49,16 +49,6 @@ void Informer::sleep_for(std::chrono::milliseconds d) {
   std::unique_lock lock(mu_);
   cv_.wait_for(lock, d, [this] { return stop_.load(); });
 }
-
-namespace {
-
-uint64_t revision_number(const std::string& rv) {
-  uint64_t n = 0;
-  const auto [end, ec] = std::from_chars(rv.data(), rv.data() + rv.size(), n);
-  return ec == std::errc() && end == rv.data() + rv.size() ? n : 0;
-}
-
-}  // namespace
 
 void Informer::list() {
   applied_through_ = 0;  // the cache may be partly replaced until the list is done
@@ -107,7 +97,7 @@ void Informer::list() {
   if (listed > static_cast<size_t>(kListPageSize)) malloc_trim(0);
   if (sink_.changed) sink_.changed();
   resource_version_ = rv;
-  applied_through_ = revision_number(rv);
+  applied_through_ = parse_resource_version(rv).value_or(0);
   ++relists_;
   if (!synced_.exchange(true)) {
     log_.info("cache synced", {{"resource", path_}, {"objects", listed}});
@@ -148,8 +138,8 @@ void Informer::watch() {
       }
       // After the sink has it: a reader of applied_through() finds the cache at least as new.
       if (!ev.resource_version.empty() && applied_through_ != 0) {
-        applied_through_ =
-            std::max<uint64_t>(applied_through_, revision_number(ev.resource_version));
+        applied_through_ = std::max<uint64_t>(
+            applied_through_, parse_resource_version(ev.resource_version).value_or(0));
       }
     }
     return !stop_;

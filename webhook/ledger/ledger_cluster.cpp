@@ -7,6 +7,7 @@
 
 #include "webhook/backoff.hpp"
 #include "webhook/metrics.hpp"
+#include "webhook/resource_version.hpp"
 
 namespace exportgate::webhook {
 
@@ -42,11 +43,9 @@ namespace {
 // resourceVersions are opaque, but etcd's are increasing integers; when both parse, the larger
 // one is newer. Otherwise the later arrival wins.
 bool newer_or_unknown(const std::string& a, const std::string& b) {
-  try {
-    return std::stoull(a) >= std::stoull(b);
-  } catch (const std::exception&) {
-    return true;
-  }
+  const auto x = parse_resource_version(a);
+  const auto y = parse_resource_version(b);
+  return !x || !y || *x >= *y;
 }
 
 // Before re-reading after a conflict: 0 to 1, 2, 4 ... 50 ms by attempt, at random, so replicas

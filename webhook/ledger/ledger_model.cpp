@@ -3,13 +3,13 @@
 
 #include <algorithm>
 #include <cctype>
-#include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <utility>
 
 #include "policy/json_member.hpp"
+#include "webhook/resource_version.hpp"
 #include "webhook/usage_ledger.hpp"
 
 namespace exportgate::webhook {
@@ -207,10 +207,9 @@ LedgerState ledger_from_spec(const json& spec) {
   }
   s.reclaim = json_string(spec, "reclaim");
   if (auto ct = json_string(spec, "countedThrough"); !ct.empty()) {
-    const auto [end, ec] = std::from_chars(ct.data(), ct.data() + ct.size(), s.counted_through);
-    if (ec != std::errc() || end != ct.data() + ct.size()) {
-      throw LedgerFormatError("spec.countedThrough: expected a resourceVersion number");
-    }
+    const auto through = parse_resource_version(ct);
+    if (!through) throw LedgerFormatError("spec.countedThrough: expected a resourceVersion number");
+    s.counted_through = *through;
   }
   if (auto lr = json_string(spec, "lastReconcileTime"); !lr.empty())
     s.last_reconcile = parse_time(lr);
