@@ -167,6 +167,26 @@ TEST(LedgerModel, MalformedSpecNamesTheField) {
   }
 }
 
+// A lease's generation is an integer: a huge or fractional number is a malformed ledger with the
+// field named, not a value cast into range (1e300 to uint64 is undefined behaviour).
+TEST(LedgerModel, ALeaseGenerationThatIsNotAnIntegerIsMalformed) {
+  for (const nlohmann::json& generation :
+       {nlohmann::json(1e300), nlohmann::json(1.5), nlohmann::json(-1), nlohmann::json("7")}) {
+    nlohmann::json spec = {
+        {"leases", {{{"holder", "r/1"}, {"tenant", "t"}, {"tpp", 1}, {"generation", generation}}}}};
+    try {
+      wh::ledger_from_spec(spec);
+      ADD_FAILURE() << generation << ": accepted";
+    } catch (const wh::LedgerFormatError& e) {
+      EXPECT_NE(std::string(e.what()).find("spec.leases[0].generation"), std::string::npos)
+          << e.what();
+    }
+  }
+  nlohmann::json ok = {
+      {"leases", {{{"holder", "r/1"}, {"tenant", "t"}, {"tpp", 1}, {"generation", 7}}}}};
+  EXPECT_EQ(wh::ledger_from_spec(ok).leases.at(0).generation, 7u);
+}
+
 TEST(LedgerModel, ObjectNames) {
   EXPECT_EQ(wh::ledger_object_name("IN"), "jurisdiction-in");
   EXPECT_EQ(wh::ledger_object_name(""), "jurisdiction-unknown");

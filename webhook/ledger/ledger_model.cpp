@@ -200,7 +200,13 @@ LedgerState ledger_from_spec(const json& spec) {
         throw LedgerFormatError(where + ": holder and tenant are required");
       }
       ll.tpp = number(l, "tpp", where);
-      ll.generation = static_cast<std::uint64_t>(number(l, "generation", where));
+      // An integer, not number(): a double past 2^64 cast to an integer is undefined behaviour.
+      if (auto g = l.find("generation"); g != l.end() && !g->is_null()) {
+        if (!g->is_number_integer() || (!g->is_number_unsigned() && g->get<std::int64_t>() < 0)) {
+          throw LedgerFormatError(where + ".generation: expected a non-negative integer");
+        }
+        ll.generation = g->get<std::uint64_t>();
+      }
       if (auto renewed = parse_time(json_string(l, "renewed"))) ll.renewed = *renewed;
       s.leases.push_back(std::move(ll));
     }
