@@ -174,6 +174,11 @@ TEST(LeaseBook, UnusedHeadroomIsFreeForTheHoldersOwnDecisions) {
   const double lease = b.leased();
   EXPECT_DOUBLE_EQ(b.book.unused("IN", "acme", b.state), lease);
   ASSERT_TRUE(b.admit("one"));
+  ASSERT_TRUE(b.admit("two"));
+  EXPECT_DOUBLE_EQ(b.book.unused("IN", "acme", b.state), lease - 2 * kPod);
+  // Once the object holds one as a reservation (a write whose answer was lost), the lease no
+  // longer covers it there: only the other is still drawn from the lease.
+  b.state.reservations.push_back(pod("one"));
   EXPECT_DOUBLE_EQ(b.book.unused("IN", "acme", b.state), lease - kPod);
 }
 

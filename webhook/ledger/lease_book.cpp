@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 #include <set>
+#include <string_view>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "webhook/usage_ledger.hpp"
@@ -123,7 +125,6 @@ bool LeaseBook::plan(const std::string& j, std::uint64_t token, LedgerState& sta
   struct Next {
     Slot* slot;
     std::string tenant;
-    double in_object;
     double base;
     double target;
     bool grown;
@@ -156,7 +157,7 @@ bool LeaseBook::plan(const std::string& j, std::uint64_t token, LedgerState& sta
     due |= grown && left < settings_.refill * target;  // running low
     // Renew before half the term is gone, so a busy holder never stops at its deadline.
     due |= target > 0 && s.valid_until - now < settings_.term / 2;
-    next.push_back({&s, tenant, in_object, base, target, grown});
+    next.push_back({&s, tenant, base, target, grown});
   }
   if (!due) return false;
   // Admissions move into reservations whatever the caps say now: they are admitted, and the
@@ -264,12 +265,21 @@ double LeaseBook::unused(const std::string& j, const std::string& tenant,
   const LedgerLease* mine = state.lease(settings_.holder, tenant);
   if (!mine) return 0;
   std::lock_guard lock(mu_);
-  double pending = 0;
+  double pending = 0;  // admitted under the lease and not a reservation in `state` yet
   auto jit = by_jurisdiction_.find(j);
   if (jit != by_jurisdiction_.end()) {
-    if (auto sit = jit->second.tenants.find(tenant); sit != jit->second.tenants.end()) {
+    if (auto sit = jit->second.tenants.find(tenant);
+        sit != jit->second.tenants.end() && !sit->second.log.empty()) {
+      // On every decision's path: one pass over each list, not the log times the reservations.
+      std::unordered_map<std::string_view, double> logged;
       for (const auto& item : sit->second.log) {
-        if (!state.holds(item.uid)) pending += item.tpp;
+        if (logged.emplace(item.uid, item.tpp).second) pending += item.tpp;
+      }
+      for (const auto& r : state.reservations) {
+        if (auto it = logged.find(r.uid); it != logged.end()) {
+          pending -= it->second;
+          logged.erase(it);
+        }
       }
     }
   }
