@@ -187,6 +187,20 @@ TEST(LedgerModel, ALeaseGenerationThatIsNotAnIntegerIsMalformed) {
   EXPECT_EQ(wh::ledger_from_spec(ok).leases.at(0).generation, 7u);
 }
 
+// countedThrough orders Pod revisions against the reconciler's count: anything but a plain
+// number is a malformed ledger, never read as some other revision (stoull took "-1" as 2^64-1).
+TEST(LedgerModel, ACountedThroughThatIsNotARevisionNumberIsMalformed) {
+  for (const char* through : {"12abc", "-1", " 12", "99999999999999999999999"}) {
+    try {
+      wh::ledger_from_spec({{"countedThrough", through}});
+      ADD_FAILURE() << through << ": accepted";
+    } catch (const wh::LedgerFormatError& e) {
+      EXPECT_NE(std::string(e.what()).find("spec.countedThrough"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(wh::ledger_from_spec({{"countedThrough", "1234"}}).counted_through, 1234u);
+}
+
 TEST(LedgerModel, ObjectNames) {
   EXPECT_EQ(wh::ledger_object_name("IN"), "jurisdiction-in");
   EXPECT_EQ(wh::ledger_object_name(""), "jurisdiction-unknown");
