@@ -183,5 +183,7 @@ if ((run_test)); then
 	trap - EXIT
 	log "image test passed"
 fi
-size="$(bah images --format '{{.Size}}' "$image" 2>/dev/null | head -n 1)"
+# sed reads all of it: `head -n 1` exits at the first line, and under pipefail the SIGPIPE that
+# buildah then gets (several images listed) failed the whole build after the image test passed.
+size="$(bah images --format '{{.Size}}' "$image" 2>/dev/null | sed -n 1p)"
 log "done: $image (${size:-?}); base ${t_base} s, build ${t_build} s, total $((SECONDS - t0)) s"
